@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite from a fresh clone: system packages, npm packages, build, tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup-system.sh
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+else
+  npm run build --silent
+fi
+# Unit and integration tests in parallel files; e2e (network namespaces) one file at a time.
+node --test --test-concurrency=2 --test-timeout=120000 dist/test/unit dist/test/integration
+node --test --test-concurrency=1 --test-timeout=300000 dist/test/e2e

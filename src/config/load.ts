@@ -1,0 +1,98 @@
+// Parse + validate + freeze. `dreammesh run`, `dreammesh validate` and hot reloads all use
+// this one path, so a config is judged the same way everywhere.
+import { readFile } from 'node:fs/promises';
+import { Ajv, type ErrorObject } from 'ajv';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { ConfigSchema, ServiceSchema, type MeshConfig } from './schema.js';
+import { MeshError } from '../core/errors.js';
+import { parseHostPort, parseListenAddress } from '../core/address.js';
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
+const validateConfig = ajv.compile<MeshConfig>(ConfigSchema);
+export const validateService = ajv.compile(ServiceSchema);
+
+export function describeAjvErrors(errors: ErrorObject[] | null | undefined, root = ''): string {
+  if (!errors || errors.length === 0) return 'invalid';
+  // Union branches produce one error per branch; the most specific (deepest) one helps most.
+  const seen = new Set<string>();
+  const lines: string[] = [];
+  for (const e of errors) {
+    const field = (root + e.instancePath).replace(/^\//, '').replace(/\//g, '.') || '(top level)';
+    let msg: string;
+    if (e.keyword === 'additionalProperties') {
+      const extra = (e.params as { additionalProperty: string }).additionalProperty;
+      msg = `${field === '(top level)' ? extra : `${field}.${extra}`}: unknown key`;
+    } else if (e.keyword === 'anyOf') {
+      continue;
+    } else {
+      msg = `${field}: ${e.message ?? 'invalid'}`;
+    }
+    if (!seen.has(msg)) {
+      seen.add(msg);
+      lines.push(msg);
+    }
+  }
+  return lines.slice(0, 8).join('; ');
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o as Record<string, unknown>)) deepFreeze(v);
+  }
+  return o;
+}
+
+/** Checks that the schema cannot express (address syntax). */
+function semanticErrors(c: MeshConfig): string[] {
+  const errs: string[] = [];
+  for (const [k, v] of Object.entries(c.listeners)) {
+    if (!parseListenAddress(v)) errs.push(`listeners.${k}: "${v}" is not host:port or unix:/path`);
+  }
+  if (!parseListenAddress(c.app)) errs.push(`app: "${c.app}" is not host:port or unix:/path`);
+  for (const [name, svc] of Object.entries(c.services)) {
+    svc.endpoints.forEach((ep, i) => {
+      const a = typeof ep === 'string' ? ep : ep.address;
+      if (!parseHostPort(a) && !a.startsWith('unix:')) errs.push(`services.${name}.endpoints.${i}: "${a}" is not host:port`);
+    });
+  }
+  return errs;
+}
+
+/** Validates an already-parsed object; throws MeshError(MESH_ERR_CONFIG_INVALID) naming the field. */
+export function parseConfigObject(raw: unknown, source = 'config'): MeshConfig {
+  const data = raw ?? {};
+  if (typeof data !== 'object' || Array.isArray(data)) {
+    throw new MeshError('MESH_ERR_CONFIG_INVALID', `${source}: the top level must be a mapping`);
+  }
+  const copy = structuredClone(data);
+  if (!validateConfig(copy)) {
+    throw new MeshError('MESH_ERR_CONFIG_INVALID', `${source}: ${describeAjvErrors(validateConfig.errors)}`);
+  }
+  const sem = semanticErrors(copy);
+  if (sem.length > 0) throw new MeshError('MESH_ERR_CONFIG_INVALID', `${source}: ${sem.join('; ')}`);
+  return deepFreeze(copy);
+}
+
+export function parseYamlText(text: string, source: string): unknown {
+  try {
+    return parseYaml(text, { prettyErrors: true, uniqueKeys: true });
+  } catch (e) {
+    const msg = e instanceof YAMLParseError ? e.message.split('\n')[0] : String(e);
+    throw new MeshError('MESH_ERR_CONFIG_INVALID', `${source}: not valid YAML: ${msg}`, { cause: e });
+  }
+}
+
+export function parseConfigText(text: string, source = 'config'): MeshConfig {
+  return parseConfigObject(parseYamlText(text, source), source);
+}
+
+export async function loadConfigFile(path: string): Promise<MeshConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new MeshError('MESH_ERR_CONFIG_INVALID', `${path}: cannot read: ${(e as Error).message}`, { cause: e });
+  }
+  return parseConfigText(text, path);
+}

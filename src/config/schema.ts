@@ -1,0 +1,222 @@
+// The one source of truth for configuration: static types, defaults and descriptions all come
+// from here, and `dreammesh schema` exports it as JSON Schema for editors.
+import { Type, type Static, type TString } from '@sinclair/typebox';
+
+const hostPort = (description: string, def?: string): TString =>
+  Type.String({ description, minLength: 1, ...(def === undefined ? {} : { default: def }) });
+
+export const EndpointSchema = Type.Union(
+  [
+    Type.String({ description: 'host:port of one service instance', minLength: 3 }),
+    Type.Object(
+      {
+        address: Type.String({ description: 'host:port of the instance', minLength: 3 }),
+        weight: Type.Integer({ description: 'Relative load-balancing weight', minimum: 0, maximum: 10000, default: 1 }),
+        labels: Type.Record(Type.String(), Type.String(), { description: 'Labels such as version or zone; route splits select on them', default: {} }),
+      },
+      { additionalProperties: false },
+    ),
+  ],
+  { description: 'An endpoint: "host:port" or { address, weight, labels }' },
+);
+
+export const LbPolicySchema = Type.Union([Type.Literal('round-robin'), Type.Literal('least-request')], {
+  description: 'Load balancer: round-robin (weighted) or least-request (power of two choices)',
+});
+
+export const RouteSchema = Type.Object(
+  {
+    name: Type.Optional(Type.String({ description: 'Name used in logs and /config' })),
+    match: Type.Object(
+      {
+        pathPrefix: Type.Optional(Type.String({ description: 'Matches when the request path starts with this', pattern: '^/' })),
+        headers: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'Exact header values that must all be present (names are case-insensitive)' })),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    split: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            labels: Type.Record(Type.String(), Type.String(), { description: 'Endpoints carrying all these labels form this subset', default: {} }),
+            weight: Type.Number({ description: 'Share of traffic (relative to the other entries; 1 of 100 is a 1% canary)', minimum: 0 }),
+          },
+          { additionalProperties: false },
+        ),
+        { minItems: 1, description: 'Weighted split across label subsets; absent means all endpoints' },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const TimeoutsSchema = Type.Object(
+  {
+    connectMs: Type.Integer({ description: 'Upstream connect timeout', minimum: 1, default: 1000 }),
+    requestMs: Type.Integer({ description: 'Time allowed for the upstream response headers (0 = none)', minimum: 0, default: 15000 }),
+    idleMs: Type.Integer({ description: 'Idle time before a pooled upstream connection or a silent downstream is closed', minimum: 1, default: 60000 }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const RetriesSchema = Type.Object(
+  {
+    attempts: Type.Integer({ description: 'Extra attempts after the first, for idempotent requests failing to connect', minimum: 0, maximum: 10, default: 2 }),
+    budgetPercent: Type.Number({ description: 'Retries allowed as a percentage of recent requests', minimum: 0, maximum: 100, default: 20 }),
+    minPerSecond: Type.Integer({ description: 'Retries always allowed per second, whatever the traffic', minimum: 0, default: 10 }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const ServiceSchema = Type.Object(
+  {
+    endpoints: Type.Array(EndpointSchema, { description: 'Instances of the service', default: [] }),
+    lb: Type.Optional(LbPolicySchema),
+    routes: Type.Optional(Type.Array(RouteSchema, { description: 'Route rules, first match wins; none means all traffic to all endpoints' })),
+    timeouts: Type.Optional(Type.Partial(TimeoutsSchema)),
+    retries: Type.Optional(Type.Partial(RetriesSchema)),
+  },
+  { additionalProperties: false },
+);
+
+export const EtcdSchema = Type.Object(
+  {
+    endpoints: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'etcd client URLs, e.g. http://127.0.0.1:2379' }),
+    prefix: Type.String({ description: 'Key prefix under which instances live', default: '/dreammesh/' }),
+    leaseTtlSeconds: Type.Integer({ description: 'TTL of this sidecar\'s registration lease', minimum: 2, default: 10 }),
+    dialTimeoutMs: Type.Integer({ description: 'Time allowed to reach etcd', minimum: 1, default: 2000 }),
+    cacheFile: Type.Optional(Type.String({ description: 'Where the last snapshot is cached on disk (default: under the OS temp dir, per prefix)' })),
+    auth: Type.Optional(Type.Object({ username: Type.String(), password: Type.String() }, { additionalProperties: false })),
+    tls: Type.Optional(
+      Type.Object(
+        {
+          caFile: Type.Optional(Type.String()),
+          certFile: Type.Optional(Type.String()),
+          keyFile: Type.Optional(Type.String()),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const RedirectSchema = Type.Object(
+  {
+    backend: Type.Union([Type.Literal('auto'), Type.Literal('iptables'), Type.Literal('iptables-legacy'), Type.Literal('nftables')], { default: 'auto' }),
+    proxyUid: Type.Optional(Type.Integer({ minimum: 0, description: 'Traffic from this uid is never captured' })),
+    proxyGid: Type.Optional(Type.Integer({ minimum: 0, description: 'Traffic from this gid is never captured' })),
+    includeOutboundCidrs: Type.Array(Type.String(), { default: ['*'], description: '"*" or CIDRs to capture' }),
+    excludeOutboundCidrs: Type.Array(Type.String(), { default: [] }),
+    excludeOutboundPorts: Type.Array(Type.Integer({ minimum: 1, maximum: 65535 }), { default: [] }),
+    includeInboundPorts: Type.Array(Type.Union([Type.Literal('*'), Type.Integer({ minimum: 1, maximum: 65535 })]), { default: [] }),
+    excludeInboundPorts: Type.Array(Type.Integer({ minimum: 1, maximum: 65535 }), { default: [] }),
+    ipv6: Type.Boolean({ default: false }),
+    failOpen: Type.Boolean({ default: false, description: 'Install rules only while the sidecar runs and remove them when it stops' }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const ConfigSchema = Type.Object(
+  {
+    service: Type.Optional(Type.String({ description: 'Name of the service this sidecar fronts (registered in etcd)', minLength: 1 })),
+    instance: Type.Optional(
+      Type.Object(
+        {
+          address: Type.Optional(Type.String({ description: 'Address other sidecars use to reach this instance (default: inbound listener)' })),
+          weight: Type.Integer({ minimum: 0, default: 1 }),
+          labels: Type.Record(Type.String(), Type.String(), { default: {} }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    listeners: Type.Object(
+      {
+        outbound: hostPort('Outbound listener: explicit, forward-proxy and captured traffic (host:port or unix:/path)', '127.0.0.1:15001'),
+        inbound: hostPort('Inbound listener, forwarding to app', '0.0.0.0:15006'),
+        admin: hostPort('Admin API: /ready /live /metrics /config /clusters', '127.0.0.1:15000'),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    app: hostPort('Where the local application listens (inbound target)', '127.0.0.1:8080'),
+    domainSuffixes: Type.Array(Type.String({ minLength: 1 }), {
+      description: 'Suffixes stripped from a Host before the service lookup (users.mesh → users)',
+      default: ['mesh', 'svc.cluster.local'],
+    }),
+    services: Type.Record(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' }), ServiceSchema, {
+      description: 'Inline registry: service name → endpoints and policy',
+      default: {},
+    }),
+    registry: Type.Object(
+      {
+        file: Type.Optional(Type.String({ description: 'YAML file with a services: map, hot-reloaded on change' })),
+        etcd: Type.Optional(EtcdSchema),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    lb: Type.Union([Type.Literal('round-robin'), Type.Literal('least-request')], { default: 'least-request', description: 'Default load balancer' }),
+    timeouts: TimeoutsSchema,
+    retries: RetriesSchema,
+    limits: Type.Object(
+      {
+        maxHeaderBytes: Type.Integer({ minimum: 1024, default: 16384, description: 'Largest accepted request header section (431 beyond)' }),
+        maxUriBytes: Type.Integer({ minimum: 64, default: 8192, description: 'Longest accepted request target (414 beyond)' }),
+        maxConnectionsPerEndpoint: Type.Integer({ minimum: 1, default: 128, description: 'Pooled keep-alive connections per endpoint' }),
+        maxPendingRequests: Type.Integer({ minimum: 1, default: 4096, description: 'Requests waiting for a connection, per cluster (503 beyond)' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    outlier: Type.Object(
+      {
+        consecutiveFailures: Type.Integer({ minimum: 1, default: 5, description: 'Connect failures / 5xx in a row that eject an endpoint' }),
+        baseEjectionMs: Type.Integer({ minimum: 100, default: 10000 }),
+        maxEjectionPercent: Type.Integer({ minimum: 0, maximum: 100, default: 50 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    egress: Type.Object(
+      {
+        policy: Type.Union([Type.Literal('allow-any'), Type.Literal('registry-only')], { default: 'registry-only', description: 'What to do with destinations that are not mesh services' }),
+        allow: Type.Array(Type.String({ minLength: 1 }), {
+          default: [],
+          description: 'External destinations allowed under registry-only: host, *.domain, CIDR, with optional :port',
+        }),
+        bypass: Type.Array(Type.String({ minLength: 1 }), {
+          default: [],
+          description: 'Destinations apps should reach directly (printed into NO_PROXY by `dreammesh env`)',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    transparent: Type.Object(
+      {
+        enabled: Type.Boolean({ default: false, description: 'Recover original destinations on the outbound listener (needs the native addon)' }),
+        detectTimeoutMs: Type.Integer({ minimum: 1, default: 150, description: 'How long to wait for the client\'s first bytes before treating the connection as opaque/server-first' }),
+        opaquePorts: Type.Array(Type.Integer({ minimum: 1, maximum: 65535 }), {
+          default: [25, 3306, 5432, 6379, 11211, 27017, 9042, 1521, 1433],
+          description: 'Destination ports proxied as opaque TCP without detection',
+        }),
+        redirect: RedirectSchema,
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    accessLog: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true }),
+        sample: Type.Number({ minimum: 0, maximum: 1, default: 1, description: 'Fraction of requests logged (errors are always logged)' }),
+        path: Type.Optional(Type.String({ description: 'File to append to (default: stdout)' })),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    logLevel: Type.Union(['trace', 'debug', 'info', 'warn', 'error', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+    drainTimeoutMs: Type.Integer({ minimum: 0, default: 10000, description: 'How long in-flight requests may run after SIGTERM' }),
+  },
+  { additionalProperties: false, $id: 'https://dreammesh.dev/schema/mesh.json', title: 'DreamMesh sidecar configuration' },
+);
+
+export type MeshConfig = Static<typeof ConfigSchema>;
+export type ServiceConfig = Static<typeof ServiceSchema>;
+export type EndpointConfig = Static<typeof EndpointSchema>;
+export type RouteConfig = Static<typeof RouteSchema>;
+export type EtcdConfig = Static<typeof EtcdSchema>;
+export type RedirectConfig = Static<typeof RedirectSchema>;

@@ -1,0 +1,55 @@
+// The Registry interface: where service instances come from. Routing only ever sees
+// snapshots, so file, etcd and memory backends plug in without touching it. Every backend
+// runs the same conformance suite (test/helpers/registry-suite.ts).
+
+export interface Endpoint {
+  /** "host:port" as written; the identity of the endpoint within a service. */
+  readonly address: string;
+  readonly host: string;
+  readonly port: number;
+  readonly weight: number;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export interface ServiceRecord {
+  readonly name: string;
+  readonly endpoints: readonly Endpoint[];
+}
+
+export interface RegistrySnapshot {
+  /** Increases with every accepted change. */
+  readonly version: number;
+  readonly services: ReadonlyMap<string, ServiceRecord>;
+}
+
+export interface RegistryHealth {
+  readonly backend: string;
+  /** True while the backend is in contact with its source of truth. */
+  readonly connected: boolean;
+  /** Epoch ms of the last successful sync (0 = never). */
+  readonly lastSyncMs: number;
+  /** Why the backend is unhealthy or what it fell back to, for /ready and logs. */
+  readonly message?: string;
+  /** Records rejected (malformed) since start. */
+  readonly rejected: number;
+}
+
+export type SnapshotListener = (snapshot: RegistrySnapshot) => void;
+
+export interface Registry {
+  /** Loads the first snapshot; rejects only when there is nothing at all to serve from. */
+  start(): Promise<void>;
+  snapshot(): RegistrySnapshot;
+  /** Called after each change, in order; returns an unsubscribe function. */
+  watch(listener: SnapshotListener): () => void;
+  health(): RegistryHealth;
+  close(): Promise<void>;
+}
+
+/** A registry that also accepts writes (etcd; memory in tests). */
+export interface WritableRegistry extends Registry {
+  put(service: string, endpoint: Omit<Endpoint, 'host' | 'port'>): Promise<void>;
+  remove(service: string, address: string): Promise<void>;
+}
+
+export const EMPTY_SNAPSHOT: RegistrySnapshot = Object.freeze({ version: 0, services: new Map() });
