@@ -1,0 +1,57 @@
+// Every metric DreamMesh exports, in one place, so names and labels stay consistent across
+// modes. Label `mode` is the steering mode (explicit | proxy | transparent | inbound).
+import { Counter, Gauge, Histogram, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client';
+
+export interface Metrics {
+  readonly registry: PromRegistry;
+  /** HTTP requests answered, by mode, service (or "egress:<host>" / "-"), and status code. */
+  readonly requests: Counter<'mode' | 'service' | 'code'>;
+  readonly requestDuration: Histogram<'mode' | 'service'>;
+  /** Upstream connections currently open / opened in total, per service. */
+  readonly upstreamConnections: Gauge<'service'>;
+  readonly upstreamConnectionsOpened: Counter<'service'>;
+  /** TCP tunnels (CONNECT and opaque transparent), by mode, kind (service|egress) and outcome. */
+  readonly tunnels: Counter<'mode' | 'kind' | 'outcome'>;
+  readonly tunnelBytes: Counter<'mode' | 'direction'>;
+  readonly activeTunnels: Gauge<'mode'>;
+  /** Protocol detection results for transparent connections. */
+  readonly detected: Counter<'protocol'>;
+  /** Inbound requests by caller (x-dreammesh-caller header, else remote address). */
+  readonly inboundRequests: Counter<'caller' | 'code'>;
+  readonly configReloadFailures: Counter<'source'>;
+  readonly registryRejected: Counter<'backend'>;
+  readonly registryConnected: Gauge<'backend'>;
+  readonly registryStaleness: Gauge<'backend'>;
+  readonly endpointEjections: Counter<'service'>;
+  readonly retries: Counter<'service' | 'outcome'>;
+}
+
+export function createMetrics(): Metrics {
+  const registry = new PromRegistry();
+  collectDefaultMetrics({ register: registry, prefix: 'dreammesh_process_' });
+  const r = [registry];
+  return {
+    registry,
+    requests: new Counter({ name: 'dreammesh_requests_total', help: 'HTTP requests answered', labelNames: ['mode', 'service', 'code'], registers: r }),
+    requestDuration: new Histogram({
+      name: 'dreammesh_request_duration_seconds',
+      help: 'Time from request head received to response end',
+      labelNames: ['mode', 'service'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: r,
+    }),
+    upstreamConnections: new Gauge({ name: 'dreammesh_upstream_connections', help: 'Open upstream connections', labelNames: ['service'], registers: r }),
+    upstreamConnectionsOpened: new Counter({ name: 'dreammesh_upstream_connections_opened_total', help: 'Upstream connections opened', labelNames: ['service'], registers: r }),
+    tunnels: new Counter({ name: 'dreammesh_tunnels_total', help: 'TCP tunnels (CONNECT, opaque) finished', labelNames: ['mode', 'kind', 'outcome'], registers: r }),
+    tunnelBytes: new Counter({ name: 'dreammesh_tunnel_bytes_total', help: 'Bytes relayed through tunnels', labelNames: ['mode', 'direction'], registers: r }),
+    activeTunnels: new Gauge({ name: 'dreammesh_tunnels_active', help: 'Tunnels currently open', labelNames: ['mode'], registers: r }),
+    detected: new Counter({ name: 'dreammesh_detected_protocol_total', help: 'Transparent connections by detected protocol', labelNames: ['protocol'], registers: r }),
+    inboundRequests: new Counter({ name: 'dreammesh_inbound_requests_total', help: 'Inbound requests delivered to the app, by caller', labelNames: ['caller', 'code'], registers: r }),
+    configReloadFailures: new Counter({ name: 'dreammesh_config_reload_failures_total', help: 'Reloads rejected; the last good config stays in force', labelNames: ['source'], registers: r }),
+    registryRejected: new Counter({ name: 'dreammesh_registry_rejected_records_total', help: 'Malformed registry records ignored', labelNames: ['backend'], registers: r }),
+    registryConnected: new Gauge({ name: 'dreammesh_registry_connected', help: '1 while the registry backend is reachable', labelNames: ['backend'], registers: r }),
+    registryStaleness: new Gauge({ name: 'dreammesh_registry_staleness_seconds', help: 'Seconds since the last successful registry sync', labelNames: ['backend'], registers: r }),
+    endpointEjections: new Counter({ name: 'dreammesh_endpoint_ejections_total', help: 'Endpoints ejected by outlier detection', labelNames: ['service'], registers: r }),
+    retries: new Counter({ name: 'dreammesh_retries_total', help: 'Retries attempted or refused by the budget', labelNames: ['service', 'outcome'], registers: r }),
+  };
+}

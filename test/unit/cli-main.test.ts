@@ -1,0 +1,18 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+
+const run = promisify(execFile);
+const bin = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+test('an unknown command is a clear usage error with exit code 2', async () => {
+  const err = await run(process.execPath, [bin, 'frobnicate']).then(
+    () => assert.fail('expected failure'),
+    (e: { code: number; stderr: string }) => e,
+  );
+  assert.equal(err.code, 2);
+  assert.match(err.stderr, /unknown command "frobnicate"/);
+  assert.match(err.stderr, /usage: dreammesh/);
+});
