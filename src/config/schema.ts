@@ -11,8 +11,8 @@ export const EndpointSchema = Type.Union(
     Type.Object(
       {
         address: Type.String({ description: 'host:port of the instance', minLength: 3 }),
-        weight: Type.Integer({ description: 'Relative load-balancing weight', minimum: 0, maximum: 10000, default: 1 }),
-        labels: Type.Record(Type.String(), Type.String(), { description: 'Labels such as version or zone; route splits select on them', default: {} }),
+        weight: Type.Optional(Type.Integer({ description: 'Relative load-balancing weight (default 1)', minimum: 0, maximum: 10000 })),
+        labels: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'Labels such as version or zone; route splits select on them' })),
       },
       { additionalProperties: false },
     ),

@@ -1,0 +1,80 @@
+// The admin API: /ready /live /metrics /config /clusters. Loopback by default; read-only.
+import { createServer, type Server } from 'node:http';
+import type { MeshConfig } from '../config/schema.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import type { Registry } from '../registry/registry.js';
+import type { ClusterManager } from '../upstream/cluster-manager.js';
+
+export interface AdminDeps {
+  readonly config: MeshConfig;
+  readonly metrics: Metrics;
+  readonly registry: Registry;
+  readonly clusters: ClusterManager;
+  state(): { ready: boolean; draining: boolean };
+}
+
+function json(res: import('node:http').ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body, null, 2) + '\n';
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+export function redactConfig(config: MeshConfig): unknown {
+  const etcd = config.registry.etcd;
+  if (etcd?.auth === undefined) return config;
+  return { ...config, registry: { ...config.registry, etcd: { ...etcd, auth: { username: etcd.auth.username, password: '<redacted>' } } } };
+}
+
+export function createAdminServer(deps: AdminDeps): Server {
+  return createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: 'admin endpoints are read-only (GET)' });
+    switch (path) {
+      case '/live':
+        return json(res, 200, { live: true });
+      case '/ready': {
+        const s = deps.state();
+        const registry = deps.registry.health();
+        const ready = s.ready && !s.draining;
+        return json(res, ready ? 200 : 503, { ready, draining: s.draining, registry, stalenessSeconds: registry.lastSyncMs ? (Date.now() - registry.lastSyncMs) / 1000 : null });
+      }
+      case '/metrics': {
+        const h = deps.registry.health();
+        deps.metrics.registryConnected.set({ backend: h.backend }, h.connected ? 1 : 0);
+        if (h.lastSyncMs > 0) deps.metrics.registryStaleness.set({ backend: h.backend }, (Date.now() - h.lastSyncMs) / 1000);
+        deps.metrics.registry.metrics().then(
+          (text) => {
+            res.writeHead(200, { 'content-type': deps.metrics.registry.contentType });
+            res.end(text);
+          },
+          (e: unknown) => json(res, 500, { error: String(e) }),
+        );
+        return;
+      }
+      case '/config':
+        return json(res, 200, redactConfig(deps.config));
+      case '/clusters': {
+        const now = Date.now();
+        const table = deps.clusters.table;
+        return json(res, 200, {
+          registryVersion: table.version,
+          clusters: deps.clusters.allClusters().map((c) => ({
+            service: c.name,
+            lb: deps.config.services[c.name]?.lb ?? deps.config.lb,
+            endpoints: c.endpointStates().map((s) => ({
+              address: s.endpoint.address,
+              weight: s.endpoint.weight,
+              labels: s.endpoint.labels,
+              activeRequests: s.active,
+              healthy: !s.isEjected(now),
+              ejectedForMs: s.isEjected(now) ? s.ejectedUntil - now : 0,
+              consecutiveFailures: s.consecutiveFailures,
+            })),
+          })),
+        });
+      }
+      default:
+        return json(res, 404, { error: `no admin endpoint ${path}`, endpoints: ['/ready', '/live', '/metrics', '/config', '/clusters'] });
+    }
+  });
+}

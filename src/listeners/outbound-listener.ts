@@ -1,0 +1,47 @@
+// The outbound listener: one port for all three ways in. Each accepted connection is
+// classified once: a redirected one (original destination ≠ our own address) goes to the
+// transparent path; everything else is HTTP/1 on the shared server, where absolute-form
+// requests are forward-proxy, CONNECT opens a tunnel, and origin-form is explicit mode.
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import type { Server as HttpServer } from 'node:http';
+import type { SidecarContext } from '../core/sidecar-context.js';
+import { originalDestination } from '../steering/original-dst.js';
+import { handleTransparent } from '../steering/transparent.js';
+import { handleConnect } from '../steering/connect-tunnel.js';
+
+export class OutboundListener {
+  readonly server: NetServer;
+  private readonly sockets = new Set<Socket>();
+
+  constructor(
+    private readonly ctx: SidecarContext,
+    private readonly http: HttpServer,
+  ) {
+    this.server = createNetServer({ noDelay: true, keepAlive: true }, (socket) => this.accept(socket));
+    this.server.on('error', (e) => ctx.log.error({ err: e }, 'outbound listener error'));
+    http.on('connect', (req, socket, head: Buffer) => handleConnect(ctx, req, socket, head));
+  }
+
+  private accept(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    if (this.ctx.config.transparent.enabled) {
+      const dst = originalDestination(socket);
+      if (dst !== null && !(dst.host === socket.localAddress && dst.port === socket.localPort)) {
+        handleTransparent(this.ctx, socket, dst);
+        return;
+      }
+    }
+    this.ctx.adoptHttp(socket, { mode: 'explicit' });
+  }
+
+  /** Open downstream connections (HTTP keep-alive and tunnels). */
+  get connections(): number {
+    return this.sockets.size;
+  }
+
+  destroyAll(): void {
+    for (const s of this.sockets) s.destroy();
+  }
+}

@@ -1,0 +1,188 @@
+// A running sidecar: builds the context every stage shares, binds the three listeners and
+// drains gracefully. `dreammesh run` and the tests both start sidecars through here.
+import { networkInterfaces } from 'node:os';
+import type { Server as NetServer, Socket } from 'node:net';
+import type { Server as HttpServer } from 'node:http';
+import type { Logger } from 'pino';
+import type { MeshConfig } from './config/schema.js';
+import type { Registry } from './registry/registry.js';
+import type { ListenAddress } from './core/address.js';
+import type { SidecarContext, Steering } from './core/sidecar-context.js';
+import { MeshError } from './core/errors.js';
+import { createLogger, createAccessLogger } from './core/logger.js';
+import { createMetrics, type Metrics } from './telemetry/metrics.js';
+import { AccessLog } from './telemetry/access-log.js';
+import { newViaPseudonym } from './telemetry/request-headers.js';
+import { createRegistry } from './registry/create-registry.js';
+import { ClusterManager } from './upstream/cluster-manager.js';
+import { decideEgress } from './routing/egress.js';
+import { originalDstAvailable } from './steering/original-dst.js';
+import { createOutboundHandler } from './steering/outbound-http.js';
+import { createHttpServer } from './listeners/http-server.js';
+import { OutboundListener } from './listeners/outbound-listener.js';
+import { createInboundHandler } from './listeners/inbound-listener.js';
+import { createAdminServer } from './listeners/admin-listener.js';
+import { listen, describeBound } from './listeners/listen.js';
+
+export interface BoundListeners {
+  readonly outbound: ListenAddress;
+  readonly inbound: ListenAddress;
+  readonly admin: ListenAddress;
+}
+
+export interface SidecarOptions {
+  readonly log?: Logger;
+  /** Use this registry instead of the one the config describes (tests). */
+  readonly registry?: Registry;
+}
+
+const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '::1', '0.0.0.0', '::']);
+
+export class Sidecar {
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly registry: Registry;
+  readonly clusters: ClusterManager;
+  readonly via = newViaPseudonym();
+  private readonly accessLog: AccessLog;
+  private readonly inflight = { count: 0 };
+  private readonly transparentSockets = new WeakMap<Socket, Steering>();
+  private readonly outboundHttp: HttpServer;
+  private readonly outbound: OutboundListener;
+  private readonly inboundHttp: HttpServer;
+  private readonly admin: HttpServer;
+  private ready = false;
+  private draining = false;
+  private ownPorts: { host: string; port: number }[] = [];
+  bound: BoundListeners | undefined;
+  readonly context: SidecarContext;
+
+  constructor(
+    readonly config: MeshConfig,
+    opts: SidecarOptions = {},
+  ) {
+    this.log = opts.log ?? createLogger(config.logLevel);
+    this.metrics = createMetrics();
+    this.accessLog = new AccessLog(createAccessLogger(config.accessLog), config.accessLog.sample);
+    this.registry = opts.registry ?? createRegistry(config, { log: this.log, metrics: this.metrics });
+    this.clusters = new ClusterManager(config, this.metrics, this.log);
+    const self = this;
+    this.context = {
+      config,
+      registry: this.registry,
+      metrics: this.metrics,
+      log: this.log,
+      resolve: (host, port) => this.clusters.table.resolve(host.toLowerCase(), port),
+      pickEndpoint: (service) => {
+        const c = this.clusters.cluster(service);
+        if (c === undefined) throw new MeshError('MESH_ERR_NO_ROUTE', `no service named "${service}"`);
+        return c.pick(null);
+      },
+      checkEgress: (host, port) => {
+        const d = decideEgress(config, host, port);
+        if (!d.allowed) throw new MeshError('MESH_ERR_EGRESS_DENIED', d.reason, { details: { destination: `${host}:${port}` } });
+      },
+      isOwnAddress: (host, port) => this.isOwnAddress(host, port),
+      adoptHttp: (socket, steering) => {
+        if (steering.mode === 'transparent') this.transparentSockets.set(socket, steering);
+        this.outboundHttp.emit('connection', socket);
+      },
+      get draining() {
+        return self.draining;
+      },
+    };
+    const countBad = (code: string): void => this.metrics.requests.inc({ mode: 'explicit', service: '-', code: code === 'HPE_HEADER_OVERFLOW' ? '431' : '400' });
+    this.outboundHttp = createHttpServer(
+      config,
+      createOutboundHandler({
+        config,
+        metrics: this.metrics,
+        accessLog: this.accessLog,
+        clusters: this.clusters,
+        via: this.via,
+        connectionSteering: (s) => this.transparentSockets.get(s),
+        isOwnAddress: (h, p) => this.isOwnAddress(h, p),
+        checkEgress: (h, p) => this.context.checkEgress(h, p),
+        inflight: this.inflight,
+        isDraining: () => this.draining,
+      }),
+      countBad,
+    );
+    this.outbound = new OutboundListener(this.context, this.outboundHttp);
+    this.inboundHttp = createHttpServer(
+      config,
+      createInboundHandler({
+        config,
+        metrics: this.metrics,
+        accessLog: this.accessLog,
+        pools: this.clusters.pools,
+        via: this.via,
+        inflight: this.inflight,
+        isDraining: () => this.draining,
+        knownCaller: (name) => this.registry.snapshot().services.has(name),
+      }),
+      countBad,
+    );
+    this.admin = createAdminServer({ config, metrics: this.metrics, registry: this.registry, clusters: this.clusters, state: () => ({ ready: this.ready, draining: this.draining }) });
+  }
+
+  async start(): Promise<BoundListeners> {
+    if (this.config.transparent.enabled && !originalDstAvailable()) {
+      throw new MeshError('MESH_ERR_NATIVE_MISSING', 'transparent.enabled is true but the native original-destination addon is not built (run `npm rebuild dreammesh`; needs g++ and python3)');
+    }
+    const admin = await listen(this.admin, this.config.listeners.admin, 'admin');
+    await this.registry.start();
+    this.clusters.attach(this.registry);
+    const outbound = await listen(this.outbound.server, this.config.listeners.outbound, 'outbound');
+    const inbound = await listen(this.inboundHttp as unknown as NetServer, this.config.listeners.inbound, 'inbound');
+    this.bound = { outbound, inbound, admin };
+    this.ownPorts = [outbound, inbound, admin].flatMap((a) => (a.kind === 'tcp' ? [{ host: a.host, port: a.port }] : []));
+    this.ready = true;
+    this.log.info({ outbound: describeBound(outbound), inbound: describeBound(inbound), admin: describeBound(admin), services: this.registry.snapshot().services.size }, 'sidecar ready');
+    return this.bound;
+  }
+
+  private isOwnAddress(host: string, port: number): boolean {
+    for (const l of this.ownPorts) {
+      if (l.port !== port) continue;
+      if (host === l.host || LOOPBACK_NAMES.has(host)) return true;
+      if (l.host === '0.0.0.0' || l.host === '::') {
+        for (const addrs of Object.values(networkInterfaces())) if (addrs?.some((a) => a.address === host)) return true;
+      }
+    }
+    return false;
+  }
+
+  /** Graceful stop: refuse new work, let in-flight requests finish (bounded), then close. */
+  async stop(drainMs = this.config.drainTimeoutMs): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
+    this.log.info({ inflight: this.inflight.count, drainMs }, 'draining');
+    const closing = [closeServer(this.outbound.server), closeServer(this.inboundHttp)];
+    this.outboundHttp.closeIdleConnections();
+    this.inboundHttp.closeIdleConnections();
+    const deadline = Date.now() + drainMs;
+    while (this.inflight.count > 0 && Date.now() < deadline) await sleep(25);
+    this.outboundHttp.closeAllConnections();
+    this.inboundHttp.closeAllConnections();
+    this.outbound.destroyAll();
+    await Promise.all(closing);
+    this.clusters.detach();
+    await this.clusters.pools.closeAll(this.inflight.count > 0);
+    await this.registry.close();
+    this.admin.closeAllConnections();
+    await closeServer(this.admin);
+    this.accessLog.flush();
+  }
+}
+
+function closeServer(s: NetServer | HttpServer): Promise<void> {
+  return new Promise((resolve) => {
+    if (!s.listening) return resolve();
+    s.close(() => resolve());
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

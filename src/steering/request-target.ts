@@ -1,0 +1,46 @@
+// Steering for HTTP requests: which mode brought the request and which authority it names.
+// explicit: origin-form + Host; proxy: absolute-form URI (Host is ignored, RFC 9112 §3.2.2);
+// transparent: Host, else the original destination.
+import type { IncomingMessage } from 'node:http';
+import type { Steering } from '../core/sidecar-context.js';
+import { MeshError } from '../core/errors.js';
+import { formatHostPort } from '../core/address.js';
+import { parseAuthority, type Authority } from '../routing/authority.js';
+
+export interface RequestTarget {
+  readonly steering: Steering;
+  readonly authority: Authority;
+  /** Authority as written (sent upstream as Host). */
+  readonly hostHeader: string;
+  /** origin-form path + query sent upstream. */
+  readonly path: string;
+}
+
+export function requestTarget(req: IncomingMessage, connection: Steering, maxUriBytes: number): RequestTarget {
+  const url = req.url ?? '';
+  if (url.length > maxUriBytes) throw new MeshError('MESH_ERR_URI_TOO_LONG', `the request target is ${url.length} bytes; the limit is ${maxUriBytes}`);
+  if (url.startsWith('/')) {
+    if (connection.mode === 'transparent') {
+      const host = req.headers.host;
+      if (host !== undefined && host.length > 0) return { steering: connection, authority: parseAuthority(host), hostHeader: host, path: url };
+      const hp = formatHostPort(connection.originalDst.host, connection.originalDst.port);
+      return { steering: connection, authority: { host: connection.originalDst.host, port: connection.originalDst.port }, hostHeader: hp, path: url };
+    }
+    const host = req.headers.host;
+    return { steering: { mode: 'explicit' }, authority: parseAuthority(host), hostHeader: host ?? '', path: url };
+  }
+  const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(url);
+  if (scheme === null) throw new MeshError('MESH_ERR_BAD_REQUEST', `"${url.slice(0, 100)}" is neither a path nor an absolute URI`);
+  if (scheme[1]!.toLowerCase() !== 'http') {
+    throw new MeshError('MESH_ERR_UNSUPPORTED_SCHEME', `absolute-form requests must use http:// (got ${scheme[1]}://); use CONNECT for https`);
+  }
+  const rest = url.slice(scheme[0].length);
+  const slash = rest.search(/[/?#]/);
+  const rawAuthority = slash === -1 ? rest : rest.slice(0, slash);
+  if (rawAuthority.includes('@')) throw new MeshError('MESH_ERR_BAD_HOST', 'user information in the request URI is not accepted');
+  let path = slash === -1 ? '/' : rest.slice(slash);
+  if (path.startsWith('?')) path = '/' + path;
+  const hash = path.indexOf('#');
+  if (hash !== -1) path = path.slice(0, hash);
+  return { steering: { mode: 'proxy' }, authority: parseAuthority(rawAuthority), hostHeader: rawAuthority, path };
+}

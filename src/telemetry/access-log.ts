@@ -1,0 +1,36 @@
+// One JSON line per request: mode, service, endpoint, status, duration, error code.
+// Sampling keeps volume down; errors are always logged.
+import type { Logger } from 'pino';
+
+export interface AccessRecord {
+  readonly mode: string;
+  readonly method: string;
+  readonly path: string;
+  readonly authority: string;
+  readonly service: string;
+  readonly route?: string;
+  readonly endpoint?: string;
+  readonly status: number;
+  readonly durationMs: number;
+  readonly error?: string;
+  readonly requestId?: string;
+  readonly downstream?: string;
+  readonly attempts?: number;
+}
+
+export class AccessLog {
+  constructor(
+    private readonly logger: Logger | null,
+    private readonly sample: number,
+  ) {}
+
+  record(r: AccessRecord): void {
+    if (this.logger === null) return;
+    if (r.error === undefined && r.status < 500 && this.sample < 1 && Math.random() >= this.sample) return;
+    this.logger.info({ type: 'access', ...r });
+  }
+
+  flush(): void {
+    this.logger?.flush();
+  }
+}
