@@ -28,7 +28,7 @@ export interface Metrics {
 
 export function createMetrics(): Metrics {
   const registry = new PromRegistry();
-  collectDefaultMetrics({ register: registry, prefix: 'dreammesh_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'dreammesh_' });
   const r = [registry];
   return {
     registry,
