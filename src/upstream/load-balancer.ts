@@ -18,26 +18,29 @@ export const roundRobin: LoadBalancer = (candidates) => {
   return best;
 };
 
-/** Power of two choices: two weighted random picks, keep the one with fewer active requests per weight. */
+/** Power of two choices: two distinct weighted random picks, keep the one with fewer active requests per weight. */
 export const leastRequest: LoadBalancer = (candidates) => {
   const n = candidates.length;
   if (n <= 1) return candidates[0] !== undefined && candidates[0].weight > 0 ? candidates[0] : undefined;
-  const a = weightedRandom(candidates);
-  const b = weightedRandom(candidates);
+  const a = weightedRandom(candidates, undefined);
+  const b = weightedRandom(candidates, a);
   if (a === undefined || b === undefined) return a ?? b;
   return (a.active + 1) / a.weight <= (b.active + 1) / b.weight ? a : b;
 };
 
-function weightedRandom(candidates: readonly EndpointState[]): EndpointState | undefined {
+function weightedRandom(candidates: readonly EndpointState[], skip: EndpointState | undefined): EndpointState | undefined {
   let total = 0;
-  for (const c of candidates) total += Math.max(0, c.weight);
+  for (const c of candidates) if (c !== skip) total += Math.max(0, c.weight);
   if (total <= 0) return undefined;
   let x = Math.random() * total;
+  let last: EndpointState | undefined;
   for (const c of candidates) {
-    x -= Math.max(0, c.weight);
+    if (c === skip || c.weight <= 0) continue;
+    last = c;
+    x -= c.weight;
     if (x < 0) return c;
   }
-  return candidates[candidates.length - 1];
+  return last;
 }
 
 export function loadBalancerFor(name: 'round-robin' | 'least-request'): LoadBalancer {
