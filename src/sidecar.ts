@@ -127,6 +127,16 @@ export class Sidecar {
   }
 
   async start(): Promise<BoundListeners> {
+    try {
+      return await this.bind();
+    } catch (e) {
+      // Nothing half-started stays behind: close whatever did bind.
+      await this.stop(0).catch(() => {});
+      throw e;
+    }
+  }
+
+  private async bind(): Promise<BoundListeners> {
     if (this.config.transparent.enabled && !originalDstAvailable()) {
       throw new MeshError('MESH_ERR_NATIVE_MISSING', 'transparent.enabled is true but the native original-destination addon is not built (run `npm rebuild dreammesh`; needs g++ and python3)');
     }

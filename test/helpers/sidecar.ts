@@ -103,7 +103,7 @@ export async function spawnSidecar(cfg: Record<string, unknown>, opts: { prefix?
     stderr: () => err,
     stdout: () => out,
     stop: async () => {
-      if (child.exitCode === null) child.kill('SIGTERM');
+      if (child.exitCode === null && !child.killed) child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
       const code = await exited;
       clearTimeout(timer);
