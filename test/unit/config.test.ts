@@ -1,0 +1,72 @@
+// Config is judged by one schema: clear errors naming the field, defaults filled in.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtemp, writeFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseConfigText } from '../../src/config/load.js';
+import { CLI } from '../helpers/sidecar.js';
+
+const run = promisify(execFile);
+
+test('the shape from the README is accepted and defaults are filled in', () => {
+  const c = parseConfigText(`
+listeners:
+  outbound: 127.0.0.1:15001
+  inbound: 0.0.0.0:15006
+  admin: 127.0.0.1:15000
+app: 127.0.0.1:8080
+services:
+  users:
+    endpoints: [127.0.0.1:9101, {address: 127.0.0.1:9102, weight: 2, labels: {version: v2}}]
+`);
+  assert.equal(c.timeouts.connectMs, 1000);
+  assert.equal(c.retries.attempts, 2);
+  assert.equal(c.lb, 'least-request');
+  assert.equal(c.services.users!.endpoints.length, 2);
+  assert.ok(Object.isFrozen(c.services));
+});
+
+test('an unknown key is an error naming it', () => {
+  assert.throws(() => parseConfigText('listeners:\n  outbund: 127.0.0.1:1\n'), /listeners\.outbund: unknown key/);
+  assert.throws(() => parseConfigText('servces: {}\n'), /servces: unknown key/);
+});
+
+test('a bad value names the field', () => {
+  assert.throws(() => parseConfigText('timeouts: {connectMs: -5}\n'), /timeouts\.connectMs/);
+  assert.throws(() => parseConfigText('listeners: {outbound: "not an address"}\n'), /listeners\.outbound/);
+  assert.throws(() => parseConfigText('services: {users: {endpoints: ["no-port"]}}\n'), /services\.users\.endpoints/);
+});
+
+test('text that is not YAML is a clear error with a position', () => {
+  assert.throws(() => parseConfigText('services: {users: [\n', 'mesh.yaml'), /mesh\.yaml.*(line|YAML)/i);
+});
+
+test('dreammesh validate: exit 0 on a good file, 1 naming the field on a bad one', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'dm-validate-'));
+  try {
+    const good = join(dir, 'good.yaml');
+    const bad = join(dir, 'bad.yaml');
+    await writeFile(good, 'services:\n  users:\n    endpoints: [127.0.0.1:9101]\n');
+    await writeFile(bad, 'services:\n  users:\n    endpoint: [127.0.0.1:9101]\n');
+    const ok = await run(process.execPath, [CLI, 'validate', good]);
+    assert.match(ok.stdout, /valid \(1 inline service\)/);
+    const err = await run(process.execPath, [CLI, 'validate', bad]).then(
+      () => assert.fail('bad config accepted'),
+      (e: { code: number; stderr: string }) => e,
+    );
+    assert.equal(err.code, 1);
+    assert.match(err.stderr, /services\.users\.endpoint: unknown key/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('dreammesh schema prints a JSON Schema editors can use', async () => {
+  const { stdout } = await run(process.execPath, [CLI, 'schema']);
+  const schema = JSON.parse(stdout) as { properties: Record<string, unknown> };
+  assert.ok(schema.properties.listeners);
+  assert.ok(schema.properties.services);
+});
