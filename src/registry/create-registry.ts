@@ -1,9 +1,11 @@
 // Builds the registry a sidecar routes from, out of the config: the inline `services:` map
-// (and, when configured, the file and etcd backends).
+// merged with the file backend when registry.file is set.
 import type { MeshConfig } from '../config/schema.js';
 import type { Registry } from './registry.js';
 import { MemoryRegistry } from './memory-registry.js';
 import { toServiceRecord } from './normalize.js';
+import { FileRegistry } from './file-registry.js';
+import { MergedRegistry } from './merged-registry.js';
 import type { Logger } from 'pino';
 import type { Metrics } from '../telemetry/metrics.js';
 
@@ -17,6 +19,9 @@ export function inlineServices(config: MeshConfig): MemoryRegistry {
   return new MemoryRegistry(m);
 }
 
-export function createRegistry(config: MeshConfig, _deps: RegistryDeps): Registry {
-  return inlineServices(config);
+export function createRegistry(config: MeshConfig, deps: RegistryDeps): Registry {
+  const inline = inlineServices(config);
+  if (config.registry.file === undefined) return inline;
+  const file = new FileRegistry(config.registry.file, deps.log, () => deps.metrics.configReloadFailures.inc({ source: 'registry-file' }));
+  return new MergedRegistry([inline, file]);
 }
