@@ -1,6 +1,7 @@
 // Header handling on the forwarding path: hop-by-hop removal (RFC 9110 §7.6.1), proxy-only
 // headers, x-forwarded-for, via, W3C traceparent and x-request-id.
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { randomHex, uuidV4 } from './ids.js';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 
 /**
@@ -43,9 +44,9 @@ const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 /** Continues a valid traceparent with a new span id, or starts a new sampled trace. */
 export function nextTraceparent(incoming: string | string[] | undefined): string {
   const m = typeof incoming === 'string' ? TRACEPARENT.exec(incoming.trim()) : null;
-  const span = randomBytes(8).toString('hex');
+  const span = randomHex(8);
   if (m && m[1] !== '0'.repeat(32)) return `00-${m[1]}-${span}-${m[3]}`;
-  return `00-${randomBytes(16).toString('hex')}-${span}-01`;
+  return `00-${randomHex(16)}-${span}-01`;
 }
 
 export interface ForwardHeaderInput {
@@ -76,7 +77,7 @@ export function upstreamRequestHeaders(input: ForwardHeaderInput): { headers: Re
   const via = `${input.httpVersion} ${input.via}`;
   out.via = src.via ? `${Array.isArray(src.via) ? src.via.join(', ') : src.via}, ${via}` : via;
   out.traceparent = nextTraceparent(src.traceparent);
-  const rid = typeof src['x-request-id'] === 'string' && src['x-request-id'].length > 0 && src['x-request-id'].length <= 200 ? src['x-request-id'] : randomUUID();
+  const rid = typeof src['x-request-id'] === 'string' && src['x-request-id'].length > 0 && src['x-request-id'].length <= 200 ? src['x-request-id'] : uuidV4();
   out['x-request-id'] = rid;
   return { headers: out, requestId: rid };
 }
