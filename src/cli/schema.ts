@@ -1,7 +1,13 @@
-// `dreammesh schema`: the config JSON Schema, for editors (yaml-language-server etc.).
+// `dreammesh schema [--markdown]`: the config JSON Schema, for editors (yaml-language-server
+// etc.), or the Markdown reference in docs/config.md.
 import { ConfigSchema } from '../config/schema.js';
+import { renderConfigDoc } from '../config/config-doc.js';
 
-export async function main(_argv: string[]): Promise<number> {
-  process.stdout.write(JSON.stringify(ConfigSchema, null, 2) + '\n');
+export async function main(argv: string[]): Promise<number> {
+  if (argv.length > 1 || (argv[0] !== undefined && argv[0] !== '--markdown')) {
+    process.stderr.write('usage: dreammesh schema [--markdown]\n');
+    return 2;
+  }
+  process.stdout.write(argv[0] === '--markdown' ? renderConfigDoc() : JSON.stringify(ConfigSchema, null, 2) + '\n');
   return 0;
 }

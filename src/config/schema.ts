@@ -1,6 +1,6 @@
 // The one source of truth for configuration: static types, defaults and descriptions all come
 // from here, and `dreammesh schema` exports it as JSON Schema for editors.
-import { Type, type Static, type TString } from '@sinclair/typebox';
+import { CloneType, Type, type Static, type TObject, type TPartial, type TString } from '@sinclair/typebox';
 
 const hostPort = (description: string, def?: string): TString =>
   Type.String({ description, minLength: 1, ...(def === undefined ? {} : { default: def }) });
@@ -68,13 +68,24 @@ export const RetriesSchema = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+/**
+ * Per-service overrides of a global section: every field optional and without defaults, so
+ * whatever a service leaves out falls back to the global value rather than a default.
+ */
+function overrides<T extends TObject>(section: T, description: string): TPartial<T> {
+  const p = Type.Partial(CloneType(section), { description }) as TPartial<T> & { default?: unknown };
+  delete p.default;
+  for (const v of Object.values(p.properties) as { default?: unknown }[]) delete v.default;
+  return p;
+}
+
 export const ServiceSchema = Type.Object(
   {
     endpoints: Type.Array(EndpointSchema, { description: 'Instances of the service', default: [] }),
     lb: Type.Optional(LbPolicySchema),
     routes: Type.Optional(Type.Array(RouteSchema, { description: 'Route rules, first match wins; none means all traffic to all endpoints' })),
-    timeouts: Type.Optional(Type.Partial(TimeoutsSchema)),
-    retries: Type.Optional(Type.Partial(RetriesSchema)),
+    timeouts: Type.Optional(overrides(TimeoutsSchema, 'Overrides of the global timeouts for this service')),
+    retries: Type.Optional(overrides(RetriesSchema, 'Overrides of the global retries for this service')),
   },
   { additionalProperties: false },
 );

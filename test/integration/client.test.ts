@@ -43,3 +43,33 @@ test('Python in a few lines (docs/clients.md)', async () => {
   const { stdout } = await exec('python3', ['-c', py], { env: { ...process.env, DREAMMESH_OUTBOUND: mesh.outbound } });
   assert.match(stdout, /^200 .*"url":"\/py"/);
 });
+
+test('Java HttpClient in a few lines (docs/clients.md)', async (t) => {
+  const java = await exec('java', ['-version']).then(
+    () => true,
+    () => false,
+  );
+  if (!java) return t.skip('java is not installed (scripts/setup-system.sh installs openjdk-17-jre-headless)');
+  const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const dir = await mkdtemp(join(tmpdir(), 'dm-java-'));
+  try {
+    const src = join(dir, 'Mesh.java');
+    await writeFile(
+      src,
+      `import java.net.URI; import java.net.http.*;
+public class Mesh { public static void main(String[] a) throws Exception {
+  var mesh = System.getenv("DREAMMESH_OUTBOUND");
+  var req = HttpRequest.newBuilder(URI.create("http://" + mesh + "/java")).header("Host", "users").build();
+  var res = HttpClient.newHttpClient().send(req, HttpResponse.BodyHandlers.ofString());
+  System.out.println(res.statusCode() + " " + res.body());
+} }`,
+    );
+    const { stdout } = await exec('java', ['-Djdk.httpclient.allowRestrictedHeaders=host', src], { env: { ...process.env, DREAMMESH_OUTBOUND: mesh.outbound }, timeout: 60_000 });
+    assert.match(stdout, /^200 .*"url":"\/java"/);
+    assert.match(stdout, /"host":"users"/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -70,3 +70,10 @@ test('dreammesh schema prints a JSON Schema editors can use', async () => {
   assert.ok(schema.properties.listeners);
   assert.ok(schema.properties.services);
 });
+
+test('a service overriding one timeout keeps the other global values', () => {
+  const c = parseConfigText('timeouts: {requestMs: 5000}\nservices:\n  users:\n    endpoints: [127.0.0.1:9101]\n    timeouts: {connectMs: 200}\n');
+  assert.deepEqual({ ...c.services.users!.timeouts }, { connectMs: 200 });
+  assert.equal(c.timeouts.requestMs, 5000);
+  assert.equal(c.timeouts.connectMs, 1000, 'the global default is untouched by the override');
+});

@@ -12,3 +12,9 @@ test('docs/errors.md documents exactly the codes in the error registry', async (
     assert.match(section, new RegExp(`Status ${spec.status}\\b`), `${code} documents status ${spec.status}`);
   }
 });
+
+test('docs/config.md is the rendering of the current schema', async () => {
+  const { renderConfigDoc } = await import('../../src/config/config-doc.js');
+  const doc = await readFile(new URL('../../../docs/config.md', import.meta.url), 'utf8');
+  assert.equal(doc, renderConfigDoc(), 'run `node dist/src/cli/main.js schema --markdown > docs/config.md`');
+});
