@@ -97,3 +97,26 @@ test('a port already taken is a clear start error naming the listener', async ()
     blocker.close();
   }
 });
+
+test('the access log writes one JSON line per request; sampling keeps errors', async () => {
+  const up = await startUpstream('users');
+  const mesh = await spawnSidecar({ services: { users: { endpoints: [up.address] } }, accessLog: { enabled: true, sample: 0 } });
+  try {
+    await (await request(`http://${mesh.outbound}/ok`, { headers: { host: 'users' } })).body.text();
+    await (await request(`http://${mesh.outbound}/missing`, { headers: { host: 'nosuch' } })).body.text();
+  } finally {
+    await mesh.stop();
+    await up.close();
+  }
+  const lines = mesh
+    .stdout()
+    .split('\n')
+    .filter((l) => l.includes('"type":"access"'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  // sample: 0 drops successful requests but never errors.
+  assert.equal(lines.length, 1, mesh.stdout());
+  assert.equal(lines[0]!.status, 404);
+  assert.equal(lines[0]!.error, 'MESH_ERR_NO_ROUTE');
+  assert.equal(lines[0]!.mode, 'explicit');
+  assert.equal(typeof lines[0]!.durationMs, 'number');
+});
