@@ -28,6 +28,8 @@ export interface OutboundHttpDeps {
   isDraining(): boolean;
 }
 
+const EXPLICIT: Steering = Object.freeze({ mode: 'explicit' });
+
 export function createOutboundHandler(deps: OutboundHttpDeps): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     handle(deps, req, res).catch((e: unknown) => {
@@ -41,7 +43,8 @@ async function handle(deps: OutboundHttpDeps, req: IncomingMessage, res: ServerR
   const started = performance.now();
   deps.inflight.count += 1;
   if (deps.isDraining()) res.setHeader('connection', 'close');
-  let mode: string = deps.connectionSteering(req.socket)?.mode ?? 'explicit';
+  const connection = deps.connectionSteering(req.socket) ?? EXPLICIT;
+  let mode: string = connection.mode;
   let service = '-';
   let route: string | undefined;
   let endpoint: string | undefined;
@@ -50,12 +53,12 @@ async function handle(deps: OutboundHttpDeps, req: IncomingMessage, res: ServerR
   let attempts: number | undefined;
   let requestId: string | undefined;
   try {
-    const t = requestTarget(req, deps.connectionSteering(req.socket) ?? { mode: 'explicit' }, deps.config.limits.maxUriBytes);
+    const t = requestTarget(req, connection, deps.config.limits.maxUriBytes);
     mode = t.steering.mode;
     authority = t.hostHeader;
     const { host, port } = t.authority;
     if (viaShowsLoop(req.headers.via, deps.via)) throw new MeshError('MESH_ERR_LOOP', 'this request already passed through this sidecar (Via)');
-    if (t.steering.mode !== 'transparent' && deps.isOwnAddress(host, port ?? 80)) {
+    if (deps.isOwnAddress(host, port ?? 80)) {
       throw new MeshError('MESH_ERR_LOOP', `${t.hostHeader} is this sidecar's own listener`);
     }
     const table = deps.clusters.table;
