@@ -63,7 +63,8 @@ export function parseAllowEntry(raw: string, index = 0): AllowRule | string {
     portMax = m[2] === undefined ? portMin : Number(m[2]);
     if (portMin < 1 || portMax > 65535 || portMin > portMax) return `"${raw}": port range ${portPart} is not within 1-65535 (low-high)`;
   }
-  const host = hostPart.toLowerCase().replace(/\.$/, '');
+  const lower = hostPart.toLowerCase();
+  const host = lower.endsWith('.') && !lower.endsWith('*.') ? lower.slice(0, -1) : lower;
   const matcher = parseHostMatch(host);
   if (typeof matcher === 'string') return `"${raw}": ${matcher}`;
   return { index, text, host: matcher, portMin, portMax };

@@ -89,11 +89,19 @@ export function pipeBoth(downstream: Duplex, upstream: Socket, opts: Pick<RelayO
       upstream.setTimeout(0);
       resolve({ bytesUp: upstream.bytesWritten, bytesDown: upstream.bytesRead, error, connectFailed: false });
     };
-    downstream.once('error', () => fail(new MeshError('MESH_ERR_DOWNSTREAM_ABORTED')));
+    downstream.once('error', () => {
+      // A client that already sent its FIN and then resets (a TLS client closing with unread
+      // bytes, say) ended the tunnel normally; a reset without a FIN is an abort.
+      if (downstream.readableEnded) {
+        downstream.destroy();
+        upstream.destroy();
+      } else fail(new MeshError('MESH_ERR_DOWNSTREAM_ABORTED'));
+    });
     upstream.once('error', (e: NodeJS.ErrnoException) => fail(new MeshError('MESH_ERR_UPSTREAM_RESET', `upstream: ${e.code ?? e.message}`, { cause: e })));
     // A side that closes before both its directions finished was cut off: cut the other too.
     downstream.once('close', () => {
-      if (!downstream.readableEnded || !downstream.writableFinished) fail(new MeshError('MESH_ERR_DOWNSTREAM_ABORTED'));
+      if (!downstream.readableEnded) fail(new MeshError('MESH_ERR_DOWNSTREAM_ABORTED'));
+      else if (!downstream.writableFinished) upstream.destroy(); // the client is gone: nobody to relay to
       onClose();
     });
     upstream.once('close', () => {
