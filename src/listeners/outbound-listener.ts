@@ -17,7 +17,9 @@ export class OutboundListener {
     private readonly ctx: SidecarContext,
     private readonly http: HttpServer,
   ) {
-    this.server = createNetServer({ noDelay: true, keepAlive: true }, (socket) => this.accept(socket));
+    // allowHalfOpen: opaque transparent tunnels pass a client's FIN on and keep relaying the
+    // answer (the HTTP server does its own half-close handling, as node:http does).
+    this.server = createNetServer({ noDelay: true, keepAlive: true, allowHalfOpen: true }, (socket) => this.accept(socket));
     this.server.on('error', (e) => ctx.log.error({ err: e }, 'outbound listener error'));
     http.on('connect', (req, socket, head: Buffer) => handleConnect(ctx, req, socket, head));
   }
