@@ -61,7 +61,7 @@ export class EtcdRegistry extends BaseRegistry implements WritableRegistry {
     this.prefix = cfg.prefix;
     this.client = createEtcdClient(cfg);
     this.cacheFile = cfg.cacheFile ?? defaultCacheFile(cfg);
-    this.cache = new CacheWriter(this.cacheFile, opts.cacheWriteIntervalMs ?? 500, (e) => opts.log.warn({ err: e, cacheFile: this.cacheFile }, 'cannot write the etcd snapshot cache'));
+    this.cache = new CacheWriter(this.cacheFile, opts.cacheWriteIntervalMs ?? 2000, (e) => opts.log.warn({ err: e, cacheFile: this.cacheFile }, 'cannot write the etcd snapshot cache'));
   }
 
   async start(): Promise<void> {
@@ -88,6 +88,7 @@ export class EtcdRegistry extends BaseRegistry implements WritableRegistry {
 
   /** Full GET of the prefix, diff against what we hold, then watch from revision+1. */
   private async sync(): Promise<void> {
+    const t0 = performance.now();
     const res = await this.client.getAll().prefix(servicesPrefix(this.prefix)).exec();
     if (this.closed) return;
     const revision = Number(res.header.revision);
@@ -115,7 +116,7 @@ export class EtcdRegistry extends BaseRegistry implements WritableRegistry {
     this.syncedAtMs = Date.now();
     if (changed > 0 || this.snapshot().version === 0) this.publishRecords(dirty);
     this.saveCache();
-    const log = { revision, instances: this.instances.size, services: this.records.size, servicesChanged: changed };
+    const log = { revision, instances: this.instances.size, services: this.records.size, servicesChanged: changed, ms: Math.round(performance.now() - t0) };
     if (wasDown) this.opts.log.info(log, 'etcd reachable again; registry resynced');
     else this.opts.log.info(log, 'etcd registry synced');
   }

@@ -17,6 +17,13 @@ export class MergedRegistry extends BaseRegistry {
   }
 
   private merge(): void {
+    // The common case (only one source holds services, e.g. etcd): publish its map as is,
+    // without an O(all endpoints) copy per change.
+    const nonEmpty = this.sources.filter((s) => s.snapshot().services.size > 0);
+    if (nonEmpty.length <= 1) {
+      this.publish(nonEmpty[0]?.snapshot().services ?? new Map());
+      return;
+    }
     const byName = new Map<string, Map<string, Endpoint>>();
     for (const src of this.sources) {
       for (const [name, svc] of src.snapshot().services) {

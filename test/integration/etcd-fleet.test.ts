@@ -189,3 +189,29 @@ test('etcd down at start: serves from the cached snapshot; without a cache it is
   );
   await b.close();
 });
+
+test('a lost lease (revoked behind the sidecar\'s back) is re-granted and the record put again', async () => {
+  const prefix = '/fleet-lease/';
+  const a = await startUpstream('a');
+  const mesh = await startSidecar({ service: 'alpha', app: a.address, registry: { etcd: etcdConfig(prefix) } });
+  const key = `${prefix}services/alpha/${mesh.inbound}`;
+  const leaseOf = async (): Promise<string | undefined> => {
+    // Lease ids are 64-bit: read the digits, not a JSON number.
+    const m = /"lease":(\d+)/.exec(await etcd.ctl('get', '-w', 'json', key));
+    return m === null ? undefined : BigInt(m[1]!).toString(16);
+  };
+  try {
+    const first = await leaseOf();
+    assert.ok(first !== undefined && first !== '0', 'registered under a lease');
+    await etcd.ctl('lease', 'revoke', first);
+    await until('the record to come back under a new lease', async () => {
+      const l = await leaseOf();
+      return l !== undefined && l !== first;
+    }, 4000);
+    await until('routing to alpha again', async () => (await upstreamOf(mesh, 'alpha')) === 'a', 2000);
+  } finally {
+    await mesh.stop();
+    await a.close();
+  }
+  assert.equal(await leaseOf(), undefined, 'withdrawn on stop');
+});
