@@ -5,8 +5,8 @@
 import { MeshError } from '../../core/errors.js';
 import type { BackendName, RedirectSpec } from './redirect-spec.js';
 import { specHash } from './redirect-spec.js';
-import { iptablesBinaries, installedBackends, readNat, readNftTable, requireBinary, resolveBackend, run, which } from './backend.js';
-import { iptablesDiff, iptablesInstallScript, iptablesUninstallScript, parseNatSave } from './iptables.js';
+import { iptablesBinaries, installedBackends, isNftFlavour, readNat, readNftTable, requireBinary, resolveBackend, run, which } from './backend.js';
+import { BASE_CHAINS, MARK_TABLE, iptablesDiff, iptablesInstallScript, iptablesUninstallScript, isMarker, markFor, parseNatSave } from './iptables.js';
 import { nftInstallScript, nftInstalledHash, nftUninstallScript } from './nftables.js';
 
 type IptBackend = Exclude<BackendName, 'nftables'>;
@@ -43,7 +43,8 @@ export function planInstall(spec: RedirectSpec, backend: BackendName = resolveBa
       continue;
     }
     requireBinary(bins.restore);
-    steps.push({ command: `${bins.restore} --noflush`, input: iptablesInstallScript(spec, fam, parseNatSave(readNat(backend, fam))) });
+    const markCreated = isNftFlavour(backend) ? nftNatState(fam) : undefined;
+    steps.push({ command: `${bins.restore} --noflush`, input: iptablesInstallScript(spec, fam, parseNatSave(readNat(backend, fam)), markCreated ? { markCreated } : {}) });
   }
   return { backend, steps };
 }
@@ -92,6 +93,56 @@ function sameKernelState(a: BackendName, b: BackendName): boolean {
   return (other === 'iptables-nft' && v.includes('nf_tables')) || (other === 'iptables-legacy' && v.includes('legacy'));
 }
 
+/**
+ * After an iptables-nft uninstall: delete the nat base chains (and table) our install created,
+ * as recorded by the marker chains, when they are still empty — so the ruleset reads exactly
+ * as before. Steps are nft commands.
+ */
+function createdCleanup(markers: string[], family: 4 | 6): Step[] {
+  if (markers.length === 0 || which('nft') === null) return [];
+  const fam = family === 4 ? 'ip' : 'ip6';
+  const lines: string[] = [];
+  const listing = run(which('nft')!, ['list', 'table', fam, 'nat']);
+  if (listing.status !== 0) return [];
+  const chains = parseNftChains(listing.stdout);
+  for (const b of BASE_CHAINS) {
+    // Only our own jump (removed in the same uninstall) may be in it.
+    const rules = (chains.get(b) ?? []).filter((r) => !/jump DREAMMESH_/.test(r));
+    if (markers.includes(markFor(b)) && chains.has(b) && rules.length === 0) {
+      lines.push(`delete chain ${fam} nat ${b}`);
+      chains.delete(b);
+    }
+  }
+  const onlyOurs = [...chains.keys()].every((c) => c.startsWith('DREAMMESH_'));
+  if (markers.includes(MARK_TABLE) && onlyOurs) return [{ command: 'nft -f -', input: `delete table ${fam} nat\n` }];
+  return lines.length > 0 ? [{ command: 'nft -f -', input: lines.join('\n') + '\n' }] : [];
+}
+
+/** Which of the nf_tables nat table and its chains exist (for iptables-nft); undefined without nft. */
+function nftNatState(family: 4 | 6): { table: boolean; baseChains: string[] } | undefined {
+  const nft = which('nft');
+  if (nft === null) return undefined;
+  const r = run(nft, ['list', 'table', family === 4 ? 'ip' : 'ip6', 'nat']);
+  if (r.status !== 0) return { table: false, baseChains: [] };
+  return { table: true, baseChains: [...parseNftChains(r.stdout).keys()] };
+}
+
+/** chain name → rule lines, from `nft list table` output. */
+function parseNftChains(listing: string): Map<string, string[]> {
+  const m = new Map<string, string[]>();
+  let cur: string | null = null;
+  for (const raw of listing.split('\n')) {
+    const l = raw.trim();
+    const c = /^chain (\S+) \{$/.exec(l);
+    if (c) {
+      cur = c[1]!;
+      m.set(cur, []);
+    } else if (l === '}') cur = null;
+    else if (cur !== null && l !== '' && !l.startsWith('type ')) m.get(cur)!.push(l);
+  }
+  return m;
+}
+
 /** Steps that remove DreamMesh's rules from one backend (empty when nothing is installed). */
 export function planUninstall(backend: BackendName): Step[] {
   if (backend === 'nftables') {
@@ -105,8 +156,10 @@ export function planUninstall(backend: BackendName): Step[] {
       if (fam === 4) requireBinary(bins.save);
       continue;
     }
-    const un = iptablesUninstallScript(parseNatSave(readNat(backend as IptBackend, fam)));
+    const st = parseNatSave(readNat(backend as IptBackend, fam));
+    const un = iptablesUninstallScript(st);
     if (un !== null) steps.push({ command: `${bins.restore} --noflush`, input: un });
+    steps.push(...createdCleanup(st.chains.filter(isMarker), fam));
   }
   return steps;
 }
@@ -142,6 +195,7 @@ export function show(spec: RedirectSpec): ShowReport {
     if (listing === null) return { backend, installed: false, matches: false, differences: ['table inet dreammesh is not installed'], listing: '' };
     const h = nftInstalledHash(listing);
     const differences = h === specHash(spec) ? [] : [`installed rules were generated from different settings (stamp ${h ?? 'missing'}, config ${specHash(spec)})`];
+    for (const c of ['output', 'prerouting']) if (!new RegExp(`^\\s*chain ${c} \\{`, 'm').test(listing)) differences.push(`missing chain ${c}`);
     return { backend, installed: true, matches: differences.length === 0, differences, listing };
   }
   const differences: string[] = [];

@@ -56,10 +56,14 @@ export function run(bin: string, args: string[], input?: string): RunResult {
   return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
 
-/** `iptables-save -t nat` for one backend and family ('' when the table does not exist yet). */
+/**
+ * The save output for one backend and family; callers read its nat section. Without `-t nat`
+ * on purpose: iptables-legacy-save then lists only tables that exist, instead of creating the
+ * nat table just by looking (which would change what "as before" means).
+ */
 export function readNat(backend: Exclude<BackendName, 'nftables'>, family: 4 | 6): string {
   const bin = requireBinary(iptablesBinaries(backend, family).save);
-  const r = run(bin, ['-t', 'nat']);
+  const r = run(bin, []);
   if (r.status !== 0) {
     // A missing nat table is not an error: nothing is installed there.
     if (/table .*does not exist|Table does not exist|can't initialize/i.test(r.stderr)) return '';
@@ -72,6 +76,14 @@ export function readNat(backend: Exclude<BackendName, 'nftables'>, family: 4 | 6
 export function readNftTable(): string | null {
   const r = run(requireBinary('nft'), ['list', 'table', NFT_FAMILY, NFT_TABLE]);
   return r.status === 0 ? r.stdout : null;
+}
+
+/** True when this iptables flavour stores its rules in nf_tables (base chains made on demand). */
+export function isNftFlavour(backend: Exclude<BackendName, 'nftables'>): boolean {
+  if (backend === 'iptables-nft') return true;
+  if (backend === 'iptables-legacy') return false;
+  const bin = which('iptables');
+  return bin !== null && run(bin, ['-V']).stdout.includes('nf_tables');
 }
 
 function rulesIn(save: string): number {
@@ -87,6 +99,7 @@ export function installedBackends(): BackendName[] {
     for (const fam of [4, 6] as const) {
       if (which(iptablesBinaries(b, fam).save) === null) continue;
       const s = parseNatSave(safe(() => readNat(b, fam), ''));
+      // A marker alone (a base chain we created) still counts: uninstall must clean it up.
       if (s.chains.length > 0 || s.jumps.length > 0) {
         found.push(b);
         break;

@@ -38,7 +38,25 @@ export function iptablesChainRules(spec: RedirectSpec, family: 4 | 6): string[] 
   return out;
 }
 
+/**
+ * Marker chains: with iptables-nft the nat table and its base chains are created on first use,
+ * so "exactly as before" after uninstall means deleting what our install created. An empty
+ * DREAMMESH_MADE_<X> chain records that we created X (it lives in the kernel, so it survives
+ * restarts and is per network namespace, like the rules themselves).
+ */
+export const MARK_TABLE = 'DREAMMESH_MADE_TABLE';
+export const BASE_CHAINS = ['OUTPUT', 'PREROUTING'] as const;
+export const markFor = (base: string): string => `DREAMMESH_MADE_${base}`;
+
+export function isMarker(chain: string): boolean {
+  return chain.startsWith('DREAMMESH_MADE_');
+}
+
 export interface NatState {
+  /** The nat table appeared in the save output at all. */
+  readonly table: boolean;
+  /** Built-in chains declared in the nat section (e.g. OUTPUT, PREROUTING). */
+  readonly baseChains: string[];
   /** DREAMMESH_* chains that exist. */
   readonly chains: string[];
   /** Rules (save form) in non-DreamMesh chains that jump to a DreamMesh chain. */
@@ -52,19 +70,23 @@ export function parseNatSave(save: string): NatState {
   const chains: string[] = [];
   const jumps: string[] = [];
   const rules: string[] = [];
+  const baseChains: string[] = [];
+  let table = false;
   let inNat = false;
   for (const raw of save.split('\n')) {
     const line = raw.trim();
     if (line.startsWith('*')) inNat = line === '*nat';
     if (!inNat) continue;
-    const decl = /^:(\S+)\s/.exec(line);
+    table = true;
+    const decl = /^:(\S+)\s+(\S+)/.exec(line);
     if (decl && decl[1]!.startsWith(CHAIN_PREFIX)) chains.push(decl[1]!);
+    else if (decl && decl[2] !== '-') baseChains.push(decl[1]!);
     const rule = /^-A (\S+) (.*)$/.exec(line);
     if (!rule) continue;
     if (rule[1]!.startsWith(CHAIN_PREFIX)) rules.push(line);
     else if (/(^|\s)-[jg] DREAMMESH_\S+/.test(rule[2]!)) jumps.push(line);
   }
-  return { chains, jumps, rules };
+  return { table, baseChains, chains, jumps, rules };
 }
 
 /**
@@ -73,11 +95,23 @@ export function parseNatSave(save: string): NatState {
  * that are already exactly right stay where they are, stray or duplicate ones are deleted,
  * missing ones appended. Nothing outside DREAMMESH_* chains is touched.
  */
-export function iptablesInstallScript(spec: RedirectSpec, family: 4 | 6, current: NatState): string {
+export function iptablesInstallScript(
+  spec: RedirectSpec,
+  family: 4 | 6,
+  current: NatState,
+  /** markCreated: what exists in nf_tables now (iptables-nft-save prints built-in chains whether or not they exist). */
+  opts: { markCreated?: { table: boolean; baseChains: string[] } } = {},
+): string {
   const lines = ['*nat'];
   for (const c of CHAINS) lines.push(`:${c} - [0:0]`);
+  if (opts.markCreated) {
+    const marks = new Set(current.chains.filter(isMarker));
+    if (!opts.markCreated.table) marks.add(MARK_TABLE);
+    for (const b of BASE_CHAINS) if (!opts.markCreated.baseChains.includes(b)) marks.add(markFor(b));
+    for (const m of [...marks].sort()) lines.push(`:${m} - [0:0]`);
+  }
   // Stale DreamMesh chains from another version: emptied and removed after the jumps go.
-  const stale = current.chains.filter((c) => !(CHAINS as readonly string[]).includes(c));
+  const stale = current.chains.filter((c) => !(CHAINS as readonly string[]).includes(c) && !(opts.markCreated !== undefined && isMarker(c)));
   const kept = new Set<string>();
   for (const j of current.jumps) {
     if ((JUMPS as readonly string[]).includes(j) && !kept.has(j)) kept.add(j);
@@ -107,6 +141,7 @@ export function iptablesDiff(spec: RedirectSpec, family: 4 | 6, current: NatStat
   const want = iptablesChainRules(spec, family);
   const diffs: string[] = [];
   for (const c of CHAINS) if (!current.chains.includes(c)) diffs.push(`missing chain ${c}`);
+  for (const c of current.chains) if (!(CHAINS as readonly string[]).includes(c) && !isMarker(c)) diffs.push(`unexpected chain ${c}`);
   for (const j of JUMPS) {
     const n = current.jumps.filter((x) => x === j).length;
     if (n === 0) diffs.push(`missing jump: ${j}`);
