@@ -89,7 +89,8 @@ async function tunnel(ctx: SidecarContext, req: IncomingMessage, socket: Socket,
       upstream = await connectUpstream(dest.host, dest.port, connectMs);
     }
     // A name that resolved to one of our own listeners (an alias of localhost, say).
-    if (upstream.remoteAddress !== undefined && upstream.remotePort !== undefined && ctx.isOwnAddress(upstream.remoteAddress, upstream.remotePort)) {
+    const peer = upstream.remoteAddress?.replace(/^::ffff:(?=\d+\.)/, '');
+    if (peer !== undefined && upstream.remotePort !== undefined && ctx.isOwnAddress(peer, upstream.remotePort)) {
       throw new MeshError('MESH_ERR_LOOP', `CONNECT ${host}:${port} leads back to this sidecar (${upstream.remoteAddress}:${upstream.remotePort})`);
     }
     if (downstreamGone || socket.destroyed) throw new MeshError('MESH_ERR_DOWNSTREAM_ABORTED');
