@@ -23,6 +23,7 @@ import { OutboundListener } from './listeners/outbound-listener.js';
 import { createInboundHandler } from './listeners/inbound-listener.js';
 import { createAdminServer } from './listeners/admin-listener.js';
 import { listen, describeBound } from './listeners/listen.js';
+import { formatHostPort } from './core/address.js';
 
 export interface BoundListeners {
   readonly outbound: ListenAddress;
@@ -53,6 +54,7 @@ export class Sidecar {
   private readonly admin: HttpServer;
   private ready = false;
   private draining = false;
+  private registered = false;
   private ownPorts: { host: string; port: number }[] = [];
   bound: BoundListeners | undefined;
   readonly context: SidecarContext;
@@ -147,10 +149,21 @@ export class Sidecar {
     const outbound = await listen(this.outbound.server, this.config.listeners.outbound, 'outbound');
     const inbound = await listen(this.inboundHttp as unknown as NetServer, this.config.listeners.inbound, 'inbound');
     this.bound = { outbound, inbound, admin };
+    await this.registerSelf(inbound);
     this.ownPorts = [outbound, inbound, admin].flatMap((a) => (a.kind === 'tcp' ? [{ host: a.host, port: a.port }] : []));
     this.ready = true;
     this.log.info({ outbound: describeBound(outbound), inbound: describeBound(inbound), admin: describeBound(admin), services: this.registry.snapshot().services.size }, 'sidecar ready');
     return this.bound;
+  }
+
+  /** Announces this instance (config `service` + `instance`) where the registry can (etcd). */
+  private async registerSelf(inbound: ListenAddress): Promise<void> {
+    const service = this.config.service;
+    if (service === undefined || this.registry.register === undefined || this.config.registry.etcd === undefined) return;
+    const inst = this.config.instance;
+    const address = inst?.address ?? advertisedAddress(inbound);
+    await this.registry.register({ service, address, weight: inst?.weight ?? 1, labels: inst?.labels ?? {}, ...(inst?.id !== undefined ? { id: inst.id } : {}) });
+    this.registered = true;
   }
 
   private isOwnAddress(host: string, port: number): boolean {
@@ -169,6 +182,12 @@ export class Sidecar {
     if (this.draining) return;
     this.draining = true;
     this.log.info({ inflight: this.inflight.count, drainMs }, 'draining');
+    if (this.registered) {
+      // Withdraw first and keep serving while peers drop this instance, so that nobody is sent
+      // to a closed listener; then drain as usual.
+      await this.registry.deregister?.();
+      await sleep(Math.min(drainMs, this.config.registry.etcd?.withdrawGraceMs ?? 0));
+    }
     const closing = [closeServer(this.outbound.server), closeServer(this.inboundHttp)];
     this.outboundHttp.closeIdleConnections();
     this.inboundHttp.closeIdleConnections();
@@ -185,6 +204,17 @@ export class Sidecar {
     await closeServer(this.admin);
     this.accessLog.flush();
   }
+}
+
+/** A routable address for the inbound listener; 0.0.0.0/:: becomes the first external IPv4. */
+export function advertisedAddress(inbound: ListenAddress): string {
+  if (inbound.kind !== 'tcp') throw new MeshError('MESH_ERR_CONFIG_INVALID', 'instance.address: required when listeners.inbound is a unix socket (peers need host:port)');
+  if (inbound.host !== '0.0.0.0' && inbound.host !== '::') return formatHostPort(inbound.host, inbound.port);
+  for (const addrs of Object.values(networkInterfaces())) {
+    const a = addrs?.find((x) => x.family === 'IPv4' && !x.internal);
+    if (a !== undefined) return formatHostPort(a.address, inbound.port);
+  }
+  throw new MeshError('MESH_ERR_CONFIG_INVALID', `instance.address: listeners.inbound binds ${inbound.host} and no external interface address was found; set instance.address to a routable host:port`);
 }
 
 function closeServer(s: NetServer | HttpServer): Promise<void> {

@@ -57,6 +57,11 @@ function semanticErrors(c: MeshConfig): string[] {
       if (!parseHostPort(a) && !a.startsWith('unix:')) errs.push(`services.${name}.endpoints.${i}: "${a}" is not host:port`);
     });
   }
+  const adv = c.instance?.address;
+  if (adv !== undefined) {
+    const hp = parseHostPort(adv);
+    if (!hp || hp.port === 0 || hp.host === '0.0.0.0' || hp.host === '::') errs.push(`instance.address: "${adv}" is not a routable host:port`);
+  }
   c.egress.allow.forEach((e, i) => {
     const err = egressEntryError(e, `egress.allow.${i}`);
     if (err !== null) errs.push(err);

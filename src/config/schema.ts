@@ -93,10 +93,13 @@ export const ServiceSchema = Type.Object(
 export const EtcdSchema = Type.Object(
   {
     endpoints: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'etcd client URLs, e.g. http://127.0.0.1:2379' }),
-    prefix: Type.String({ description: 'Key prefix under which instances live', default: '/dreammesh/' }),
+    prefix: Type.String({ description: 'Key prefix; instances live under <prefix>services/<service>/<instance-id>', default: '/dreammesh/', pattern: '/$' }),
     leaseTtlSeconds: Type.Integer({ description: 'TTL of this sidecar\'s registration lease', minimum: 2, default: 10 }),
     dialTimeoutMs: Type.Integer({ description: 'Time allowed to reach etcd', minimum: 1, default: 2000 }),
-    cacheFile: Type.Optional(Type.String({ description: 'Where the last snapshot is cached on disk (default: under the OS temp dir, per prefix)' })),
+    cacheFile: Type.Optional(
+      Type.String({ description: 'Where the last snapshot is cached on disk (default: $DREAMMESH_STATE_DIR, else $XDG_STATE_HOME/dreammesh or ~/.local/state/dreammesh, one file per endpoints+prefix)' }),
+    ),
+    withdrawGraceMs: Type.Integer({ description: 'On graceful stop: time between withdrawing this instance from etcd and closing the listeners, so peers stop sending first (bounded by drainTimeoutMs)', minimum: 0, default: 1000 }),
     auth: Type.Optional(Type.Object({ username: Type.String(), password: Type.String() }, { additionalProperties: false })),
     tls: Type.Optional(
       Type.Object(
@@ -134,7 +137,13 @@ export const ConfigSchema = Type.Object(
     instance: Type.Optional(
       Type.Object(
         {
-          address: Type.Optional(Type.String({ description: 'Address other sidecars use to reach this instance (default: inbound listener)' })),
+          id: Type.Optional(Type.String({ description: 'Instance id within the service, the last etcd key segment (default: the address)', pattern: '^[^/\\s]{1,253}$' })),
+          address: Type.Optional(
+            Type.String({
+              description: 'host:port other sidecars use to reach this instance (default: the bound inbound listener; when it binds 0.0.0.0, the first external IPv4 address)',
+              minLength: 3,
+            }),
+          ),
           weight: Type.Integer({ minimum: 0, default: 1 }),
           labels: Type.Record(Type.String(), Type.String(), { default: {} }),
         },

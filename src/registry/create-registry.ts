@@ -1,11 +1,12 @@
 // Builds the registry a sidecar routes from, out of the config: the inline `services:` map
-// merged with the file backend when registry.file is set.
+// merged with the file backend (registry.file) and/or the etcd backend (registry.etcd).
 import type { MeshConfig } from '../config/schema.js';
 import type { Registry } from './registry.js';
 import { MemoryRegistry } from './memory-registry.js';
 import { toServiceRecord } from './normalize.js';
 import { FileRegistry } from './file-registry.js';
 import { MergedRegistry } from './merged-registry.js';
+import { EtcdRegistry } from './etcd-registry.js';
 import type { Logger } from 'pino';
 import type { Metrics } from '../telemetry/metrics.js';
 
@@ -20,8 +21,17 @@ export function inlineServices(config: MeshConfig): MemoryRegistry {
 }
 
 export function createRegistry(config: MeshConfig, deps: RegistryDeps): Registry {
-  const inline = inlineServices(config);
-  if (config.registry.file === undefined) return inline;
-  const file = new FileRegistry(config.registry.file, deps.log, () => deps.metrics.configReloadFailures.inc({ source: 'registry-file' }));
-  return new MergedRegistry([inline, file]);
+  const sources: Registry[] = [inlineServices(config)];
+  if (config.registry.file !== undefined) {
+    sources.push(
+      new FileRegistry(config.registry.file, deps.log, () => {
+        deps.metrics.configReloadFailures.inc({ source: 'registry-file' });
+        deps.metrics.registryRejected.inc({ backend: 'file' });
+      }),
+    );
+  }
+  if (config.registry.etcd !== undefined) {
+    sources.push(new EtcdRegistry(config.registry.etcd, { log: deps.log, onRejected: () => deps.metrics.registryRejected.inc({ backend: 'etcd' }) }));
+  }
+  return sources.length === 1 ? sources[0]! : new MergedRegistry(sources);
 }

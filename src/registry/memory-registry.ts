@@ -22,7 +22,10 @@ export class MemoryRegistry extends BaseRegistry implements WritableRegistry {
 
   async put(service: string, e: Omit<Endpoint, 'host' | 'port'>): Promise<void> {
     const ep = toEndpoint({ address: e.address, weight: e.weight, labels: { ...e.labels } });
-    if (!ep) throw new Error(`bad endpoint address "${e.address}"`);
+    if (!ep) {
+      this.rejected += 1;
+      throw new Error(`bad endpoint address "${e.address}"`);
+    }
     const prev = this.services.get(service)?.endpoints ?? [];
     const endpoints = [...prev.filter((p) => p.address !== ep.address), ep];
     this.services.set(service, Object.freeze({ name: service, endpoints }));

@@ -1,7 +1,7 @@
 // Several registries seen as one: the config's inline services plus a backend (file, etcd).
 // A service's endpoints are the union over all sources (the same address once).
 import { BaseRegistry } from './base-registry.js';
-import type { Endpoint, Registry, RegistryHealth, ServiceRecord } from './registry.js';
+import type { Endpoint, Registry, RegistryHealth, SelfRegistration, ServiceRecord } from './registry.js';
 
 export class MergedRegistry extends BaseRegistry {
   private unwatch: (() => void)[] = [];
@@ -17,6 +17,13 @@ export class MergedRegistry extends BaseRegistry {
   }
 
   private merge(): void {
+    // The common case (only one source holds services, e.g. etcd): publish its map as is,
+    // without an O(all endpoints) copy per change.
+    const nonEmpty = this.sources.filter((s) => s.snapshot().services.size > 0);
+    if (nonEmpty.length <= 1) {
+      this.publish(nonEmpty[0]?.snapshot().services ?? new Map());
+      return;
+    }
     const byName = new Map<string, Map<string, Endpoint>>();
     for (const src of this.sources) {
       for (const [name, svc] of src.snapshot().services) {
@@ -35,6 +42,15 @@ export class MergedRegistry extends BaseRegistry {
     const hs = this.sources.map((s) => s.health());
     const main = hs[hs.length - 1]!;
     return { ...main, rejected: hs.reduce((n, h) => n + h.rejected, 0) };
+  }
+
+  /** Announces through every source that can (in practice: etcd). */
+  async register(self: SelfRegistration): Promise<void> {
+    for (const s of this.sources) await s.register?.(self);
+  }
+
+  async deregister(): Promise<void> {
+    await Promise.all(this.sources.map((s) => s.deregister?.()));
   }
 
   async close(): Promise<void> {

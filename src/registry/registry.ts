@@ -1,6 +1,6 @@
 // The Registry interface: where service instances come from. Routing only ever sees
 // snapshots, so file, etcd and memory backends plug in without touching it. Every backend
-// runs the same conformance suite (test/helpers/registry-suite.ts).
+// runs the same conformance suite (test/registry-conformance.ts).
 
 export interface Endpoint {
   /** "host:port" as written; the identity of the endpoint within a service. */
@@ -43,7 +43,24 @@ export interface Registry {
   /** Called after each change, in order; returns an unsubscribe function. */
   watch(listener: SnapshotListener): () => void;
   health(): RegistryHealth;
+  /**
+   * Announces this sidecar's own instance (etcd: under a lease kept alive until deregister or
+   * close). Resolves after the first attempt; keeps retrying in the background. Optional:
+   * backends that cannot announce leave it out.
+   */
+  register?(self: SelfRegistration): Promise<void>;
+  /** Withdraws the instance announced by register (graceful shutdown); never throws. */
+  deregister?(): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface SelfRegistration {
+  readonly service: string;
+  /** Instance id within the service (default: the address). */
+  readonly id?: string;
+  readonly address: string;
+  readonly weight: number;
+  readonly labels: Readonly<Record<string, string>>;
 }
 
 /** A registry that also accepts writes (etcd; memory in tests). */

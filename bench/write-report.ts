@@ -1,0 +1,30 @@
+// Writes a run's report.json, report.md and SVG charts to the output directory.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { figuresOf, type Figures } from './report/figures.js';
+import { renderMarkdown } from './report/markdown.js';
+import { throughputChart, latencyChart, ruleScalingChart } from './report/charts.js';
+import { machineFacts } from './machine.js';
+import type { BenchProfile, RunOutcome } from './run-bench.js';
+
+export async function writeReport(out: string, outcome: RunOutcome, profile: BenchProfile): Promise<{ figures: Figures[]; files: string[] }> {
+  await mkdir(out, { recursive: true });
+  const figures = figuresOf(outcome.rows);
+  const machine = machineFacts();
+  const when = new Date().toISOString();
+  const charts: Array<[string, Promise<string> | null]> = [
+    ['throughput.svg', throughputChart(figures)],
+    ['latency.svg', latencyChart(figures, profile.rate)],
+    ['rule-scaling.svg', ruleScalingChart(figures)],
+  ];
+  const written: string[] = [];
+  for (const [name, svg] of charts) {
+    if (svg === null) continue;
+    await writeFile(join(out, name), await svg);
+    written.push(name);
+  }
+  const json = { when, machine, profile, interrupted: outcome.interrupted, generators: outcome.generators, rows: outcome.rows, figures };
+  await writeFile(join(out, 'report.json'), `${JSON.stringify(json, null, 2)}\n`);
+  await writeFile(join(out, 'report.md'), renderMarkdown(figures, { machine, profile, interrupted: outcome.interrupted, when, charts: written }));
+  return { figures, files: ['report.json', 'report.md', ...written] };
+}

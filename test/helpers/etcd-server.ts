@@ -1,0 +1,93 @@
+// A real single-member etcd for tests: loopback ports chosen at run time, a fresh temp data
+// dir, and kill/restart on the same ports and data dir (outage tests). Needs the `etcd` and
+// `etcdctl` binaries (Debian etcd-server / etcd-client; scripts/setup-system.sh).
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+export interface EtcdServer {
+  /** "http://127.0.0.1:port" */
+  readonly url: string;
+  readonly clientPort: number;
+  readonly dataDir: string;
+  /** SIGKILL (default) and wait for exit; the data dir stays. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts again on the same ports and data dir. */
+  restart(): Promise<void>;
+  /** `etcdctl` against this server; resolves with stdout. */
+  ctl(...args: string[]): Promise<string>;
+  /** Stops and deletes the data dir. */
+  stop(): Promise<void>;
+  log(): string;
+}
+
+export async function startEtcd(): Promise<EtcdServer> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'dm-etcd-'));
+  const clientPort = await freePort();
+  const peerPort = await freePort();
+  const url = `http://127.0.0.1:${clientPort}`;
+  const peer = `http://127.0.0.1:${peerPort}`;
+  let child: ChildProcess | undefined;
+  let output = '';
+  const args = [
+    '--name', 'dm-test', '--data-dir', dataDir,
+    '--listen-client-urls', url, '--advertise-client-urls', url,
+    '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
+    '--initial-cluster', `dm-test=${peer}`, '--initial-cluster-state', 'new',
+    '--heartbeat-interval', '50', '--election-timeout', '500',
+    '--logger', 'zap', '--log-level', 'error',
+  ];
+  const launch = async (): Promise<void> => {
+    const c = spawn('etcd', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = c;
+    c.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+    c.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      if (c.exitCode !== null) throw new Error(`etcd exited with ${c.exitCode}:\n${output.slice(-2000)}`);
+      try {
+        const r = await fetch(`${url}/health`, { signal: AbortSignal.timeout(500) });
+        if (r.ok && ((await r.json()) as { health?: string }).health === 'true') return;
+      } catch {
+        /* not up yet */
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    c.kill('SIGKILL');
+    throw new Error(`etcd did not become healthy in 15 s:\n${output.slice(-2000)}`);
+  };
+  const kill = async (signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => {
+    const c = child;
+    if (c === undefined || c.exitCode !== null || c.signalCode !== null) return;
+    const exited = new Promise<void>((r) => c.once('exit', () => r()));
+    c.kill(signal);
+    await exited;
+  };
+  await launch();
+  return {
+    url,
+    clientPort,
+    dataDir,
+    kill,
+    restart: launch,
+    ctl: async (...a: string[]) => (await run('etcdctl', ['--endpoints', url, ...a], { env: { ...process.env, ETCDCTL_API: '3' } })).stdout,
+    stop: async () => {
+      await kill('SIGKILL');
+      await rm(dataDir, { recursive: true, force: true });
+    },
+    log: () => output,
+  };
+}
