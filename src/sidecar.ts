@@ -74,6 +74,7 @@ export class Sidecar {
       registry: this.registry,
       metrics: this.metrics,
       log: this.log,
+      accessLog: this.accessLog,
       resolve: (host, port) => this.clusters.table.resolve(host.toLowerCase(), port),
       pickEndpoint: (service, exclude) => {
         const c = this.clusters.cluster(service);

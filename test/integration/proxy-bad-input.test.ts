@@ -148,6 +148,18 @@ test('a client that half-closes still receives the whole response through the tu
   assert.equal(got.ended, true);
 });
 
+test('bytes and a FIN sent right after CONNECT, before the 200, all reach the far end', async () => {
+  const { host, port } = splitAddress(mesh.outbound);
+  const { connect } = await import('node:net');
+  const s = connect({ host, port, allowHalfOpen: true });
+  await new Promise<void>((r) => s.once('connect', () => r()));
+  s.write(`CONNECT ${counter.address} HTTP/1.1\r\nHost: ${counter.address}\r\n\r\n`);
+  await new Promise((r) => setImmediate(r));
+  s.end(Buffer.alloc(5000, 1)); // early data in its own segment, then FIN
+  const got = (await readAll(s)).data.toString('latin1');
+  assert.match(got, /^HTTP\/1\.1 200 Connection Established\r\n\r\ngot 5000 bytes$/);
+});
+
 test('loops: CONNECT or absolute-form to our own listeners, and a CONNECT that already passed (Via), are 508', async () => {
   const { port } = splitAddress(mesh.outbound);
   const adminPort = splitAddress(mesh.admin).port;
@@ -180,6 +192,36 @@ test('a mesh service whose endpoint is this sidecar is a loop, not a circle', as
   } finally {
     await loopy.stop();
   }
+});
+
+test('tunnels are access-logged: one line per CONNECT, with its outcome', async () => {
+  const { mkdtemp, readFile, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = await mkdtemp(join(tmpdir(), 'dm-tunnel-log-'));
+  const file = join(dir, 'access.log');
+  const logged = await startSidecar({ accessLog: { enabled: true, path: file }, services: { users: { endpoints: [users.address] } } });
+  try {
+    const ok = await connectVia(logged.outbound, 'users:80');
+    ok.socket.end('GET / HTTP/1.1\r\nHost: users\r\nConnection: close\r\n\r\n');
+    await readAll(ok.socket, ok.rest);
+    const denied = await connectVia(logged.outbound, 'elsewhere.example:443');
+    await readAll(denied.socket, denied.rest);
+    await until(async () => (await readFile(file, 'utf8').catch(() => '')).split('\n').filter(Boolean).length >= 2);
+  } finally {
+    await logged.stop();
+  }
+  const lines = (await readFile(file, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  await rm(dir, { recursive: true, force: true });
+  const svc = lines.find((l) => l.authority === 'users:80')!;
+  assert.equal(svc.method, 'CONNECT');
+  assert.equal(svc.mode, 'proxy');
+  assert.equal(svc.service, 'users');
+  assert.equal(svc.status, 200);
+  assert.equal(svc.endpoint, users.address);
+  const no = lines.find((l) => l.authority === 'elsewhere.example:443')!;
+  assert.equal(no.status, 403);
+  assert.equal(no.error, 'MESH_ERR_EGRESS_DENIED');
 });
 
 test('many failed and finished tunnels leave no file descriptors or tunnels behind', async () => {
