@@ -83,7 +83,7 @@ export class Sidecar {
       },
       checkEgress: (host, port) => {
         const d = decideEgress(config, host, port);
-        if (!d.allowed) throw new MeshError('MESH_ERR_EGRESS_DENIED', d.reason, { details: { destination: `${host}:${port}` } });
+        if (!d.allowed) throw new MeshError('MESH_ERR_EGRESS_DENIED', d.reason, { details: { destination: formatHostPort(host, port) } });
       },
       isOwnAddress: (host, port) => this.isOwnAddress(host, port),
       via: this.via,

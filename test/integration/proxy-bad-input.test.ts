@@ -224,6 +224,23 @@ test('tunnels are access-logged: one line per CONNECT, with its outcome', async 
   assert.equal(no.error, 'MESH_ERR_EGRESS_DENIED');
 });
 
+test('a tunnel with no bytes either way for timeouts.idleMs is closed and counted as idle-timeout', async () => {
+  const idle = await startSidecar({ timeouts: { idleMs: 300 }, egress: { policy: 'allow-any' } });
+  try {
+    const c = await connectVia(idle.outbound, counter.address);
+    assert.equal(c.status, 200);
+    const started = Date.now();
+    const got = await readAll(c.socket, c.rest, 5000);
+    const took = Date.now() - started;
+    assert.ok(took >= 250 && took < 3000, `closed after ${took} ms`);
+    assert.equal(got.data.length, 0);
+    const m = await (await request(`${idle.adminUrl}/metrics`)).body.text();
+    assert.equal(metricValue(m, 'dreammesh_tunnels_total', { mode: 'proxy', kind: 'egress', outcome: 'idle-timeout' }), 1);
+  } finally {
+    await idle.stop();
+  }
+});
+
 test('many failed and finished tunnels leave no file descriptors or tunnels behind', async () => {
   const settle = async (): Promise<void> => {
     await until(async () => metricValue(await metrics(), 'dreammesh_tunnels_active', { mode: 'proxy' }) === 0);
