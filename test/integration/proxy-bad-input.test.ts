@@ -148,6 +148,38 @@ test('a client that half-closes still receives the whole response through the tu
   assert.equal(got.ended, true);
 });
 
+test('a far end that half-closes first still receives what the client sends afterwards', async () => {
+  let received = '';
+  let resolveDone: () => void;
+  const done = new Promise<void>((r) => (resolveDone = r));
+  const talker = await startTcpServer(
+    (s) => {
+      s.end('bye'); // server-first FIN
+      s.on('data', (c: Buffer) => (received += c.toString()));
+      s.on('end', () => resolveDone());
+    },
+    '127.0.0.1',
+    { allowHalfOpen: true },
+  );
+  const open = await startSidecar({ egress: { policy: 'allow-any' } });
+  try {
+    const c = await connectVia(open.outbound, talker.address);
+    assert.equal(c.status, 200);
+    const chunks: Buffer[] = [c.rest];
+    c.socket.on('data', (d: Buffer) => chunks.push(d));
+    const ended = new Promise<void>((r) => c.socket.once('end', () => r()));
+    c.socket.resume();
+    await ended;
+    assert.equal(Buffer.concat(chunks).toString(), 'bye');
+    c.socket.end('late data');
+    await done;
+    assert.equal(received, 'late data');
+  } finally {
+    await open.stop();
+    await talker.close();
+  }
+});
+
 test('bytes and a FIN sent right after CONNECT, before the 200, all reach the far end', async () => {
   const { host, port } = splitAddress(mesh.outbound);
   const { connect } = await import('node:net');
