@@ -12,6 +12,8 @@ export interface BenchEnv {
   readonly upstream: { readonly host: string; readonly port: number };
   /** A scratch directory for sockets and configs, removed at the end. */
   readonly dir: string;
+  /** Namespace the sidecar, HAProxy and the load generator run in (root runs only). */
+  readonly netns?: string;
 }
 
 /** A sidecar config that routes `bench` to the upstream, with 1,000 other services around it. */

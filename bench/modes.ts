@@ -6,6 +6,7 @@ import type { LoadTarget } from './load/target.js';
 import { sidecarConfig, joinDir, type BenchEnv } from './bench-env.js';
 import { startSidecar, startHaproxy, type BenchProcess } from './processes.js';
 import { transparentModes } from './transparent-modes.js';
+import { inNetns } from './topology.js';
 
 export interface ModeSetup {
   readonly target: LoadTarget;
@@ -34,17 +35,20 @@ export function hasBinary(bin: string, args: readonly string[] = ['--version']):
   }
 }
 
-const upstreamAddr = (env: BenchEnv): string => `${env.upstream.host}:${env.upstream.port}`;
+export const upstreamAddr = (env: BenchEnv): string => `${env.upstream.host}:${env.upstream.port}`;
 
 function tcpOf(outbound: string): { host: string; port: number } {
   const i = outbound.lastIndexOf(':');
   return { host: outbound.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(outbound.slice(i + 1)) };
 }
 
-async function sidecarRow(config: Record<string, unknown>, target: (p: BenchProcess & { outbound: string }) => LoadTarget): Promise<ModeSetup> {
-  const p = await startSidecar(config);
-  return { target: target(p), proxyPid: p.pid, teardown: () => p.stop() };
+async function sidecarRow(env: BenchEnv, config: Record<string, unknown>, target: (p: BenchProcess & { outbound: string }) => Omit<LoadTarget, 'netns'>): Promise<ModeSetup> {
+  const p = await startSidecar(config, inNetns(env.netns, []));
+  return { target: at(env, target(p)), proxyPid: p.pid, teardown: () => p.stop() };
 }
+
+/** The target, placed in the row's namespace when there is one. */
+const at = (env: BenchEnv, t: Omit<LoadTarget, 'netns'>): LoadTarget => (env.netns === undefined ? t : { ...t, netns: env.netns });
 
 const always = (): null => null;
 const needsHaproxy = (): string | null => (hasBinary('haproxy', ['-v']) ? null : 'haproxy is not installed (Debian package haproxy)');
@@ -55,7 +59,7 @@ export const MODES: readonly Mode[] = [
     title: 'direct (no sidecar)',
     group: 'baseline',
     unavailable: always,
-    setup: async (env) => ({ target: { transport: { tcp: env.upstream }, shape: 'origin', authority: upstreamAddr(env) }, teardown: async () => {} }),
+    setup: async (env) => ({ target: at(env, { transport: { tcp: env.upstream }, shape: 'origin', authority: upstreamAddr(env) }), teardown: async () => {} }),
   },
   {
     name: 'explicit',
@@ -63,7 +67,7 @@ export const MODES: readonly Mode[] = [
     group: 'explicit',
     unavailable: always,
     setup: (env) =>
-      sidecarRow(sidecarConfig(upstreamAddr(env), '127.0.0.1:0'), (p) => ({ transport: { tcp: tcpOf(p.outbound) }, shape: 'origin', authority: 'bench' })),
+      sidecarRow(env, sidecarConfig(upstreamAddr(env), '127.0.0.1:0'), (p) => ({ transport: { tcp: tcpOf(p.outbound) }, shape: 'origin', authority: 'bench' })),
   },
   {
     name: 'explicit-unix',
@@ -72,7 +76,7 @@ export const MODES: readonly Mode[] = [
     unavailable: always,
     setup: (env) => {
       const path = joinDir(env, 'outbound.sock');
-      return sidecarRow(sidecarConfig(upstreamAddr(env), `unix:${path}`), () => ({ transport: { unix: path }, shape: 'origin', authority: 'bench' }));
+      return sidecarRow(env, sidecarConfig(upstreamAddr(env), `unix:${path}`), () => ({ transport: { unix: path }, shape: 'origin', authority: 'bench' }));
     },
   },
   {
@@ -81,7 +85,7 @@ export const MODES: readonly Mode[] = [
     group: 'proxy',
     unavailable: always,
     setup: (env) =>
-      sidecarRow(sidecarConfig(upstreamAddr(env), '127.0.0.1:0'), (p) => ({ transport: { tcp: tcpOf(p.outbound) }, shape: 'absolute', authority: 'bench' })),
+      sidecarRow(env, sidecarConfig(upstreamAddr(env), '127.0.0.1:0'), (p) => ({ transport: { tcp: tcpOf(p.outbound) }, shape: 'absolute', authority: 'bench' })),
   },
   {
     name: 'connect',
@@ -89,7 +93,7 @@ export const MODES: readonly Mode[] = [
     group: 'proxy',
     unavailable: always,
     setup: (env) =>
-      sidecarRow(sidecarConfig(upstreamAddr(env), '127.0.0.1:0'), (p) => ({ transport: { tcp: tcpOf(p.outbound) }, shape: 'connect', authority: 'bench:80' })),
+      sidecarRow(env, sidecarConfig(upstreamAddr(env), '127.0.0.1:0'), (p) => ({ transport: { tcp: tcpOf(p.outbound) }, shape: 'connect', authority: 'bench:80' })),
   },
   {
     name: 'haproxy',
@@ -97,8 +101,8 @@ export const MODES: readonly Mode[] = [
     group: 'reference',
     unavailable: needsHaproxy,
     setup: async (env) => {
-      const h = await startHaproxy('http', env.upstream);
-      return { target: { transport: { tcp: { host: '127.0.0.1', port: h.port } }, shape: 'origin', authority: 'bench' }, proxyPid: h.pid, teardown: () => h.stop() };
+      const h = await startHaproxy('http', env.upstream, env.netns);
+      return { target: at(env, { transport: { tcp: { host: '127.0.0.1', port: h.port } }, shape: 'origin', authority: 'bench' }), proxyPid: h.pid, teardown: () => h.stop() };
     },
   },
   {
@@ -107,8 +111,8 @@ export const MODES: readonly Mode[] = [
     group: 'reference',
     unavailable: needsHaproxy,
     setup: async (env) => {
-      const h = await startHaproxy('tcp', env.upstream);
-      return { target: { transport: { tcp: { host: '127.0.0.1', port: h.port } }, shape: 'origin', authority: 'bench' }, proxyPid: h.pid, teardown: () => h.stop() };
+      const h = await startHaproxy('tcp', env.upstream, env.netns);
+      return { target: at(env, { transport: { tcp: { host: '127.0.0.1', port: h.port } }, shape: 'origin', authority: 'bench' }), proxyPid: h.pid, teardown: () => h.stop() };
     },
   },
   ...transparentModes,

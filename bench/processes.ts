@@ -1,7 +1,8 @@
 // The processes a bench row needs: the upstream service, a DreamMesh sidecar (`dreammesh
 // run`, as a user would start it) and HAProxy as the reference sidecar. Each is a child
 // process with a pid (for CPU and RSS) and a stop().
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { inNetns } from './topology.js';
 import { createServer, connect } from 'node:net';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -76,6 +77,8 @@ function spawnUntil(argv: readonly string[], ready: RegExp, what: string): Promi
 /** The bench upstream; `prefix` places it (e.g. `ip netns exec NS`). */
 export async function startUpstream(host = '127.0.0.1', prefix: readonly string[] = []): Promise<BenchProcess & { port: number }> {
   const { child, match } = await spawnUntil([...prefix, process.execPath, UPSTREAM, host, '0'], /listening (\d+)/, 'bench upstream');
+  child.stdout!.resume();
+  child.stderr!.resume();
   return { pid: child.pid!, port: Number(match[1]), stop: stopper(child) };
 }
 
@@ -84,11 +87,11 @@ export interface SidecarAddresses {
 }
 
 /** `dreammesh run` with a generated config; resolves once it prints its listeners. */
-export async function startSidecar(config: Record<string, unknown>, prefix: readonly string[] = [], env: NodeJS.ProcessEnv = {}): Promise<BenchProcess & SidecarAddresses> {
+export async function startSidecar(config: Record<string, unknown>, prefix: readonly string[] = []): Promise<BenchProcess & SidecarAddresses> {
   const dir = mkdtempSync(join(tmpdir(), 'dm-bench-'));
   const file = join(dir, 'mesh.yaml');
   writeFileSync(file, stringify(config));
-  const argv = [...prefix, 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v ?? ''}`), process.execPath, CLI, 'run', '--config', file];
+  const argv = [...prefix, process.execPath, CLI, 'run', '--config', file];
   try {
     const { child, match } = await spawnUntil(argv, /dreammesh: outbound (\S+)/, 'dreammesh sidecar');
     child.stdout!.resume();
@@ -100,8 +103,28 @@ export async function startSidecar(config: Record<string, unknown>, prefix: read
   }
 }
 
+/** Resolves once something accepts on 127.0.0.1:port (inside netns when given). */
+async function waitForPort(port: number, netns: string | undefined, what: string, exited: () => string | null): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const gone = exited();
+    if (gone !== null) throw new Error(`${what} exited: ${gone}`);
+    const ok =
+      netns === undefined
+        ? await new Promise<boolean>((resolve) => {
+            const s = connect(port, '127.0.0.1');
+            s.once('connect', () => (s.destroy(), resolve(true)));
+            s.once('error', () => (s.destroy(), resolve(false)));
+          })
+        : spawnSync('ip', ['netns', 'exec', netns, 'bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${port}`], { stdio: 'ignore' }).status === 0;
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`${what} did not listen on port ${port} in 10 s`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** HAProxy with one thread in http (or tcp) mode in front of the upstream. */
-export async function startHaproxy(mode: 'http' | 'tcp', upstream: { host: string; port: number }): Promise<BenchProcess & { port: number }> {
+export async function startHaproxy(mode: 'http' | 'tcp', upstream: { host: string; port: number }, netns?: string): Promise<BenchProcess & { port: number }> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'dm-haproxy-'));
   const cfg = join(dir, 'haproxy.cfg');
@@ -125,27 +148,18 @@ export async function startHaproxy(mode: 'http' | 'tcp', upstream: { host: strin
       '',
     ].join('\n'),
   );
-  const child = spawn('haproxy', ['-f', cfg, '-db'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const [cmd, ...args] = inNetns(netns, ['haproxy', '-f', cfg, '-db']);
+  const child = spawn(cmd!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-  await new Promise<void>((resolve, reject) => {
-    child.once('error', (e) => reject(new Error(`haproxy: ${e.message}`)));
-    child.once('exit', (code) => reject(new Error(`haproxy exited with ${code}: ${err.slice(-300)}`)));
-    const deadline = Date.now() + 10_000;
-    const probe = (): void => {
-      const s = connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve();
-      });
-      s.once('error', () => {
-        s.destroy();
-        if (Date.now() > deadline) reject(new Error('haproxy did not listen in 10 s'));
-        else setTimeout(probe, 50);
-      });
-    };
-    probe();
-  });
-  child.removeAllListeners('exit');
+  let spawnError: string | null = null;
+  child.once('error', (e) => (spawnError = e.message));
+  try {
+    await waitForPort(port, netns, 'haproxy', () => spawnError ?? (child.exitCode !== null ? `code ${child.exitCode}: ${err.trim().split('\n').slice(-1)[0] ?? ''}` : null));
+  } catch (e) {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
   return { pid: child.pid!, port, stop: stopper(child, () => rmSync(dir, { recursive: true, force: true })) };
 }

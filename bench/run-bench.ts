@@ -8,6 +8,7 @@ import { runWrk, wrkAvailable, wrkCanReach } from './load/wrk.js';
 import { cpuSeconds, peakRssMiB } from './proc-stats.js';
 import { startUpstream } from './processes.js';
 import { scratchDir, type BenchEnv } from './bench-env.js';
+import { canUseNetns, createTopology, inNetns } from './topology.js';
 import { fmt } from './report/figures.js';
 
 export type Generator = 'wrk' | 'builtin';
@@ -64,10 +65,18 @@ export async function runBench(opts: RunOptions): Promise<RunOutcome> {
   const useWrk = !opts.builtinOnly && wrkAvailable();
   if (!useWrk) opts.progress(opts.builtinOnly ? 'load generator: built-in (requested)' : 'load generator: wrk not installed, using the built-in generator for every row');
   const scratch = scratchDir();
-  const upstream = await startUpstream();
-  const env: BenchEnv = { upstream: { host: '127.0.0.1', port: upstream.port }, dir: scratch.dir };
+  // As root, every row crosses the same veth pair between two namespaces; otherwise loopback.
+  const topology = canUseNetns() === null ? createTopology() : undefined;
+  if (topology === undefined) opts.progress(`rows run over loopback (${canUseNetns() ?? ''}); transparent rows are skipped`);
   const rows: RowResult[] = [];
+  let upstream: Awaited<ReturnType<typeof startUpstream>> | undefined;
   try {
+    upstream = topology ? await startUpstream(topology.serverAddr, inNetns(topology.server, [])) : await startUpstream();
+    const env: BenchEnv = {
+      upstream: { host: topology?.serverAddr ?? '127.0.0.1', port: upstream.port },
+      dir: scratch.dir,
+      ...(topology ? { netns: topology.client } : {}),
+    };
     for (const [i, mode] of opts.modes.entries()) {
       if (opts.signal.aborted) break;
       const row: RowResult = { mode: mode.name, title: mode.title, group: mode.group, ...(mode.rules ? { rules: mode.rules } : {}) };
@@ -87,7 +96,8 @@ export async function runBench(opts: RunOptions): Promise<RunOutcome> {
       }
     }
   } finally {
-    await upstream.stop();
+    await upstream?.stop();
+    topology?.remove();
     scratch.remove();
   }
   return { rows, interrupted: opts.signal.aborted, generators: { wrk: useWrk } };

@@ -1,5 +1,99 @@
-// Transparent-capture rows (network namespaces, real rules). Filled in once the redirect
-// rules module lands; until then the catalog has none.
-import type { Mode } from './modes.js';
+// Transparent-capture rows: real rules in the bench's own client namespace, one row per
+// backend, and rows with 1,000 / 10,000 unrelated rules in front of DreamMesh's (as linear
+// rules and as one set of the same size) to show what rule count costs.
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Mode, ModeSetup } from './modes.js';
+import { hasBinary, upstreamAddr } from './modes.js';
+import { sidecarConfig, type BenchEnv } from './bench-env.js';
+import { startSidecar } from './processes.js';
+import { canUseNetns, inNetns } from './topology.js';
+import { originalDstAvailable } from '../src/steering/original-dst.js';
 
-export const transparentModes: readonly Mode[] = [];
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+/** The sidecar runs with this gid; the rules never capture it (no loop). */
+const PROXY_GID = 1337;
+const OUTBOUND_PORT = 15001;
+
+type Backend = 'iptables-nft' | 'iptables-legacy' | 'nftables';
+const BINARY: Record<Backend, string> = { 'iptables-nft': 'iptables-nft', 'iptables-legacy': 'iptables-legacy', nftables: 'nft' };
+
+function unavailable(backend: Backend): string | null {
+  return (
+    canUseNetns() ??
+    (originalDstAvailable() ? null : 'the original-destination addon is not built (npm ci builds it)') ??
+    (hasBinary(BINARY[backend], ['--version']) ? null : `${BINARY[backend]} is not installed`)
+  );
+}
+
+function run(ns: string, argv: readonly string[], input?: string): void {
+  const [cmd, ...args] = inNetns(ns, argv);
+  execFileSync(cmd!, args, { stdio: ['pipe', 'pipe', 'pipe'], input });
+}
+
+/** Unrelated filter rules on the output path: N addresses that never match the bench traffic. */
+function unrelatedRules(count: number, shape: 'linear' | 'set'): string {
+  const addr = (i: number): string => `198.18.${(i >> 8) & 255}.${i & 255}`;
+  const lines = ['table inet dmbench_unrelated {'];
+  if (shape === 'set') {
+    const elems = Array.from({ length: count }, (_, i) => addr(i)).join(', ');
+    lines.push(`  set blocked { type ipv4_addr; elements = { ${elems} } }`);
+  }
+  lines.push('  chain output {', '    type filter hook output priority 0; policy accept;');
+  if (shape === 'set') lines.push('    ip daddr @blocked drop');
+  else for (let i = 0; i < count; i++) lines.push(`    ip daddr ${addr(i)} drop`);
+  lines.push('  }', '}', '');
+  return lines.join('\n');
+}
+
+async function setupTransparent(env: BenchEnv, backend: Backend, rules?: { count: number; shape: 'linear' | 'set' }): Promise<ModeSetup> {
+  const ns = env.netns;
+  if (ns === undefined) throw new Error('transparent rows need the bench namespaces (root)');
+  const config = sidecarConfig(upstreamAddr(env), `127.0.0.1:${OUTBOUND_PORT}`, { transparent: { enabled: true } });
+  const sidecar = await startSidecar(config, inNetns(ns, ['setpriv', `--regid=${PROXY_GID}`, '--clear-groups']));
+  const teardown = async (): Promise<void> => {
+    try {
+      run(ns, [process.execPath, CLI, 'redirect', 'uninstall', '--backend', backend]);
+      if (rules) run(ns, ['nft', 'delete', 'table', 'inet', 'dmbench_unrelated']);
+    } finally {
+      await sidecar.stop();
+    }
+  };
+  try {
+    if (rules) run(ns, ['nft', '-f', '-'], unrelatedRules(rules.count, rules.shape));
+    run(ns, [process.execPath, CLI, 'redirect', 'install', '--backend', backend, '--proxy-gid', String(PROXY_GID), '--outbound-port', String(OUTBOUND_PORT)]);
+  } catch (e) {
+    await teardown().catch(() => {});
+    const err = e as { stderr?: Buffer; message: string };
+    throw new Error(`installing capture rules failed: ${err.stderr?.toString().trim() || err.message}`);
+  }
+  // The generator connects to the upstream's own address; the rules bring it to the sidecar.
+  return { target: { transport: { tcp: env.upstream }, shape: 'origin', authority: upstreamAddr(env), netns: ns }, proxyPid: sidecar.pid, teardown };
+}
+
+const backendRow = (backend: Backend): Mode => ({
+  name: `transparent-${backend}`,
+  title: `transparent capture, ${backend}`,
+  group: 'transparent',
+  unavailable: () => unavailable(backend),
+  setup: (env) => setupTransparent(env, backend),
+});
+
+const ruleRow = (count: number, shape: 'linear' | 'set'): Mode => ({
+  name: `transparent-${shape === 'set' ? 'set' : 'rules'}-${count}`,
+  title: `transparent (nftables) behind ${count.toLocaleString('en')} unrelated ${shape === 'set' ? 'set elements' : 'rules'}`,
+  group: 'transparent',
+  rules: { count, shape },
+  unavailable: () => unavailable('nftables'),
+  setup: (env) => setupTransparent(env, 'nftables', { count, shape }),
+});
+
+export const transparentModes: readonly Mode[] = [
+  backendRow('iptables-nft'),
+  backendRow('iptables-legacy'),
+  backendRow('nftables'),
+  ruleRow(1000, 'linear'),
+  ruleRow(10000, 'linear'),
+  ruleRow(1000, 'set'),
+  ruleRow(10000, 'set'),
+];

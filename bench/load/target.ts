@@ -10,8 +10,6 @@ export interface LoadTarget {
   readonly authority: string;
   /** Run the generator inside this network namespace (transparent rows). */
   readonly netns?: string;
-  /** Run the generator as this uid (transparent rows: the app's uid is captured, the sidecar's is not). */
-  readonly uid?: number;
 }
 
 export interface ThroughputResult {

@@ -6,7 +6,8 @@ import { request } from 'undici';
 import { CLI } from '../helpers/sidecar.js';
 
 test('dreammesh quickstart prints curl lines that work, and exits 0 on SIGINT', async () => {
-  const base = 20000 + Math.floor(Math.random() * 20000);
+  // Below the ephemeral range (32768+), so no client socket of another test can hold these ports.
+  const base = 20000 + Math.floor(Math.random() * 12000);
   const child = spawn(process.execPath, [CLI, 'quickstart', '--base-port', String(base)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stdout.resume();
