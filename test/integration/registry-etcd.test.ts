@@ -29,7 +29,7 @@ runRegistrySuite({
     const prefix = `/conformance-${process.pid}-${++n}/`;
     const dir = await mkdtemp(join(tmpdir(), 'dm-etcd-conformance-'));
     const registry = new EtcdRegistry(
-      { endpoints: [etcd.url], prefix, leaseTtlSeconds: 2, dialTimeoutMs: 1000, withdrawGraceMs: 0, cacheFile: join(dir, 'cache.json') },
+      { endpoints: [etcd.url], prefix, leaseTtlSeconds: 2, dialTimeoutMs: 3000, withdrawGraceMs: 0, cacheFile: join(dir, 'cache.json') },
       { log: pino({ level: 'silent' }) },
     );
     return {
