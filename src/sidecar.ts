@@ -75,16 +75,17 @@ export class Sidecar {
       metrics: this.metrics,
       log: this.log,
       resolve: (host, port) => this.clusters.table.resolve(host.toLowerCase(), port),
-      pickEndpoint: (service) => {
+      pickEndpoint: (service, exclude) => {
         const c = this.clusters.cluster(service);
-        if (c === undefined) throw new MeshError('MESH_ERR_NO_ROUTE', `no service named "${service}"`);
-        return c.pick(null);
+        if (c === undefined) throw new MeshError('MESH_ERR_NO_HEALTHY_ENDPOINT', `service "${service}" has no endpoints`);
+        return c.pick(null, exclude);
       },
       checkEgress: (host, port) => {
         const d = decideEgress(config, host, port);
         if (!d.allowed) throw new MeshError('MESH_ERR_EGRESS_DENIED', d.reason, { details: { destination: `${host}:${port}` } });
       },
       isOwnAddress: (host, port) => this.isOwnAddress(host, port),
+      via: this.via,
       adoptHttp: (socket, steering) => {
         if (steering.mode === 'transparent') this.transparentSockets.set(socket, steering);
         this.outboundHttp.emit('connection', socket);

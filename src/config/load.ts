@@ -6,6 +6,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { ConfigSchema, ServiceSchema, type MeshConfig } from './schema.js';
 import { MeshError } from '../core/errors.js';
 import { parseHostPort, parseListenAddress } from '../core/address.js';
+import { bypassEntryError, egressEntryError } from '../routing/egress.js';
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
 const validateConfig = ajv.compile<MeshConfig>(ConfigSchema);
@@ -61,6 +62,14 @@ function semanticErrors(c: MeshConfig): string[] {
     const hp = parseHostPort(adv);
     if (!hp || hp.port === 0 || hp.host === '0.0.0.0' || hp.host === '::') errs.push(`instance.address: "${adv}" is not a routable host:port`);
   }
+  c.egress.allow.forEach((e, i) => {
+    const err = egressEntryError(e, `egress.allow.${i}`);
+    if (err !== null) errs.push(err);
+  });
+  c.egress.bypass.forEach((e, i) => {
+    const err = bypassEntryError(e, `egress.bypass.${i}`);
+    if (err !== null) errs.push(err);
+  });
   return errs;
 }
 

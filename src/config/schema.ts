@@ -199,11 +199,11 @@ export const ConfigSchema = Type.Object(
         policy: Type.Union([Type.Literal('allow-any'), Type.Literal('registry-only')], { default: 'registry-only', description: 'What to do with destinations that are not mesh services' }),
         allow: Type.Array(Type.String({ minLength: 1 }), {
           default: [],
-          description: 'External destinations allowed under registry-only: host, *.domain, CIDR, with optional :port',
+          description: 'External destinations allowed under registry-only: host, *.domain, *, IPv4/IPv6 address or CIDR, each with an optional :port or :low-high (IPv6 with a port in brackets: [2001:db8::/32]:443). Names match names and addresses match addresses; no DNS lookup',
         }),
         bypass: Type.Array(Type.String({ minLength: 1 }), {
           default: [],
-          description: 'Destinations apps should reach directly (printed into NO_PROXY by `dreammesh env`)',
+          description: 'Destinations apps reach directly, never through the sidecar: NO_PROXY entries (host, .domain, *.domain, IP, CIDR, optional :port) printed by `dreammesh env --mode proxy` after the loopback entries',
         }),
       },
       { additionalProperties: false, default: {} },

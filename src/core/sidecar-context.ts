@@ -42,8 +42,11 @@ export interface SidecarContext {
    * Throws MeshError MESH_ERR_BAD_HOST for a malformed authority.
    */
   resolve(host: string, port: number | undefined): Destination;
-  /** Picks an endpoint of a service (load balancer, outlier state); throws a MeshError. */
-  pickEndpoint(service: string): EndpointLease;
+  /**
+   * Picks an endpoint of a service (load balancer, outlier state), skipping the addresses in
+   * `exclude` (endpoints already tried); throws a MeshError.
+   */
+  pickEndpoint(service: string, exclude?: ReadonlySet<string>): EndpointLease;
   /** Throws MESH_ERR_EGRESS_DENIED unless the egress policy lets this external dst through. */
   checkEgress(host: string, port: number): void;
   /** True when host:port is one of this sidecar's own listeners (loop guard). */
@@ -53,6 +56,8 @@ export interface SidecarContext {
    * been put back with socket.unshift() first.
    */
   adoptHttp(socket: Socket, steering: Steering): void;
+  /** This sidecar's Via pseudonym (loop detection). */
+  readonly via: string;
   /** True once shutdown started. */
   readonly draining: boolean;
 }

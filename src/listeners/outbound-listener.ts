@@ -17,7 +17,9 @@ export class OutboundListener {
     private readonly ctx: SidecarContext,
     private readonly http: HttpServer,
   ) {
-    this.server = createNetServer({ noDelay: true, keepAlive: true }, (socket) => this.accept(socket));
+    // allowHalfOpen as node:http's own server does: a client's FIN must not end our side
+    // (CONNECT tunnels and opaque relays still owe it the rest of the response).
+    this.server = createNetServer({ noDelay: true, keepAlive: true, allowHalfOpen: true }, (socket) => this.accept(socket));
     this.server.on('error', (e) => ctx.log.error({ err: e }, 'outbound listener error'));
     http.on('connect', (req, socket, head: Buffer) => handleConnect(ctx, req, socket, head));
   }

@@ -1,8 +1,147 @@
-// Forward-proxy CONNECT tunnels. Placeholder until issue 3 lands: answers 501.
+// Forward-proxy CONNECT tunnels: `CONNECT host:port` opens a TCP tunnel. When the authority
+// names a mesh service (by name, with or without port and domain suffix, or by an endpoint
+// address) the tunnel goes to one of its endpoints, load-balanced, trying another endpoint
+// when one refuses; otherwise to the external host if the egress policy allows it. The
+// sidecar never terminates TLS: after "200 Connection Established" it only relays bytes.
+//
+// Every way a CONNECT ends is counted once in dreammesh_tunnels_total{mode,kind,outcome}.
+// Errors before the 200 become HTTP answers on the raw socket (writeRawError); after it,
+// the connection is closed.
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { SidecarContext } from '../core/sidecar-context.js';
+import type { EndpointLease, SidecarContext } from '../core/sidecar-context.js';
+import { MeshError, toMeshError, type ErrorCode } from '../core/errors.js';
+import { writeRawError } from '../core/error-response.js';
+import { parseAuthority, type Authority } from '../routing/authority.js';
+import { connectUpstream, pipeBoth } from '../upstream/tcp-relay.js';
+import { viaShowsLoop } from '../telemetry/request-headers.js';
 
-export function handleConnect(_ctx: SidecarContext, _req: IncomingMessage, socket: Duplex, _head: Buffer): void {
-  socket.end('HTTP/1.1 501 Not Implemented\r\nx-dreammesh-error: MESH_ERR_BAD_REQUEST\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', 'latin1');
+const MODE = { mode: 'proxy' } as const;
+
+/** Short, bounded outcome labels for dreammesh_tunnels_total. */
+const OUTCOME: Partial<Record<ErrorCode, string>> = {
+  MESH_ERR_BAD_HOST: 'bad-request',
+  MESH_ERR_BAD_REQUEST: 'bad-request',
+  MESH_ERR_URI_TOO_LONG: 'bad-request',
+  MESH_ERR_EGRESS_DENIED: 'denied',
+  MESH_ERR_LOOP: 'loop',
+  MESH_ERR_DRAINING: 'draining',
+  MESH_ERR_NO_HEALTHY_ENDPOINT: 'no-endpoint',
+  MESH_ERR_NO_ROUTE: 'no-endpoint',
+  MESH_ERR_UPSTREAM_REFUSED: 'connect-refused',
+  MESH_ERR_UPSTREAM_CONNECT_TIMEOUT: 'connect-timeout',
+  MESH_ERR_UPSTREAM_RESET: 'upstream-reset',
+  MESH_ERR_DOWNSTREAM_ABORTED: 'downstream-aborted',
+  MESH_ERR_TUNNEL_IDLE: 'idle-timeout',
+};
+
+function outcomeOf(e: MeshError | null): string {
+  return e === null ? 'ok' : (OUTCOME[e.code] ?? 'error');
+}
+
+/** The CONNECT request target must be authority-form with a port (RFC 9110 §9.3.6). */
+export function connectAuthority(url: string, maxUriBytes: number): Authority & { port: number } {
+  if (url.length > maxUriBytes) throw new MeshError('MESH_ERR_URI_TOO_LONG', `the CONNECT target is ${url.length} bytes; the limit is ${maxUriBytes}`);
+  if (url.length === 0 || url.startsWith('/') || url.includes('/') || url.includes('@')) {
+    throw new MeshError('MESH_ERR_BAD_HOST', `CONNECT needs host:port, got "${url.slice(0, 100)}"`);
+  }
+  const a = parseAuthority(url);
+  if (a.port === undefined) throw new MeshError('MESH_ERR_BAD_HOST', `CONNECT needs host:port, got "${url.slice(0, 100)}" (no port)`);
+  return { host: a.host, port: a.port };
+}
+
+export function handleConnect(ctx: SidecarContext, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  tunnel(ctx, req, socket as Socket, head).catch((e: unknown) => {
+    ctx.log.error({ err: e }, 'CONNECT tunnel failed unexpectedly');
+    socket.destroy();
+  });
+}
+
+async function tunnel(ctx: SidecarContext, req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+  const { metrics } = ctx;
+  let kind = 'none';
+  let upstream: Socket | undefined;
+  let lease: EndpointLease | undefined;
+  // The client may go away while we connect; remember it instead of crashing on a late error.
+  let downstreamGone = false;
+  const onGone = (): void => {
+    downstreamGone = true;
+  };
+  socket.on('error', onGone);
+  socket.once('close', onGone);
+  try {
+    if (ctx.draining) throw new MeshError('MESH_ERR_DRAINING', 'the sidecar is shutting down');
+    const { host, port } = connectAuthority(req.url ?? '', ctx.config.limits.maxUriBytes);
+    if (viaShowsLoop(req.headers.via, ctx.via)) throw new MeshError('MESH_ERR_LOOP', 'this CONNECT already passed through this sidecar (Via)');
+    if (ctx.isOwnAddress(host, port)) throw new MeshError('MESH_ERR_LOOP', `CONNECT ${host}:${port} targets this sidecar's own listener`);
+    const dest = ctx.resolve(host, port);
+    const connectMs = ctx.config.timeouts.connectMs;
+    if (dest.kind === 'service') {
+      kind = 'service';
+      const r = await connectService(ctx, dest.service, connectMs, () => downstreamGone);
+      upstream = r.socket;
+      lease = r.lease;
+    } else {
+      kind = 'egress';
+      ctx.checkEgress(dest.host, dest.port);
+      upstream = await connectUpstream(dest.host, dest.port, connectMs);
+    }
+    // A name that resolved to one of our own listeners (an alias of localhost, say).
+    if (upstream.remoteAddress !== undefined && upstream.remotePort !== undefined && ctx.isOwnAddress(upstream.remoteAddress, upstream.remotePort)) {
+      throw new MeshError('MESH_ERR_LOOP', `CONNECT ${host}:${port} leads back to this sidecar (${upstream.remoteAddress}:${upstream.remotePort})`);
+    }
+    if (downstreamGone || socket.destroyed) throw new MeshError('MESH_ERR_DOWNSTREAM_ABORTED');
+  } catch (e) {
+    upstream?.destroy();
+    const err = toMeshError(e);
+    lease?.release(err.origin !== 'upstream');
+    socket.off('error', onGone);
+    socket.off('close', onGone);
+    if (err.code === 'MESH_ERR_DOWNSTREAM_ABORTED') socket.destroy();
+    else {
+      socket.on('error', () => socket.destroy());
+      writeRawError(socket, err);
+    }
+    metrics.tunnels.inc({ ...MODE, kind, outcome: outcomeOf(err) });
+    ctx.log.debug({ target: (req.url ?? '').slice(0, 256), code: err.code, msg: err.message }, 'CONNECT refused');
+    return;
+  }
+  socket.off('error', onGone);
+  socket.off('close', onGone);
+  metrics.activeTunnels.inc(MODE);
+  socket.write(ESTABLISHED);
+  const result = await pipeBoth(socket, upstream, { head, idleMs: ctx.config.timeouts.idleMs });
+  metrics.activeTunnels.dec(MODE);
+  lease?.release(result.error === null || result.error.origin !== 'upstream');
+  metrics.tunnelBytes.inc({ ...MODE, direction: 'up' }, result.bytesUp);
+  metrics.tunnelBytes.inc({ ...MODE, direction: 'down' }, result.bytesDown);
+  metrics.tunnels.inc({ ...MODE, kind, outcome: outcomeOf(result.error) });
+}
+
+/** Connects to an endpoint of the service; a refused or timed-out connect tries another one. */
+async function connectService(ctx: SidecarContext, service: string, connectMs: number, gone: () => boolean): Promise<{ socket: Socket; lease: EndpointLease }> {
+  const tried = new Set<string>();
+  const attempts = 1 + ctx.config.retries.attempts;
+  let last: MeshError | undefined;
+  for (let i = 0; i < attempts && !gone(); i++) {
+    let lease: EndpointLease;
+    try {
+      lease = ctx.pickEndpoint(service, tried);
+    } catch (e) {
+      if (last !== undefined) throw last; // nowhere else to go: report the real failure
+      throw e;
+    }
+    const ep = lease.endpoint;
+    tried.add(ep.address);
+    try {
+      return { socket: await connectUpstream(ep.host, ep.port, connectMs), lease };
+    } catch (e) {
+      last = toMeshError(e);
+      lease.release(false);
+      if (!last.retryable) throw last;
+    }
+  }
+  throw last ?? new MeshError('MESH_ERR_DOWNSTREAM_ABORTED');
 }

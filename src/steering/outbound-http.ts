@@ -1,7 +1,7 @@
 // The outbound HTTP path shared by every mode: steering output → route → cluster → endpoint.
 // Errors are values until the end of this function, where sendError turns them into answers.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import type { Steering } from '../core/sidecar-context.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { AccessLog } from '../telemetry/access-log.js';
@@ -13,6 +13,7 @@ import { upstreamRequestHeaders, viaShowsLoop } from '../telemetry/request-heade
 import { forwardHttp, type ForwardTarget } from '../upstream/forward-http.js';
 import { policyFor } from '../upstream/cluster.js';
 import { requestTarget } from './request-target.js';
+import { formatHostPort } from '../core/address.js';
 
 export interface OutboundHttpDeps {
   readonly config: MeshConfig;
@@ -29,6 +30,13 @@ export interface OutboundHttpDeps {
 }
 
 const EXPLICIT: Steering = Object.freeze({ mode: 'explicit' });
+/** The `service` label of every request to a destination outside the mesh. */
+export const EGRESS_SERVICE = 'egress';
+
+function looksLikeServiceName(host: string, suffixes: readonly string[]): boolean {
+  if (!host.includes('.')) return isIP(host) === 0;
+  return suffixes.some((s) => host.endsWith('.' + s));
+}
 
 export function createOutboundHandler(deps: OutboundHttpDeps): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
@@ -75,15 +83,18 @@ async function handle(deps: OutboundHttpDeps, req: IncomingMessage, res: ServerR
       try {
         deps.checkEgress(dest.host, dest.port);
       } catch (e) {
-        // Explicit mode's contract is "name a service": an unknown name is a 404 that lists them.
-        if (mode === 'explicit') {
+        // Explicit mode's contract is "name a service": an unknown service-like name (no dot,
+        // or a mesh domain suffix) is a 404 that lists them; other hosts are egress (403).
+        if (mode === 'explicit' && looksLikeServiceName(host, deps.config.domainSuffixes)) {
           const known = table.serviceNames();
           throw new MeshError('MESH_ERR_NO_ROUTE', `no service named "${host}"`, { details: { known: known.slice(0, 50), knownCount: known.length } });
         }
         throw e;
       }
-      service = `egress:${dest.host}`;
-      const ep = { address: `${dest.host}:${dest.port}`, host: dest.host, port: dest.port, weight: 1, labels: {} };
+      // One label value for every external host keeps metric cardinality bounded; the access
+      // log keeps the authority.
+      service = EGRESS_SERVICE;
+      const ep = { address: formatHostPort(dest.host, dest.port), host: dest.host, port: dest.port, weight: 1, labels: {} };
       target = { service, policy: policyFor(deps.config, undefined), budget: undefined, pick: () => ({ endpoint: ep, release: () => {} }) };
     }
     const h = upstreamRequestHeaders({ headers: req.headers, remoteAddress: req.socket.remoteAddress, httpVersion: req.httpVersion, host: t.hostHeader, via: deps.via });

@@ -22,7 +22,8 @@ export class Pools {
     const id = 'socketPath' in key ? `unix:${key.socketPath}` : formatHostPort(key.host, key.port);
     let pool = this.pools.get(id);
     if (pool !== undefined) return pool;
-    if (service.startsWith('egress:') && this.pools.size >= MAX_EGRESS_POOLS) this.evictOneEgress();
+    const isEgress = service === 'egress' || service.startsWith('egress:');
+    if (isEgress && this.pools.size >= MAX_EGRESS_POOLS) this.evictOneEgress();
     const origin = 'socketPath' in key ? 'http://localhost' : `http://${id}`;
     pool = new Pool(origin, {
       connections: this.config.limits.maxConnectionsPerEndpoint,
@@ -42,7 +43,7 @@ export class Pools {
     pool.on('disconnect', () => this.metrics.upstreamConnections.dec(label));
     pool.on('connectionError', () => {});
     this.pools.set(id, pool);
-    if (service.startsWith('egress:')) this.egress.add(id);
+    if (isEgress) this.egress.add(id);
     return pool;
   }
 

@@ -1,7 +1,7 @@
 // Opaque byte relay between a downstream socket and a TCP upstream: used by CONNECT tunnels
 // and by transparent connections that are not HTTP. Half-close is passed through in both
 // directions (server-first and request/response protocols both rely on it), and every path
-// ends with both sockets destroyed so nothing leaks.
+// ends with both sockets closed so nothing leaks.
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { MeshError } from '../core/errors.js';
@@ -25,9 +25,11 @@ export interface RelayResult {
   readonly connectFailed: boolean;
 }
 
+const noop = (): void => {};
+
 export function connectUpstream(host: string, port: number, timeoutMs: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const s = connect({ host, port, noDelay: true });
+    const s = connect({ host, port, noDelay: true, allowHalfOpen: true });
     const timer = setTimeout(() => {
       s.destroy();
       reject(new MeshError('MESH_ERR_UPSTREAM_CONNECT_TIMEOUT', `connect to ${host}:${port} timed out after ${timeoutMs} ms`));
@@ -35,6 +37,7 @@ export function connectUpstream(host: string, port: number, timeoutMs: number): 
     s.once('connect', () => {
       clearTimeout(timer);
       s.removeAllListeners('error');
+      s.on('error', noop); // until the caller attaches its own handlers
       resolve(s);
     });
     s.once('error', (e: NodeJS.ErrnoException) => {
@@ -62,64 +65,55 @@ export async function relayTcp(downstream: Duplex, host: string, port: number, o
   return pipeBoth(downstream, upstream, opts);
 }
 
-/** Relays between two already-connected streams; resolves when both are finished. */
+/**
+ * Relays between two already-connected streams with stream.pipe both ways (backpressure, no
+ * per-chunk work); one side's FIN becomes the other side's FIN while the other direction goes
+ * on. Resolves once both sockets are closed. An error or abrupt close on either side, or the
+ * idle timeout, destroys both.
+ */
 export function pipeBoth(downstream: Duplex, upstream: Socket, opts: Pick<RelayOptions, 'head' | 'idleMs'>): Promise<RelayResult> {
   return new Promise((resolve) => {
-    let bytesUp = 0;
-    let bytesDown = 0;
     let error: MeshError | null = null;
-    let ended = 0;
-    let done = false;
-    const finish = (): void => {
-      if (done) return;
-      done = true;
+    let closed = 0;
+    const down = downstream as Duplex & { allowHalfOpen: boolean };
+    down.allowHalfOpen = true;
+    upstream.allowHalfOpen = true;
+    const fail = (e: MeshError): void => {
+      error ??= e;
       downstream.destroy();
       upstream.destroy();
-      resolve({ bytesUp, bytesDown, error, connectFailed: false });
     };
-    const onEnd = (): void => {
-      ended += 1;
-      if (ended === 2) finish();
+    const onClose = (): void => {
+      closed += 1;
+      if (closed < 2) return;
+      upstream.setTimeout(0);
+      resolve({ bytesUp: upstream.bytesWritten, bytesDown: upstream.bytesRead, error, connectFailed: false });
     };
-    if (opts.head && opts.head.length > 0) {
-      bytesUp += opts.head.length;
-      upstream.write(opts.head);
-    }
-    downstream.on('data', (c: Buffer) => {
-      bytesUp += c.length;
-      if (!upstream.write(c)) downstream.pause();
-    });
-    upstream.on('drain', () => downstream.resume());
-    upstream.on('data', (c: Buffer) => {
-      bytesDown += c.length;
-      if (!downstream.write(c)) upstream.pause();
-    });
-    downstream.on('drain', () => upstream.resume());
-    // Half-close: one side's FIN becomes the other side's FIN, the other direction goes on.
-    downstream.once('end', () => {
-      upstream.end();
-      onEnd();
-    });
-    upstream.once('end', () => {
-      downstream.end();
-      onEnd();
-    });
     downstream.once('error', () => {
-      error ??= new MeshError('MESH_ERR_DOWNSTREAM_ABORTED');
-      finish();
+      // A client that already sent its FIN and then resets (a TLS client closing with unread
+      // bytes, say) ended the tunnel normally; a reset without a FIN is an abort.
+      if (downstream.readableEnded) {
+        downstream.destroy();
+        upstream.destroy();
+      } else fail(new MeshError('MESH_ERR_DOWNSTREAM_ABORTED'));
     });
-    upstream.once('error', (e) => {
-      error ??= new MeshError('MESH_ERR_UPSTREAM_RESET', e.message, { cause: e });
-      finish();
+    upstream.once('error', (e: NodeJS.ErrnoException) => fail(new MeshError('MESH_ERR_UPSTREAM_RESET', `upstream: ${e.code ?? e.message}`, { cause: e })));
+    // A side that closes before both its directions finished was cut off: cut the other too.
+    downstream.once('close', () => {
+      if (!downstream.readableEnded) fail(new MeshError('MESH_ERR_DOWNSTREAM_ABORTED'));
+      else if (!downstream.writableFinished) upstream.destroy(); // the client is gone: nobody to relay to
+      onClose();
     });
-    downstream.once('close', finish);
     upstream.once('close', () => {
-      // An upstream close before its FIN is a reset; after both FINs it is the normal end.
-      if (ended < 2) error ??= new MeshError('MESH_ERR_UPSTREAM_RESET', 'upstream closed');
-      finish();
+      if (!upstream.readableEnded || !upstream.writableFinished) fail(new MeshError('MESH_ERR_UPSTREAM_RESET', 'upstream closed before the tunnel finished'));
+      onClose();
     });
     if (opts.idleMs > 0) {
-      upstream.setTimeout(opts.idleMs, finish);
+      // Reads and writes on the upstream both count as activity, so this covers both directions.
+      upstream.setTimeout(opts.idleMs, () => fail(new MeshError('MESH_ERR_TUNNEL_IDLE', `no bytes either way for ${opts.idleMs} ms`)));
     }
+    if (opts.head && opts.head.length > 0) upstream.write(opts.head);
+    downstream.pipe(upstream);
+    upstream.pipe(downstream);
   });
 }
