@@ -31,6 +31,8 @@ interface Instance {
 const MIN_BACKOFF_MS = 100;
 /** At most one snapshot per this many ms from watch events (bursts are coalesced). */
 const COALESCE_MS = 25;
+/** A watch that lived this long resets the resync backoff. */
+const STABLE_WATCH_MS = 5000;
 
 export class EtcdRegistry extends BaseRegistry implements WritableRegistry {
   readonly client: Etcd3;
@@ -54,6 +56,7 @@ export class EtcdRegistry extends BaseRegistry implements WritableRegistry {
   private resyncTimer: NodeJS.Timeout | undefined;
   private resyncing = false;
   private backoffMs = MIN_BACKOFF_MS;
+  private watchStartedMs = 0;
   private message: string | undefined;
   private closed = false;
   private readonly cache: CacheWriter;
@@ -121,7 +124,6 @@ export class EtcdRegistry extends BaseRegistry implements WritableRegistry {
     const wasDown = !this.connected && this.syncedAtMs > 0;
     this.connected = true;
     this.message = undefined;
-    this.backoffMs = MIN_BACKOFF_MS;
     this.syncedAtMs = Date.now();
     if (changed > 0 || this.snapshot().version === 0) this.publishRecords(dirty);
     this.saveCache();
@@ -133,6 +135,7 @@ export class EtcdRegistry extends BaseRegistry implements WritableRegistry {
   private startWatch(fromRevision: number): void {
     const w = this.client.watch().prefix(servicesPrefix(this.prefix)).startRevision(String(fromRevision)).watcher();
     this.watcher = w;
+    this.watchStartedMs = Date.now();
     w.on('data', (res: IWatchResponse) => {
       if (this.watcher !== w) return;
       this.applyEvents(res);
@@ -253,6 +256,10 @@ export class EtcdRegistry extends BaseRegistry implements WritableRegistry {
 
   private lost(why: string): void {
     if (this.closed) return;
+    // A watch that held for a while means etcd was healthy: start the backoff over. One that
+    // broke right after a resync (etcd flapping) keeps backing off, so a fleet does not hammer
+    // a struggling etcd with full GETs.
+    if (Date.now() - this.watchStartedMs > STABLE_WATCH_MS) this.backoffMs = MIN_BACKOFF_MS;
     const w = this.watcher;
     this.watcher = undefined;
     w?.removeAllListeners();
