@@ -1,6 +1,7 @@
 // `dreammesh bench [--quick] [--modes a,b] [--out DIR]`: the same workloads through every
 // way into the mesh, side by side with direct and HAProxy, in one run on this machine.
 import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
 import { selectModes, type Mode } from '../../bench/modes.js';
 import { runBench, PROFILES, type BenchProfile } from '../../bench/run-bench.js';
 import { writeReport } from '../../bench/write-report.js';
@@ -28,7 +29,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   let modes: Mode[];
   try {
-    modes = selectModes(values.modes?.split(',').map((s) => s.trim()).filter((s) => s !== ''));
+    modes = selectModes(values.modes?.split(',').map((s) => s.trim()).filter((s) => s !== ''), values.quick);
   } catch (e) {
     process.stderr.write(`dreammesh bench: ${(e as Error).message}\n`);
     return 2;
@@ -43,6 +44,8 @@ export async function main(argv: string[]): Promise<number> {
     profile = { ...profile, rate };
   }
 
+  // Every process the run starts inherits this mark, so leftovers can be found (and tested for).
+  process.env.DREAMMESH_BENCH_RUN = resolve(values.out);
   // Ctrl-C stops after the current step; clean-up runs and a partial report is written.
   const abort = new AbortController();
   const onSignal = (): void => {
