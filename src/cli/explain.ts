@@ -12,7 +12,9 @@ import { inlineServices } from '../registry/create-registry.js';
 import { FileRegistry } from '../registry/file-registry.js';
 import { MergedRegistry } from '../registry/merged-registry.js';
 import type { Registry } from '../registry/registry.js';
-import { RouteTable } from '../routing/route-table.js';
+import type { RouteTable } from '../routing/route-table.js';
+import { ClusterManager } from '../upstream/cluster-manager.js';
+import { createMetrics } from '../telemetry/metrics.js';
 import { decideEgress } from '../routing/egress.js';
 import { redirectSpec, type RedirectSpec } from '../steering/rules/redirect-spec.js';
 import { evaluateOutbound, type CaptureVerdict } from '../steering/rules/evaluate.js';
@@ -82,7 +84,12 @@ async function routeTable(config: MeshConfig): Promise<{ table: RouteTable; note
   if (config.registry.file !== undefined) sources.push(new FileRegistry(config.registry.file, pino({ level: 'silent' }), () => {}));
   const reg = sources.length === 1 ? sources[0]! : new MergedRegistry(sources);
   await reg.start();
-  const table = new RouteTable(config, reg.snapshot());
+  // The cluster manager builds the route table exactly as the sidecar does.
+  const clusters = new ClusterManager(config, createMetrics(), pino({ level: 'silent' }));
+  clusters.attach(reg);
+  const table = clusters.table;
+  clusters.detach();
+  await clusters.pools.closeAll(false);
   await reg.close();
   return { table, note: config.registry.etcd !== undefined ? 'etcd services are not consulted by explain (inline and file registry only)' : null };
 }
