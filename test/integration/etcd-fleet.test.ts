@@ -179,6 +179,8 @@ test('etcd down at start: serves from the cached snapshot; without a cache it is
   const cached = await spawnSidecar({ registry: { etcd: etcdConfig(prefix, { cacheFile, endpoints: [nowhere] }) } });
   t.after(() => cached.stop());
   try {
+    // The log is written asynchronously, so the line may follow the listeners' line.
+    for (let i = 0; i < 40 && !/etcd unreachable at start/.test(cached.stderr()); i++) await new Promise((r) => setTimeout(r, 50));
     assert.match(cached.stderr(), /etcd unreachable at start; serving the cached registry snapshot/);
     assert.equal(await upstreamOf({ outbound: cached.outbound } as RunningSidecar, 'beta'), 'b');
     const ready = await getJson(`${cached.adminUrl}/ready`);
