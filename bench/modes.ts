@@ -118,9 +118,12 @@ export const MODES: readonly Mode[] = [
   ...transparentModes,
 ];
 
+/** Rows of a --quick run without --modes: one of each kind, so it stays under a minute. */
+const QUICK = new Set(['direct', 'explicit', 'explicit-unix', 'proxy', 'connect', 'haproxy', 'transparent-nftables']);
+
 /** Resolves --modes: row names, or group names (`transparent`, `reference`, `proxy`); unknown names are an error. */
-export function selectModes(requested: readonly string[] | undefined): Mode[] {
-  if (requested === undefined || requested.length === 0) return [...MODES];
+export function selectModes(requested: readonly string[] | undefined, quick = false): Mode[] {
+  if (requested === undefined || requested.length === 0) return MODES.filter((m) => !quick || QUICK.has(m.name));
   const picked = new Set<Mode>();
   const unknown: string[] = [];
   for (const r of requested) {

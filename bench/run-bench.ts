@@ -14,6 +14,7 @@ import { fmt } from './report/figures.js';
 export type Generator = 'wrk' | 'builtin';
 
 export interface BenchProfile {
+  readonly warmupSeconds: number;
   readonly throughputSeconds: number;
   readonly latencySeconds: number;
   readonly rate: number;
@@ -22,8 +23,8 @@ export interface BenchProfile {
 }
 
 export const PROFILES: Record<'quick' | 'full', BenchProfile> = {
-  quick: { throughputSeconds: 1, latencySeconds: 1, rate: 300, connections: 16, bulkBytes: 32 * 1024 * 1024 },
-  full: { throughputSeconds: 5, latencySeconds: 8, rate: 1000, connections: 32, bulkBytes: 512 * 1024 * 1024 },
+  quick: { warmupSeconds: 0.3, throughputSeconds: 1, latencySeconds: 1, rate: 300, connections: 16, bulkBytes: 32 * 1024 * 1024 },
+  full: { warmupSeconds: 1, throughputSeconds: 5, latencySeconds: 8, rate: 1000, connections: 32, bulkBytes: 512 * 1024 * 1024 },
 };
 
 export interface RowResult {
@@ -110,7 +111,7 @@ async function measureRow(mode: Mode, row: RowResult, env: BenchEnv, opts: RunOp
   try {
     const t = setup.target;
     // Warm up: JIT, pools, ARP/conntrack entries.
-    const warm = await runBuiltin<ThroughputResult>({ kind: 'throughput', target: t, connections: p.connections, seconds: Math.min(1, p.throughputSeconds / 2), newConnection: false });
+    const warm = await runBuiltin<ThroughputResult>({ kind: 'throughput', target: t, connections: p.connections, seconds: p.warmupSeconds, newConnection: false });
     if (warm.requests === 0) throw new Error(`no request succeeded through this row (${warm.errors} failed)`);
     const gens: Generator[] = useWrk && wrkCanReach(t) ? ['wrk'] : ['builtin'];
     // Baselines are also measured with the built-in generator, so rows only it can reach still get ratios.

@@ -41,7 +41,16 @@ function removeStale(): void {
     } catch {
       alive = false;
     }
-    if (!alive) ip(['netns', 'del', m[1]!]);
+    if (alive) continue;
+    // Processes of a bench that was killed may still run inside: stop them first.
+    for (const pid of ip(['netns', 'pids', m[1]!]).split('\n').filter((p) => p !== '')) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    ip(['netns', 'del', m[1]!]);
   }
 }
 

@@ -2,6 +2,7 @@
 // charged to the load generator or the sidecar. GET / answers a small fixed body;
 // GET /bulk?bytes=N streams N bytes (the bulk-throughput workload).
 import { createServer } from 'node:http';
+import { exitWithParent } from './load/exit-with-parent.js';
 
 const SMALL = Buffer.from('{"ok":true,"service":"bench"}\n');
 const CHUNK = Buffer.alloc(64 * 1024, 0x61);
@@ -36,3 +37,4 @@ server.listen({ host, port: Number(process.argv[3] ?? 0), backlog: 4096 }, () =>
   if (a !== null && typeof a === 'object') process.stdout.write(`listening ${a.port}\n`);
 });
 process.on('SIGTERM', () => process.exit(0));
+exitWithParent();

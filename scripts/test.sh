@@ -8,6 +8,8 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 else
   npm run build --silent
 fi
+# The original-destination addon (transparent mode); npm ci builds it, a reused node_modules may not.
+[ -f native/build/Release/original_dst.node ] || node scripts/build-native.mjs
 # Unit and integration tests in parallel files; e2e (network namespaces) one file at a time.
 dirs=(); for d in dist/test/unit dist/test/integration; do [ -d "$d" ] && dirs+=("$d"); done
 node --test --test-concurrency=2 --test-timeout=120000 "${dirs[@]}"

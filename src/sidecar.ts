@@ -16,7 +16,8 @@ import { newViaPseudonym } from './telemetry/request-headers.js';
 import { createRegistry } from './registry/create-registry.js';
 import { ClusterManager } from './upstream/cluster-manager.js';
 import { decideEgress } from './routing/egress.js';
-import { originalDstAvailable } from './steering/original-dst.js';
+import { originalDstAvailable, originalDstLoadError } from './steering/original-dst.js';
+import { FailOpenRules } from './steering/fail-open.js';
 import { createOutboundHandler } from './steering/outbound-http.js';
 import { createHttpServer } from './listeners/http-server.js';
 import { OutboundListener } from './listeners/outbound-listener.js';
@@ -53,6 +54,7 @@ export class Sidecar {
   private readonly inboundHttp: HttpServer;
   private readonly admin: HttpServer;
   private ready = false;
+  private failOpen: FailOpenRules | undefined;
   private draining = false;
   private registered = false;
   private ownPorts: { host: string; port: number }[] = [];
@@ -142,8 +144,9 @@ export class Sidecar {
 
   private async bind(): Promise<BoundListeners> {
     if (this.config.transparent.enabled && !originalDstAvailable()) {
-      throw new MeshError('MESH_ERR_NATIVE_MISSING', 'transparent.enabled is true but the native original-destination addon is not built (run `npm rebuild dreammesh`; needs g++ and python3)');
+      throw new MeshError('MESH_ERR_NATIVE_MISSING', `transparent.enabled is true but the native original-destination addon is not available (${originalDstLoadError()}; run \`npm rebuild dreammesh\` (needs g++ and python3) or set DREAMMESH_NATIVE_ADDON)`);
     }
+    if (this.config.transparent.failOpen) this.failOpen = new FailOpenRules(this.config, this.log);
     const admin = await listen(this.admin, this.config.listeners.admin, 'admin');
     await this.registry.start();
     this.clusters.attach(this.registry);
@@ -152,6 +155,7 @@ export class Sidecar {
     this.bound = { outbound, inbound, admin };
     await this.registerSelf(inbound);
     this.ownPorts = [outbound, inbound, admin].flatMap((a) => (a.kind === 'tcp' ? [{ host: a.host, port: a.port }] : []));
+    this.failOpen?.install();
     this.ready = true;
     this.log.info({ outbound: describeBound(outbound), inbound: describeBound(inbound), admin: describeBound(admin), services: this.registry.snapshot().services.size }, 'sidecar ready');
     return this.bound;
@@ -182,6 +186,8 @@ export class Sidecar {
   async stop(drainMs = this.config.drainTimeoutMs): Promise<void> {
     if (this.draining) return;
     this.draining = true;
+    // failOpen: new connections go direct from now on; the ones already captured drain below.
+    this.failOpen?.remove();
     this.log.info({ inflight: this.inflight.count, drainMs }, 'draining');
     if (this.registered) {
       // Withdraw first and keep serving while peers drop this instance, so that nobody is sent

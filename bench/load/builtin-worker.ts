@@ -6,6 +6,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { createHistogram, performance } from 'node:perf_hooks';
 import { Pool, type buildConnector } from 'undici';
 import type { LoadTarget, ThroughputResult, LatencyResult, BulkResult } from './target.js';
+import { exitWithParent } from './exit-with-parent.js';
 
 export type Job =
   | { readonly kind: 'throughput'; readonly target: LoadTarget; readonly connections: number; readonly seconds: number; readonly newConnection: boolean }
@@ -144,6 +145,7 @@ async function run(job: Job): Promise<unknown> {
   }
 }
 
+exitWithParent();
 run(JSON.parse(process.argv[2] ?? '{}') as Job).then(
   (r) => process.stdout.write(`${JSON.stringify(r)}\n`),
   (e: unknown) => {

@@ -117,18 +117,25 @@ export const EtcdSchema = Type.Object(
 
 export const RedirectSchema = Type.Object(
   {
-    backend: Type.Union([Type.Literal('auto'), Type.Literal('iptables'), Type.Literal('iptables-legacy'), Type.Literal('nftables')], { default: 'auto' }),
-    proxyUid: Type.Optional(Type.Integer({ minimum: 0, description: 'Traffic from this uid is never captured' })),
+    backend: Type.Union([Type.Literal('auto'), Type.Literal('iptables'), Type.Literal('iptables-nft'), Type.Literal('iptables-legacy'), Type.Literal('nftables')], {
+      default: 'auto',
+      description: 'Rule backend; auto uses the one where DreamMesh rules already are, else the one the host already uses',
+    }),
+    proxyUid: Type.Optional(Type.Integer({ minimum: 0, description: 'Traffic from this uid (the sidecar\'s) is never captured; proxyUid or proxyGid is required' })),
     proxyGid: Type.Optional(Type.Integer({ minimum: 0, description: 'Traffic from this gid is never captured' })),
-    includeOutboundCidrs: Type.Array(Type.String(), { default: ['*'], description: '"*" or CIDRs to capture' }),
-    excludeOutboundCidrs: Type.Array(Type.String(), { default: [] }),
-    excludeOutboundPorts: Type.Array(Type.Integer({ minimum: 1, maximum: 65535 }), { default: [] }),
-    includeInboundPorts: Type.Array(Type.Union([Type.Literal('*'), Type.Integer({ minimum: 1, maximum: 65535 })]), { default: [] }),
-    excludeInboundPorts: Type.Array(Type.Integer({ minimum: 1, maximum: 65535 }), { default: [] }),
-    ipv6: Type.Boolean({ default: false }),
-    failOpen: Type.Boolean({ default: false, description: 'Install rules only while the sidecar runs and remove them when it stops' }),
+    outboundPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'Port captured outbound traffic is redirected to (default: the outbound listener port)' })),
+    inboundPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'Port captured inbound traffic is redirected to (default: the inbound listener port)' })),
+    includeOutboundCidrs: Type.Array(Type.String({ minLength: 1 }), { default: ['*'], description: '"*" or CIDRs whose outbound traffic is captured ([] = no outbound capture)' }),
+    excludeOutboundCidrs: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'CIDRs never captured (databases, metadata servers, ...)' }),
+    excludeOutboundPorts: Type.Array(Type.Integer({ minimum: 1, maximum: 65535 }), { default: [], description: 'Destination ports never captured' }),
+    includeInboundPorts: Type.Array(Type.Union([Type.Literal('*'), Type.Integer({ minimum: 1, maximum: 65535 })]), {
+      default: [],
+      description: 'Local ports whose inbound traffic is captured ("*" = all; [] = no inbound capture)',
+    }),
+    excludeInboundPorts: Type.Array(Type.Integer({ minimum: 1, maximum: 65535 }), { default: [], description: 'Local ports never captured inbound (e.g. 22)' }),
+    ipv6: Type.Boolean({ default: false, description: 'Also capture IPv6 (the outbound listener must then listen on [::1] or [::])' }),
   },
-  { additionalProperties: false, default: {} },
+  { additionalProperties: false, default: {}, description: 'Capture rules written by `dreammesh redirect install` (and by the sidecar itself with failOpen)' },
 );
 
 export const ConfigSchema = Type.Object(
@@ -217,6 +224,10 @@ export const ConfigSchema = Type.Object(
           description: 'Destination ports proxied as opaque TCP without detection',
         }),
         redirect: RedirectSchema,
+        failOpen: Type.Boolean({
+          default: false,
+          description: 'The sidecar installs the capture rules when it starts and removes them when it stops, so apps reach destinations directly while it is down',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),

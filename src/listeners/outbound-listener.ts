@@ -30,7 +30,9 @@ export class OutboundListener {
     socket.on('error', () => socket.destroy());
     if (this.ctx.config.transparent.enabled) {
       const dst = originalDestination(socket);
-      if (dst !== null && !(dst.host === socket.localAddress && dst.port === socket.localPort)) {
+      // Envoy's loop guard: a destination equal to our own address means "not redirected".
+      const local = (socket.localAddress ?? '').replace(/^::ffff:(?=\d+\.)/, '');
+      if (dst !== null && !(dst.host === local && dst.port === socket.localPort)) {
         handleTransparent(this.ctx, socket, dst);
         return;
       }

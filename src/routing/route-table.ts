@@ -1,12 +1,14 @@
 // The route table: which service a destination names, and which endpoints of it a request
 // may go to (route rules: first match on path prefix and headers, then a weighted split by
-// endpoint labels). Rebuilt from each registry snapshot; lookups never allocate much.
+// endpoint labels). A new table per registry snapshot is cheap: it holds the snapshot and a
+// shared endpoint index; lookups never allocate much.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { MeshConfig, RouteConfig, ServiceConfig } from '../config/schema.js';
 import type { Endpoint, RegistrySnapshot } from '../registry/registry.js';
 import type { Destination } from '../core/sidecar-context.js';
 import { MeshError } from '../core/errors.js';
 import { formatHostPort } from '../core/address.js';
+import type { EndpointIndex } from './endpoint-index.js';
 
 /** Which endpoints a request may use; null = all endpoints of the service. */
 export type EndpointFilter = ((e: Endpoint) => boolean) | null;
@@ -19,17 +21,12 @@ export interface RouteDecision {
 const ALL: RouteDecision = Object.freeze({ route: 'default', filter: null });
 
 export class RouteTable {
-  /** endpoint "host:port" → service, for routing by original destination. */
-  private readonly byEndpoint = new Map<string, string>();
-
   constructor(
     private readonly config: MeshConfig,
     private readonly snapshot: RegistrySnapshot,
-  ) {
-    for (const [name, svc] of snapshot.services) {
-      for (const e of svc.endpoints) this.byEndpoint.set(formatHostPort(e.host, e.port), name);
-    }
-  }
+    /** endpoint "host:port" → service, maintained incrementally by the cluster manager. */
+    private readonly byEndpoint: EndpointIndex,
+  ) {}
 
   get version(): number {
     return this.snapshot.version;
@@ -65,7 +62,7 @@ export class RouteTable {
 
   resolve(host: string, port: number | undefined): Destination {
     if (port !== undefined) {
-      const byEp = this.byEndpoint.get(formatHostPort(host, port));
+      const byEp = this.byEndpoint.service(formatHostPort(host, port));
       if (byEp !== undefined) return { kind: 'service', service: byEp };
     }
     const svc = this.serviceByName(host);

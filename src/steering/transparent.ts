@@ -1,9 +1,92 @@
 // Transparent mode: a redirected connection whose original destination differs from the
-// listener's own address. Placeholder until issue 4 lands: closes the connection.
+// listener's own address. Steering is decided here, once:
+//   opaquePorts (databases, caches)    → opaque TCP, no detection
+//   detect: HTTP/1                     → the shared HTTP server (routed by Host, else by the
+//                                        original destination; see request-target.ts)
+//   detect: TLS, HTTP/2 prior knowledge,
+//           other bytes, silence       → opaque TCP to the original destination
+// Opaque TCP goes to the original destination itself: allowed when it is an endpoint of a mesh
+// service, otherwise only if the egress policy allows it. Failures close the connection and
+// are counted in dreammesh_tunnels_total{mode="transparent",outcome}.
 import type { Socket } from 'node:net';
 import type { HostPort, SidecarContext } from '../core/sidecar-context.js';
+import { isMeshError } from '../core/errors.js';
+import { formatHostPort } from '../core/address.js';
+import { detectProtocol, type Detection } from '../detect/protocol.js';
+import { relayTcp } from '../upstream/tcp-relay.js';
+
+const MODE = 'transparent';
 
 export function handleTransparent(ctx: SidecarContext, socket: Socket, originalDst: HostPort): void {
-  ctx.log.warn({ originalDst }, 'transparent connection received but transparent mode is not built');
-  socket.destroy();
+  if (ctx.draining) {
+    socket.destroy();
+    return;
+  }
+  const t = ctx.config.transparent;
+  if (t.opaquePorts.includes(originalDst.port)) {
+    ctx.metrics.detected.inc({ protocol: 'opaque-port' });
+    void opaque(ctx, socket, originalDst, null);
+    return;
+  }
+  detectProtocol(socket, t.detectTimeoutMs).then(
+    (d) => {
+      ctx.metrics.detected.inc({ protocol: d.protocol });
+      if (d.protocol === 'closed' || socket.destroyed) {
+        socket.destroy();
+        return;
+      }
+      if (d.protocol === 'http1' && !d.ended) {
+        ctx.adoptHttp(socket, { mode: MODE, originalDst });
+        // The HTTP server reads the socket's handle directly; the unshifted bytes still sit in
+        // the stream buffer and flow once the socket resumes.
+        socket.resume();
+        return;
+      }
+      void opaque(ctx, socket, originalDst, d);
+    },
+    () => socket.destroy(),
+  );
+}
+
+async function opaque(ctx: SidecarContext, socket: Socket, dst: HostPort, d: Detection | null): Promise<void> {
+  let kind: 'service' | 'egress' = 'egress';
+  let service = '-';
+  try {
+    const dest = ctx.resolve(dst.host, dst.port);
+    if (dest.kind === 'service') {
+      kind = 'service';
+      service = dest.service;
+    } else {
+      ctx.checkEgress(dst.host, dst.port);
+    }
+  } catch (e) {
+    const code = isMeshError(e) ? e.code : 'MESH_ERR_INTERNAL';
+    ctx.metrics.tunnels.inc({ mode: MODE, kind, outcome: code === 'MESH_ERR_EGRESS_DENIED' ? 'denied' : 'error' });
+    ctx.log.info({ originalDst: formatHostPort(dst.host, dst.port), error: code }, 'transparent connection refused');
+    socket.destroy();
+    return;
+  }
+  const ended = d?.ended === true;
+  ctx.metrics.activeTunnels.inc({ mode: MODE });
+  const r = await relayTcp(socket, dst.host, dst.port, {
+    connectTimeoutMs: ctx.config.timeouts.connectMs,
+    idleMs: ctx.config.timeouts.idleMs,
+    onConnected: (up) => {
+      socket.resume();
+      // The client already half-closed while we were detecting: its bytes and its FIN go on.
+      if (ended) {
+        if (d.head.length > 0) up.write(d.head);
+        up.end();
+      }
+    },
+  });
+  ctx.metrics.activeTunnels.dec({ mode: MODE });
+  const outcome = r.connectFailed ? 'connect_failed' : r.error === null || r.error.code === 'MESH_ERR_DOWNSTREAM_ABORTED' ? 'ok' : 'error';
+  ctx.metrics.tunnels.inc({ mode: MODE, kind, outcome });
+  ctx.metrics.tunnelBytes.inc({ mode: MODE, direction: 'upstream' }, r.bytesUp);
+  ctx.metrics.tunnelBytes.inc({ mode: MODE, direction: 'downstream' }, r.bytesDown);
+  if (r.error !== null && outcome !== 'ok') {
+    ctx.log.debug({ originalDst: formatHostPort(dst.host, dst.port), service, error: r.error.code }, 'transparent tunnel ended with an error');
+  }
+  if (r.connectFailed) socket.destroy();
 }

@@ -1,10 +1,13 @@
-// Keeps the route table, the clusters and the connection pools in step with the registry:
-// each snapshot rebuilds the table and updates clusters in place.
+// Keeps the route table, the clusters and the connection pools in step with the registry.
+// A snapshot is applied incrementally: only services whose record changed (registries keep
+// unchanged records identical between snapshots) touch their cluster, the endpoint index and
+// the pools, so a change costs in proportion to what changed, not to the size of the mesh.
 import type { MeshConfig } from '../config/schema.js';
-import type { Registry, RegistrySnapshot } from '../registry/registry.js';
+import type { Registry, RegistrySnapshot, ServiceRecord } from '../registry/registry.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { Logger } from 'pino';
 import { RouteTable } from '../routing/route-table.js';
+import { EndpointIndex } from '../routing/endpoint-index.js';
 import { formatHostPort } from '../core/address.js';
 import { Cluster } from './cluster.js';
 import { Pools } from './pools.js';
@@ -13,6 +16,9 @@ export class ClusterManager {
   table: RouteTable;
   readonly pools: Pools;
   private readonly clusters = new Map<string, Cluster>();
+  /** The record each cluster was last built from. */
+  private readonly applied = new Map<string, ServiceRecord>();
+  private readonly index = new EndpointIndex();
   private unwatch: (() => void) | undefined;
 
   constructor(
@@ -21,7 +27,7 @@ export class ClusterManager {
     private readonly log: Logger,
   ) {
     this.pools = new Pools(config, metrics);
-    this.table = new RouteTable(config, { version: 0, services: new Map() });
+    this.table = new RouteTable(config, { version: 0, services: new Map() }, this.index);
   }
 
   attach(registry: Registry): void {
@@ -42,9 +48,12 @@ export class ClusterManager {
   }
 
   private apply(snapshot: RegistrySnapshot): void {
-    this.table = new RouteTable(this.config, snapshot);
-    const wanted = new Set<string>();
+    const unused = new Set<string>();
     for (const [name, svc] of snapshot.services) {
+      const prev = this.applied.get(name);
+      if (prev === svc) continue;
+      if (prev !== undefined) this.unindex(name, prev, unused);
+      for (const e of svc.endpoints) this.index.add(formatHostPort(e.host, e.port), name);
       let c = this.clusters.get(name);
       if (c === undefined) {
         c = new Cluster(name, this.config, svc.endpoints);
@@ -54,10 +63,24 @@ export class ClusterManager {
         };
         this.clusters.set(name, c);
       } else c.update(svc.endpoints);
-      for (const e of svc.endpoints) wanted.add(formatHostPort(e.host, e.port));
+      this.applied.set(name, svc);
     }
-    for (const name of this.clusters.keys()) if (!snapshot.services.has(name)) this.clusters.delete(name);
-    this.pools.retain(wanted);
+    for (const [name, prev] of this.applied) {
+      if (snapshot.services.has(name)) continue;
+      this.unindex(name, prev, unused);
+      this.clusters.delete(name);
+      this.applied.delete(name);
+    }
+    this.table = new RouteTable(this.config, snapshot, this.index);
+    // Pools of addresses no service uses any more close gracefully (in-flight requests finish).
+    this.pools.drop([...unused].filter((a) => !this.index.has(a)));
     this.log.debug({ version: snapshot.version, services: snapshot.services.size }, 'registry snapshot applied');
+  }
+
+  private unindex(name: string, record: ServiceRecord, unused: Set<string>): void {
+    for (const e of record.endpoints) {
+      const address = formatHostPort(e.host, e.port);
+      if (this.index.remove(address, name)) unused.add(address);
+    }
   }
 }

@@ -47,13 +47,13 @@ export class Pools {
     return pool;
   }
 
-  /** Closes pools whose address is no longer wanted (in-flight requests still complete). */
-  retain(wanted: ReadonlySet<string>): void {
-    for (const [id, pool] of this.pools) {
-      if (!wanted.has(id) && !id.startsWith('unix:') && !this.egress.has(id)) {
-        this.pools.delete(id);
-        pool.close().catch(() => {});
-      }
+  /** Closes the pools of addresses that left the registry (in-flight requests still complete). */
+  drop(addresses: Iterable<string>): void {
+    for (const id of addresses) {
+      const pool = this.pools.get(id);
+      if (pool === undefined || this.egress.has(id)) continue;
+      this.pools.delete(id);
+      pool.close().catch(() => {});
     }
   }
 

@@ -1,0 +1,220 @@
+// Installs, removes and inspects DreamMesh's capture rules with the chosen backend. Each
+// install is one atomic transaction per address family (iptables-restore --noflush, or one
+// nft -f); when IPv6 fails after IPv4 went in, IPv4 is taken out again, so nothing stays
+// half-installed. Only DREAMMESH_* chains / the inet dreammesh table are ever changed.
+import { MeshError } from '../../core/errors.js';
+import type { BackendName, RedirectSpec } from './redirect-spec.js';
+import { specHash } from './redirect-spec.js';
+import { iptablesBinaries, installedBackends, isNftFlavour, readNat, readNftTable, requireBinary, resolveBackend, run, which } from './backend.js';
+import { BASE_CHAINS, MARK_TABLE, iptablesDiff, iptablesInstallScript, iptablesUninstallScript, isMarker, markFor, parseNatSave } from './iptables.js';
+import { nftInstallScript, nftInstalledHash, nftUninstallScript } from './nftables.js';
+
+type IptBackend = Exclude<BackendName, 'nftables'>;
+
+export interface Step {
+  /** e.g. "iptables-restore --noflush" or "nft -f -". */
+  readonly command: string;
+  readonly input: string;
+}
+
+export interface Plan {
+  readonly backend: BackendName;
+  readonly steps: Step[];
+}
+
+function families(spec: RedirectSpec): (4 | 6)[] {
+  return spec.ipv6 ? [4, 6] : [4];
+}
+
+/** The exact commands and inputs an install would run now (used by --dry-run and install). */
+export function planInstall(spec: RedirectSpec, backend: BackendName = resolveBackend(spec.backend)): Plan {
+  if (backend === 'nftables') {
+    requireBinary('nft');
+    return { backend, steps: [{ command: 'nft -f -', input: nftInstallScript(spec) }] };
+  }
+  const steps: Step[] = [];
+  for (const fam of [4, 6] as const) {
+    const bins = iptablesBinaries(backend, fam);
+    if (fam === 6 && !spec.ipv6) {
+      // Leftovers of an earlier IPv6 install would no longer match the config: remove them.
+      if (which(bins.save) === null) continue;
+      const un = iptablesUninstallScript(parseNatSave(readNat(backend, 6)));
+      if (un !== null) steps.push({ command: `${bins.restore} --noflush`, input: un });
+      continue;
+    }
+    requireBinary(bins.restore);
+    const markCreated = isNftFlavour(backend) ? nftNatState(fam) : undefined;
+    steps.push({ command: `${bins.restore} --noflush`, input: iptablesInstallScript(spec, fam, parseNatSave(readNat(backend, fam)), markCreated ? { markCreated } : {}) });
+  }
+  return { backend, steps };
+}
+
+function runStep(s: Step): void {
+  const [bin, ...args] = s.command.split(' ');
+  const r = run(requireBinary(bin!), args, s.input);
+  if (r.status !== 0) throw new MeshError('MESH_ERR_REDIRECT_FAILED', `${s.command} failed: ${r.stderr.trim() || `exit ${r.status}`}`);
+}
+
+export interface InstallResult {
+  readonly backend: BackendName;
+  readonly hash: string;
+}
+
+export function install(spec: RedirectSpec): InstallResult {
+  const plan = planInstall(spec);
+  // Rules of another backend would run alongside the new ones: take them out first.
+  for (const other of installedBackends()) if (!sameKernelState(other, plan.backend)) uninstallFrom(other);
+  const done: Step[] = [];
+  try {
+    for (const s of plan.steps) {
+      runStep(s);
+      done.push(s);
+    }
+  } catch (e) {
+    if (done.length > 0) {
+      try {
+        uninstallFrom(plan.backend);
+      } catch {
+        /* report the original failure */
+      }
+    }
+    throw e;
+  }
+  return { backend: plan.backend, hash: specHash(spec) };
+}
+
+function sameKernelState(a: BackendName, b: BackendName): boolean {
+  if (a === b) return true;
+  const pair = new Set([a, b]);
+  // "iptables" is whichever flavour the iptables symlink points to.
+  if (!pair.has('iptables')) return false;
+  const other = a === 'iptables' ? b : a;
+  const v = which('iptables') ? run(which('iptables')!, ['-V']).stdout : '';
+  return (other === 'iptables-nft' && v.includes('nf_tables')) || (other === 'iptables-legacy' && v.includes('legacy'));
+}
+
+/**
+ * After an iptables-nft uninstall: delete the nat base chains (and table) our install created,
+ * as recorded by the marker chains, when they are still empty — so the ruleset reads exactly
+ * as before. Steps are nft commands.
+ */
+function createdCleanup(markers: string[], family: 4 | 6): Step[] {
+  if (markers.length === 0 || which('nft') === null) return [];
+  const fam = family === 4 ? 'ip' : 'ip6';
+  const lines: string[] = [];
+  const listing = run(which('nft')!, ['list', 'table', fam, 'nat']);
+  if (listing.status !== 0) return [];
+  const chains = parseNftChains(listing.stdout);
+  for (const b of BASE_CHAINS) {
+    // Only our own jump (removed in the same uninstall) may be in it.
+    const rules = (chains.get(b) ?? []).filter((r) => !/jump DREAMMESH_/.test(r));
+    if (markers.includes(markFor(b)) && chains.has(b) && rules.length === 0) {
+      lines.push(`delete chain ${fam} nat ${b}`);
+      chains.delete(b);
+    }
+  }
+  const onlyOurs = [...chains.keys()].every((c) => c.startsWith('DREAMMESH_'));
+  if (markers.includes(MARK_TABLE) && onlyOurs) return [{ command: 'nft -f -', input: `delete table ${fam} nat\n` }];
+  return lines.length > 0 ? [{ command: 'nft -f -', input: lines.join('\n') + '\n' }] : [];
+}
+
+/** Which of the nf_tables nat table and its chains exist (for iptables-nft); undefined without nft. */
+function nftNatState(family: 4 | 6): { table: boolean; baseChains: string[] } | undefined {
+  const nft = which('nft');
+  if (nft === null) return undefined;
+  const r = run(nft, ['list', 'table', family === 4 ? 'ip' : 'ip6', 'nat']);
+  if (r.status !== 0) return { table: false, baseChains: [] };
+  return { table: true, baseChains: [...parseNftChains(r.stdout).keys()] };
+}
+
+/** chain name → rule lines, from `nft list table` output. */
+function parseNftChains(listing: string): Map<string, string[]> {
+  const m = new Map<string, string[]>();
+  let cur: string | null = null;
+  for (const raw of listing.split('\n')) {
+    const l = raw.trim();
+    const c = /^chain (\S+) \{$/.exec(l);
+    if (c) {
+      cur = c[1]!;
+      m.set(cur, []);
+    } else if (l === '}') cur = null;
+    else if (cur !== null && l !== '' && !l.startsWith('type ')) m.get(cur)!.push(l);
+  }
+  return m;
+}
+
+/** Steps that remove DreamMesh's rules from one backend (empty when nothing is installed). */
+export function planUninstall(backend: BackendName): Step[] {
+  if (backend === 'nftables') {
+    if (which('nft') === null || readNftTable() === null) return [];
+    return [{ command: 'nft -f -', input: nftUninstallScript() }];
+  }
+  const steps: Step[] = [];
+  for (const fam of [4, 6] as const) {
+    const bins = iptablesBinaries(backend, fam);
+    if (which(bins.save) === null) {
+      if (fam === 4) requireBinary(bins.save);
+      continue;
+    }
+    const st = parseNatSave(readNat(backend as IptBackend, fam));
+    const un = iptablesUninstallScript(st);
+    if (un !== null) steps.push({ command: `${bins.restore} --noflush`, input: un });
+    steps.push(...createdCleanup(st.chains.filter(isMarker), fam));
+  }
+  return steps;
+}
+
+function uninstallFrom(backend: BackendName): number {
+  const steps = planUninstall(backend);
+  for (const s of steps) runStep(s);
+  return steps.length;
+}
+
+/** Removes DreamMesh's rules; `auto` removes them from every backend where they are. */
+export function uninstall(choice: RedirectSpec['backend']): { backends: BackendName[]; removed: boolean } {
+  const backends = choice === 'auto' ? installedBackends() : [choice];
+  let n = 0;
+  for (const b of backends) n += uninstallFrom(b);
+  return { backends, removed: n > 0 };
+}
+
+export interface ShowReport {
+  readonly backend: BackendName;
+  readonly installed: boolean;
+  readonly matches: boolean;
+  readonly differences: string[];
+  /** What is installed, as the backend prints it. */
+  readonly listing: string;
+}
+
+export function show(spec: RedirectSpec): ShowReport {
+  const found = installedBackends();
+  const backend = spec.backend === 'auto' ? (found[0] ?? resolveBackend('auto')) : spec.backend;
+  if (backend === 'nftables') {
+    const listing = readNftTable();
+    if (listing === null) return { backend, installed: false, matches: false, differences: ['table inet dreammesh is not installed'], listing: '' };
+    const h = nftInstalledHash(listing);
+    const differences = h === specHash(spec) ? [] : [`installed rules were generated from different settings (stamp ${h ?? 'missing'}, config ${specHash(spec)})`];
+    for (const c of ['output', 'prerouting']) if (!new RegExp(`^\\s*chain ${c} \\{`, 'm').test(listing)) differences.push(`missing chain ${c}`);
+    return { backend, installed: true, matches: differences.length === 0, differences, listing };
+  }
+  const differences: string[] = [];
+  const listing: string[] = [];
+  let installed = false;
+  for (const fam of [4, 6] as const) {
+    if (fam === 6 && which(iptablesBinaries(backend, 6).save) === null) {
+      if (spec.ipv6) differences.push('ip6tables not available');
+      continue;
+    }
+    const st = parseNatSave(readNat(backend, fam));
+    const present = st.chains.length > 0 || st.jumps.length > 0;
+    installed ||= present;
+    listing.push(...[...st.jumps, ...st.rules].map((l) => `${fam === 4 ? 'ipv4' : 'ipv6'}: ${l}`));
+    if (fam === 6 && !spec.ipv6) {
+      if (present) differences.push('ipv6: rules installed but ipv6 capture is off in the config');
+      continue;
+    }
+    differences.push(...iptablesDiff(spec, fam, st).map((d) => `${fam === 4 ? 'ipv4' : 'ipv6'}: ${d}`));
+  }
+  return { backend, installed, matches: installed && differences.length === 0, differences: installed ? differences : ['no DREAMMESH_* chains installed'], listing: listing.join('\n') };
+}

@@ -1,0 +1,164 @@
+// iptables rule generation (nat table, iptables-save syntax) for one address family, and the
+// iptables-restore --noflush scripts that install and uninstall them in one commit.
+//
+// Layout (Istio-like, names prefixed DREAMMESH_ so uninstall can find exactly its own):
+//   OUTPUT     -p tcp -j DREAMMESH_OUTPUT
+//   PREROUTING -p tcp -j DREAMMESH_INBOUND
+//   DREAMMESH_OUTPUT:   proxy uid/gid → RETURN (the sidecar's own upstream connections)
+//                       -o lo → RETURN (loopback and the host's own addresses: local traffic,
+//                         including the redirected hop itself, is never captured)
+//                       127.0.0.0/8 | ::1 → RETURN, excluded ports/CIDRs → RETURN
+//                       included CIDRs (or all) → DREAMMESH_REDIRECT (REDIRECT to outbound port)
+//   DREAMMESH_INBOUND:  excluded ports → RETURN, included ports (or all) → DREAMMESH_IN_REDIRECT
+// Rules are written exactly as iptables-save prints them, so `show` can compare text.
+import type { RedirectSpec } from './redirect-spec.js';
+import { specHash } from './redirect-spec.js';
+
+export const CHAIN_PREFIX = 'DREAMMESH_';
+export const CHAINS = ['DREAMMESH_OUTPUT', 'DREAMMESH_REDIRECT', 'DREAMMESH_INBOUND', 'DREAMMESH_IN_REDIRECT'] as const;
+export const JUMPS = ['-A OUTPUT -p tcp -j DREAMMESH_OUTPUT', '-A PREROUTING -p tcp -j DREAMMESH_INBOUND'] as const;
+
+/** The rules inside DreamMesh's chains, in iptables-save form (without the jumps). */
+export function iptablesChainRules(spec: RedirectSpec, family: 4 | 6): string[] {
+  const out: string[] = [];
+  const add = (s: string): number => out.push(s);
+  add(`-A DREAMMESH_REDIRECT -p tcp -j REDIRECT --to-ports ${spec.outboundPort}`);
+  add(`-A DREAMMESH_IN_REDIRECT -p tcp -j REDIRECT --to-ports ${spec.inboundPort}`);
+  if (spec.proxyUid !== undefined) add(`-A DREAMMESH_OUTPUT -m owner --uid-owner ${spec.proxyUid} -j RETURN`);
+  if (spec.proxyGid !== undefined) add(`-A DREAMMESH_OUTPUT -m owner --gid-owner ${spec.proxyGid} -j RETURN`);
+  add(`-A DREAMMESH_OUTPUT -o lo -m comment --comment "dreammesh:${specHash(spec)}" -j RETURN`);
+  add(family === 4 ? '-A DREAMMESH_OUTPUT -d 127.0.0.0/8 -j RETURN' : '-A DREAMMESH_OUTPUT -d ::1/128 -j RETURN');
+  for (const p of spec.excludeOutboundPorts) add(`-A DREAMMESH_OUTPUT -p tcp -m tcp --dport ${p} -j RETURN`);
+  for (const c of spec.excludeOutboundCidrs) if (c.family === family) add(`-A DREAMMESH_OUTPUT -d ${c.text} -j RETURN`);
+  if (spec.includeOutboundCidrs === '*') add('-A DREAMMESH_OUTPUT -j DREAMMESH_REDIRECT');
+  else for (const c of spec.includeOutboundCidrs) if (c.family === family) add(`-A DREAMMESH_OUTPUT -d ${c.text} -j DREAMMESH_REDIRECT`);
+  for (const p of spec.excludeInboundPorts) add(`-A DREAMMESH_INBOUND -p tcp -m tcp --dport ${p} -j RETURN`);
+  if (spec.includeInboundPorts === '*') add('-A DREAMMESH_INBOUND -p tcp -j DREAMMESH_IN_REDIRECT');
+  else for (const p of spec.includeInboundPorts) add(`-A DREAMMESH_INBOUND -p tcp -m tcp --dport ${p} -j DREAMMESH_IN_REDIRECT`);
+  return out;
+}
+
+/**
+ * Marker chains: with iptables-nft the nat table and its base chains are created on first use,
+ * so "exactly as before" after uninstall means deleting what our install created. An empty
+ * DREAMMESH_MADE_<X> chain records that we created X (it lives in the kernel, so it survives
+ * restarts and is per network namespace, like the rules themselves).
+ */
+export const MARK_TABLE = 'DREAMMESH_MADE_TABLE';
+export const BASE_CHAINS = ['OUTPUT', 'PREROUTING'] as const;
+export const markFor = (base: string): string => `DREAMMESH_MADE_${base}`;
+
+export function isMarker(chain: string): boolean {
+  return chain.startsWith('DREAMMESH_MADE_');
+}
+
+export interface NatState {
+  /** The nat table appeared in the save output at all. */
+  readonly table: boolean;
+  /** Built-in chains declared in the nat section (e.g. OUTPUT, PREROUTING). */
+  readonly baseChains: string[];
+  /** DREAMMESH_* chains that exist. */
+  readonly chains: string[];
+  /** Rules (save form) in non-DreamMesh chains that jump to a DreamMesh chain. */
+  readonly jumps: string[];
+  /** Rules (save form) inside DreamMesh chains. */
+  readonly rules: string[];
+}
+
+/** Reads DreamMesh's part of `iptables-save -t nat` output. */
+export function parseNatSave(save: string): NatState {
+  const chains: string[] = [];
+  const jumps: string[] = [];
+  const rules: string[] = [];
+  const baseChains: string[] = [];
+  let table = false;
+  let inNat = false;
+  for (const raw of save.split('\n')) {
+    const line = raw.trim();
+    if (line.startsWith('*')) inNat = line === '*nat';
+    if (!inNat) continue;
+    table = true;
+    const decl = /^:(\S+)\s+(\S+)/.exec(line);
+    if (decl && decl[1]!.startsWith(CHAIN_PREFIX)) chains.push(decl[1]!);
+    else if (decl && decl[2] !== '-') baseChains.push(decl[1]!);
+    const rule = /^-A (\S+) (.*)$/.exec(line);
+    if (!rule) continue;
+    if (rule[1]!.startsWith(CHAIN_PREFIX)) rules.push(line);
+    else if (/(^|\s)-[jg] DREAMMESH_\S+/.test(rule[2]!)) jumps.push(line);
+  }
+  return { table, baseChains, chains, jumps, rules };
+}
+
+/**
+ * The iptables-restore --noflush input that brings the nat table from `current` to the desired
+ * state in one commit: our chains are (re)declared — which flushes them — and refilled; jumps
+ * that are already exactly right stay where they are, stray or duplicate ones are deleted,
+ * missing ones appended. Nothing outside DREAMMESH_* chains is touched.
+ */
+export function iptablesInstallScript(
+  spec: RedirectSpec,
+  family: 4 | 6,
+  current: NatState,
+  /** markCreated: what exists in nf_tables now (iptables-nft-save prints built-in chains whether or not they exist). */
+  opts: { markCreated?: { table: boolean; baseChains: string[] } } = {},
+): string {
+  const lines = ['*nat'];
+  for (const c of CHAINS) lines.push(`:${c} - [0:0]`);
+  if (opts.markCreated) {
+    const marks = new Set(current.chains.filter(isMarker));
+    if (!opts.markCreated.table) marks.add(MARK_TABLE);
+    for (const b of BASE_CHAINS) if (!opts.markCreated.baseChains.includes(b)) marks.add(markFor(b));
+    for (const m of [...marks].sort()) lines.push(`:${m} - [0:0]`);
+  }
+  // Stale DreamMesh chains from another version: emptied and removed after the jumps go.
+  const stale = current.chains.filter((c) => !(CHAINS as readonly string[]).includes(c) && !(opts.markCreated !== undefined && isMarker(c)));
+  const kept = new Set<string>();
+  for (const j of current.jumps) {
+    if ((JUMPS as readonly string[]).includes(j) && !kept.has(j)) kept.add(j);
+    else lines.push(j.replace(/^-A /, '-D '));
+  }
+  for (const c of stale) lines.push(`:${c} - [0:0]`);
+  for (const c of stale) lines.push(`-X ${c}`);
+  lines.push(...iptablesChainRules(spec, family));
+  for (const j of JUMPS) if (!kept.has(j)) lines.push(j);
+  lines.push('COMMIT', '');
+  return lines.join('\n');
+}
+
+/** The iptables-restore --noflush input that removes every DreamMesh jump and chain; null if none. */
+export function iptablesUninstallScript(current: NatState): string | null {
+  if (current.chains.length === 0 && current.jumps.length === 0) return null;
+  const lines = ['*nat'];
+  for (const j of current.jumps) lines.push(j.replace(/^-A /, '-D '));
+  for (const c of current.chains) lines.push(`:${c} - [0:0]`);
+  for (const c of current.chains) lines.push(`-X ${c}`);
+  lines.push('COMMIT', '');
+  return lines.join('\n');
+}
+
+/** Differences between what is installed and what the spec wants (empty = matches). */
+export function iptablesDiff(spec: RedirectSpec, family: 4 | 6, current: NatState): string[] {
+  const want = iptablesChainRules(spec, family);
+  const diffs: string[] = [];
+  for (const c of CHAINS) if (!current.chains.includes(c)) diffs.push(`missing chain ${c}`);
+  for (const c of current.chains) if (!(CHAINS as readonly string[]).includes(c) && !isMarker(c)) diffs.push(`unexpected chain ${c}`);
+  for (const j of JUMPS) {
+    const n = current.jumps.filter((x) => x === j).length;
+    if (n === 0) diffs.push(`missing jump: ${j}`);
+    if (n > 1) diffs.push(`duplicate jump (${n}x): ${j}`);
+  }
+  for (const j of current.jumps) if (!(JUMPS as readonly string[]).includes(j)) diffs.push(`unexpected jump: ${j}`);
+  const order = (rs: readonly string[]): string[] => [...rs].sort((a, b) => chainOf(a).localeCompare(chainOf(b)) || 0);
+  const a = order(want).join('\n');
+  const b = order(current.rules).join('\n');
+  if (a !== b) {
+    for (const r of want) if (!current.rules.includes(r)) diffs.push(`missing rule: ${r}`);
+    for (const r of current.rules) if (!want.includes(r)) diffs.push(`unexpected rule: ${r}`);
+    if (diffs.length === 0) diffs.push('rules are in a different order');
+  }
+  return diffs;
+}
+
+function chainOf(rule: string): string {
+  return rule.split(' ')[1] ?? '';
+}

@@ -1,0 +1,67 @@
+// nftables rule generation: one `inet dreammesh` table owning two nat chains. Install and
+// uninstall are each one `nft -f` transaction, so they are atomic and idempotent:
+//   install   = "table inet dreammesh" (create if absent) + "delete table" + the full table
+//   uninstall = the same create + delete, which also succeeds when nothing was installed.
+// Nothing outside the dreammesh table is ever touched. The same decisions as the iptables
+// generator, in the same order (see iptables.ts for the reasoning).
+import type { RedirectSpec, Cidr } from './redirect-spec.js';
+import { specHash } from './redirect-spec.js';
+
+export const NFT_TABLE = 'dreammesh';
+export const NFT_FAMILY = 'inet';
+
+function set(items: readonly (string | number)[]): string {
+  return items.length === 1 ? String(items[0]) : `{ ${items.join(', ')} }`;
+}
+
+function byFamily(cidrs: readonly Cidr[], family: 4 | 6): string[] {
+  return cidrs.filter((c) => c.family === family).map((c) => c.text);
+}
+
+/** The table definition (nft -f syntax). */
+export function nftTable(spec: RedirectSpec): string {
+  const o: string[] = [];
+  o.push('\t\ttype nat hook output priority -100; policy accept;');
+  o.push('\t\tmeta l4proto != tcp return');
+  if (!spec.ipv6) o.push('\t\tmeta nfproto ipv6 return');
+  if (spec.proxyUid !== undefined) o.push(`\t\tmeta skuid ${spec.proxyUid} return`);
+  if (spec.proxyGid !== undefined) o.push(`\t\tmeta skgid ${spec.proxyGid} return`);
+  o.push(`\t\toifname "lo" return comment "dreammesh:${specHash(spec)}"`);
+  o.push('\t\tip daddr 127.0.0.0/8 return');
+  if (spec.ipv6) o.push('\t\tip6 daddr ::1 return');
+  if (spec.excludeOutboundPorts.length > 0) o.push(`\t\ttcp dport ${set(spec.excludeOutboundPorts)} return`);
+  const ex4 = byFamily(spec.excludeOutboundCidrs, 4);
+  const ex6 = byFamily(spec.excludeOutboundCidrs, 6);
+  if (ex4.length > 0) o.push(`\t\tip daddr ${set(ex4)} return`);
+  if (ex6.length > 0) o.push(`\t\tip6 daddr ${set(ex6)} return`);
+  const to = `meta l4proto tcp redirect to :${spec.outboundPort}`;
+  if (spec.includeOutboundCidrs === '*') o.push(`\t\t${to}`);
+  else {
+    const in4 = byFamily(spec.includeOutboundCidrs, 4);
+    const in6 = byFamily(spec.includeOutboundCidrs, 6);
+    if (in4.length > 0) o.push(`\t\tip daddr ${set(in4)} ${to}`);
+    if (in6.length > 0) o.push(`\t\tip6 daddr ${set(in6)} ${to}`);
+  }
+  const i: string[] = [];
+  i.push('\t\ttype nat hook prerouting priority -100; policy accept;');
+  i.push('\t\tmeta l4proto != tcp return');
+  if (!spec.ipv6) i.push('\t\tmeta nfproto ipv6 return');
+  if (spec.excludeInboundPorts.length > 0) i.push(`\t\ttcp dport ${set(spec.excludeInboundPorts)} return`);
+  const toIn = `redirect to :${spec.inboundPort}`;
+  if (spec.includeInboundPorts === '*') i.push(`\t\tmeta l4proto tcp ${toIn}`);
+  else if (spec.includeInboundPorts.length > 0) i.push(`\t\ttcp dport ${set(spec.includeInboundPorts)} ${toIn}`);
+  return [`table ${NFT_FAMILY} ${NFT_TABLE} {`, '\tchain output {', ...o, '\t}', '\tchain prerouting {', ...i, '\t}', '}', ''].join('\n');
+}
+
+export function nftInstallScript(spec: RedirectSpec): string {
+  return `table ${NFT_FAMILY} ${NFT_TABLE}\ndelete table ${NFT_FAMILY} ${NFT_TABLE}\n${nftTable(spec)}`;
+}
+
+export function nftUninstallScript(): string {
+  return `table ${NFT_FAMILY} ${NFT_TABLE}\ndelete table ${NFT_FAMILY} ${NFT_TABLE}\n`;
+}
+
+/** The dreammesh:<hash> stamp found in `nft list table inet dreammesh` output, if any. */
+export function nftInstalledHash(listing: string): string | null {
+  return /comment "dreammesh:([0-9a-f]+)"/.exec(listing)?.[1] ?? null;
+}
