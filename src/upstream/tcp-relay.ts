@@ -27,9 +27,45 @@ export interface RelayResult {
 
 const noop = (): void => {};
 
+/** Bytes read from an upstream per read call (HAProxy's default buffer is 16 KiB). */
+const READ_BUFFER_BYTES = 32 * 1024;
+
+/** Where each upstream socket's bytes go once its relay started (see relayDown). */
+const sinks = new WeakMap<Socket, (chunk: Buffer) => boolean>();
+
+/**
+ * Connects a TCP upstream for a tunnel. Its bytes are read into a buffer of its own that is
+ * reused while the downstream takes each chunk at once: a bulk transfer then allocates
+ * nothing per chunk (Node's default 64 KiB allocation per read made V8 collect garbage
+ * continually, at a cost that grows with the heap). Nothing is read until the relay starts.
+ */
 export function connectUpstream(host: string, port: number, timeoutMs: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const s = connect({ host, port, noDelay: true, allowHalfOpen: true });
+    let buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+    let handedOver = false;
+    const s: Socket = connect({
+      host,
+      port,
+      noDelay: true,
+      allowHalfOpen: true,
+      onread: {
+        // Called after every read: a buffer still held by a queued write is left to it.
+        buffer: () => {
+          if (handedOver) {
+            buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+            handedOver = false;
+          }
+          return buffer;
+        },
+        callback: (n: number, buf: Uint8Array) => {
+          handedOver = sinks.get(s)!(Buffer.from(buf.buffer, buf.byteOffset, n));
+          return true;
+        },
+      },
+    });
+    // Nothing is read until the relay gives the bytes a destination (relayDown).
+    sinks.set(s, () => true);
+    s.pause();
     const timer = setTimeout(() => {
       s.destroy();
       reject(new MeshError('MESH_ERR_UPSTREAM_CONNECT_TIMEOUT', `connect to ${host}:${port} timed out after ${timeoutMs} ms`));
@@ -66,10 +102,10 @@ export async function relayTcp(downstream: Duplex, host: string, port: number, o
 }
 
 /**
- * Relays between two already-connected streams with stream.pipe both ways (backpressure, no
- * per-chunk work); one side's FIN becomes the other side's FIN while the other direction goes
- * on. Resolves once both sockets are closed. An error or abrupt close on either side, or the
- * idle timeout, destroys both.
+ * Relays between a downstream stream and an upstream made by connectUpstream, with
+ * backpressure both ways and no per-chunk work; one side's FIN becomes the other side's FIN
+ * while the other direction goes on. Resolves once both sockets are closed. An error or
+ * abrupt close on either side, or the idle timeout, destroys both.
  */
 export function pipeBoth(downstream: Duplex, upstream: Socket, opts: Pick<RelayOptions, 'head' | 'idleMs'>): Promise<RelayResult> {
   return new Promise((resolve) => {
@@ -114,6 +150,29 @@ export function pipeBoth(downstream: Duplex, upstream: Socket, opts: Pick<RelayO
     }
     if (opts.head && opts.head.length > 0) upstream.write(opts.head);
     downstream.pipe(upstream);
-    upstream.pipe(downstream);
+    if (sinks.has(upstream)) relayDown(upstream, downstream);
+    else upstream.pipe(downstream); // not made by connectUpstream: a plain stream
   });
+}
+
+/**
+ * upstream → downstream for a socket made by connectUpstream: each chunk is a view of the
+ * upstream's read buffer. The sink reports whether the downstream kept a reference to it
+ * (queued instead of handed to the kernel), so the next read gets a fresh buffer; a full
+ * downstream pauses reading until it drains. The upstream's FIN becomes the downstream's.
+ */
+function relayDown(upstream: Socket, downstream: Duplex): void {
+  // (The placeholder sink set by connectUpstream is never called: the socket was paused.)
+  const handle = (downstream as { _handle?: { writeQueueSize?: number } | null })._handle;
+  sinks.set(upstream, (chunk) => {
+    const queuedBefore = downstream.writableLength > 0;
+    if (!downstream.write(chunk)) {
+      upstream.pause();
+      downstream.once('drain', () => upstream.resume());
+    }
+    // Taken by the kernel at once only when nothing was queued before and libuv queued nothing.
+    return queuedBefore || handle?.writeQueueSize !== 0;
+  });
+  upstream.once('end', () => downstream.end());
+  upstream.resume();
 }
