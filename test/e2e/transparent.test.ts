@@ -232,6 +232,23 @@ describe('transparent mode in network namespaces', { skip: skip ?? false }, () =
       assert.equal(snapshot(), s0);
     });
 
+    test('inbound capture: an included app port goes through the inbound listener to the app; others do not', async () => {
+      const app = await startServers(net.client);
+      try {
+        const r = redirect(['install', '--config', mesh!.configFile, '--backend', 'nftables', '--include-inbound-ports', '8080']);
+        assert.equal(r.status, 0, r.stderr);
+        const viaSidecar = JSON.parse(net.sh(net.server, ['curl', '-s', '-m', '5', `http://${net.clientIp}:8080/in`])) as { port: number; headers: Record<string, string> };
+        assert.equal(viaSidecar.port, 8080);
+        assert.match(viaSidecar.headers.via ?? '', /dreammesh-/);
+        const direct = JSON.parse(net.sh(net.server, ['curl', '-s', '-m', '5', `http://${net.clientIp}:9090/in`])) as { port: number; headers: Record<string, string> };
+        assert.equal(direct.port, 9090);
+        assert.equal(direct.headers.via, undefined);
+      } finally {
+        redirect(['uninstall']);
+        app.kill('SIGKILL');
+      }
+    });
+
     test('failOpen: the sidecar installs the rules at start and removes them at stop; redirect install refuses', async () => {
       const s0 = snapshot();
       const m = await spawnSidecar(
