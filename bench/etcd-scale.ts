@@ -96,6 +96,7 @@ async function main(): Promise<void> {
     const syncLine = err.split('\n').find((l) => l.includes('etcd registry synced'));
     const sync = syncLine ? (JSON.parse(syncLine) as { ms: number; instances: number; services: number }) : undefined;
     const rssAfterSync = rssMiB(c.pid!);
+    const peakAfterSync = peakRssMiB(c.pid!);
 
     // 3. Propagation: put → first 200 through the sidecar.
     const lat: number[] = [];
@@ -122,15 +123,16 @@ async function main(): Promise<void> {
       registrySyncMs: sync?.ms ?? null,
       processReadyMs: Math.round(started.readyMs),
       rssMiBAfterSync: +rssAfterSync.toFixed(1),
+      rssMiBPeakDuringSync: +peakAfterSync.toFixed(1),
       rssMiBPeak: +rssPeak.toFixed(1),
       rssMiBSettled: +rssSettled.toFixed(1),
       propagationMs: { changes, p50: +pct(lat, 50).toFixed(1), p99: +pct(lat, 99).toFixed(1), max: +lat[lat.length - 1]!.toFixed(1) },
       targets: { syncMs: 2000, rssMiB: 150, propagationP99Ms: 1000 },
     };
     process.stdout.write(JSON.stringify(result, null, 2) + '\n');
-    const ok = (sync?.ms ?? Infinity) < 2000 && rssPeak < 150 && result.propagationMs.p99 < 1000;
+    const ok = (sync?.ms ?? Infinity) < 2000 && rssPeak < 150 && result.propagationMs.p99 < 1000; // the strict reading: peak RSS over the whole run
     process.stderr.write(
-      `sync ${sync?.ms} ms (ready ${result.processReadyMs} ms incl. node start), RSS ${result.rssMiBAfterSync} MiB after sync / ${result.rssMiBPeak} MiB peak / ${result.rssMiBSettled} MiB settled, ` +
+      `sync ${sync?.ms} ms (ready ${result.processReadyMs} ms incl. node start), RSS ${result.rssMiBAfterSync} MiB after sync (peak ${result.rssMiBPeakDuringSync}) / ${result.rssMiBPeak} MiB peak after the changes / ${result.rssMiBSettled} MiB settled, ` +
         `propagation p50 ${result.propagationMs.p50} ms p99 ${result.propagationMs.p99} ms: ${ok ? 'within targets' : 'MISSES a target'}\n`,
     );
   } finally {

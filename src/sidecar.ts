@@ -76,6 +76,7 @@ export class Sidecar {
       registry: this.registry,
       metrics: this.metrics,
       log: this.log,
+      accessLog: this.accessLog,
       resolve: (host, port) => this.clusters.table.resolve(host.toLowerCase(), port),
       pickEndpoint: (service, exclude) => {
         const c = this.clusters.cluster(service);
@@ -84,7 +85,7 @@ export class Sidecar {
       },
       checkEgress: (host, port) => {
         const d = decideEgress(config, host, port);
-        if (!d.allowed) throw new MeshError('MESH_ERR_EGRESS_DENIED', d.reason, { details: { destination: `${host}:${port}` } });
+        if (!d.allowed) throw new MeshError('MESH_ERR_EGRESS_DENIED', d.reason, { details: { destination: formatHostPort(host, port) } });
       },
       isOwnAddress: (host, port) => this.isOwnAddress(host, port),
       via: this.via,

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { MeshConfig } from '../config/schema.js';
 import type { Registry, Endpoint } from '../registry/registry.js';
 import type { Metrics } from '../telemetry/metrics.js';
+import type { AccessLog } from '../telemetry/access-log.js';
 
 export interface HostPort {
   readonly host: string;
@@ -36,6 +37,8 @@ export interface SidecarContext {
   readonly registry: Registry;
   readonly metrics: Metrics;
   readonly log: Logger;
+  /** One line per request or tunnel (sampled; errors always). */
+  readonly accessLog: AccessLog;
   /**
    * Resolves a name or address to a mesh service (by name with optional port and domain
    * suffix, or by an endpoint address of a service) or an external destination.

@@ -29,6 +29,10 @@ interface Instance {
 }
 
 const MIN_BACKOFF_MS = 100;
+/** At most one snapshot per this many ms from watch events (bursts are coalesced). */
+const COALESCE_MS = 25;
+/** A watch that lived this long resets the resync backoff. */
+const STABLE_WATCH_MS = 5000;
 
 export class EtcdRegistry extends BaseRegistry implements WritableRegistry {
   readonly client: Etcd3;
@@ -39,6 +43,10 @@ export class EtcdRegistry extends BaseRegistry implements WritableRegistry {
   /** service → key → endpoint, for rebuilding only the services that changed. */
   private byService = new Map<string, Map<string, Endpoint>>();
   private records = new Map<string, ServiceRecord>();
+  /** Services changed by watch events but not yet published (see publishSoon). */
+  private pendingDirty = new Set<string>();
+  private publishTimer: NodeJS.Timeout | undefined;
+  private lastPublishMs = 0;
   /** Malformed keys already counted, with the mod revision that was counted. */
   private readonly badKeys = new Map<string, string>();
   private revision = 0;
@@ -48,6 +56,7 @@ export class EtcdRegistry extends BaseRegistry implements WritableRegistry {
   private resyncTimer: NodeJS.Timeout | undefined;
   private resyncing = false;
   private backoffMs = MIN_BACKOFF_MS;
+  private watchStartedMs = 0;
   private message: string | undefined;
   private closed = false;
   private readonly cache: CacheWriter;
@@ -102,7 +111,10 @@ export class EtcdRegistry extends BaseRegistry implements WritableRegistry {
         if (prev !== undefined) next.set(key, prev); // a bad overwrite keeps the last good record
       }
     }
-    const dirty = new Set<string>();
+    const dirty = this.pendingDirty;
+    this.pendingDirty = new Set();
+    clearTimeout(this.publishTimer);
+    this.publishTimer = undefined;
     for (const [key, inst] of this.instances) if (next.get(key) !== inst) dirty.add(inst.service);
     for (const [key, inst] of next) if (this.instances.get(key) !== inst) dirty.add(inst.service);
     const changed = dirty.size;
@@ -112,7 +124,6 @@ export class EtcdRegistry extends BaseRegistry implements WritableRegistry {
     const wasDown = !this.connected && this.syncedAtMs > 0;
     this.connected = true;
     this.message = undefined;
-    this.backoffMs = MIN_BACKOFF_MS;
     this.syncedAtMs = Date.now();
     if (changed > 0 || this.snapshot().version === 0) this.publishRecords(dirty);
     this.saveCache();
@@ -124,6 +135,7 @@ export class EtcdRegistry extends BaseRegistry implements WritableRegistry {
   private startWatch(fromRevision: number): void {
     const w = this.client.watch().prefix(servicesPrefix(this.prefix)).startRevision(String(fromRevision)).watcher();
     this.watcher = w;
+    this.watchStartedMs = Date.now();
     w.on('data', (res: IWatchResponse) => {
       if (this.watcher !== w) return;
       this.applyEvents(res);
@@ -138,7 +150,7 @@ export class EtcdRegistry extends BaseRegistry implements WritableRegistry {
   }
 
   private applyEvents(res: IWatchResponse): void {
-    const dirty = new Set<string>();
+    const dirty = this.pendingDirty;
     for (const ev of res.events) {
       const key = ev.kv.key.toString();
       if (ev.type === 'Delete') {
@@ -152,10 +164,32 @@ export class EtcdRegistry extends BaseRegistry implements WritableRegistry {
     }
     this.revision = Math.max(this.revision, Number(res.header.revision));
     this.syncedAtMs = Date.now();
-    if (dirty.size > 0) {
-      this.publishRecords(dirty);
-      this.saveCache();
-    }
+    this.publishSoon();
+  }
+
+  /**
+   * Publishes the pending changes now if nothing was published in the last COALESCE_MS, else
+   * at the end of that window: a lone change reaches routing at once, while a burst (a deploy
+   * of many instances) costs routing one rebuild per window instead of one per event.
+   */
+  private publishSoon(): void {
+    if (this.pendingDirty.size === 0 || this.publishTimer !== undefined) return;
+    const wait = this.lastPublishMs + COALESCE_MS - Date.now();
+    if (wait <= 0) return this.publishPending();
+    this.publishTimer = setTimeout(() => {
+      this.publishTimer = undefined;
+      this.publishPending();
+    }, wait);
+  }
+
+  private publishPending(): void {
+    clearTimeout(this.publishTimer);
+    this.publishTimer = undefined;
+    if (this.pendingDirty.size === 0) return;
+    const dirty = this.pendingDirty;
+    this.pendingDirty = new Set();
+    this.publishRecords(dirty);
+    this.saveCache();
   }
 
   /** Parses one KV; a malformed one is logged and counted once (per modification) and ignored. */
@@ -216,11 +250,16 @@ export class EtcdRegistry extends BaseRegistry implements WritableRegistry {
       records.set(name, Object.freeze({ name, endpoints: Object.freeze([...byAddress.values()]) }));
     }
     this.records = records;
+    this.lastPublishMs = Date.now();
     this.publish(records);
   }
 
   private lost(why: string): void {
     if (this.closed) return;
+    // A watch that held for a while means etcd was healthy: start the backoff over. One that
+    // broke right after a resync (etcd flapping) keeps backing off, so a fleet does not hammer
+    // a struggling etcd with full GETs.
+    if (Date.now() - this.watchStartedMs > STABLE_WATCH_MS) this.backoffMs = MIN_BACKOFF_MS;
     const w = this.watcher;
     this.watcher = undefined;
     w?.removeAllListeners();
@@ -327,6 +366,7 @@ export class EtcdRegistry extends BaseRegistry implements WritableRegistry {
     await this.deregister();
     this.closed = true;
     clearTimeout(this.resyncTimer);
+    clearTimeout(this.publishTimer);
     const w = this.watcher;
     this.watcher = undefined;
     if (w !== undefined) {

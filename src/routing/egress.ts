@@ -154,7 +154,9 @@ function rulesFor(config: MeshConfig): readonly AllowRule[] {
 /** Decides whether an external destination (not a mesh service) may be reached, and why. */
 export function decideEgress(config: MeshConfig, host: string, port: number): EgressDecision {
   if (config.egress.policy === 'allow-any') return { allowed: true, reason: 'egress.policy is allow-any' };
-  const h = host.toLowerCase().replace(/^\[|\]$/g, '').replace(/\.$/, '');
+  let h = host.charCodeAt(0) === 91 /* [ */ ? host.slice(1, -1) : host;
+  if (h.endsWith('.')) h = h.slice(0, -1);
+  h = h.toLowerCase();
   const family = isIP(h);
   let hostOnly: AllowRule | undefined;
   for (const r of rulesFor(config)) {

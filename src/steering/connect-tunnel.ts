@@ -14,11 +14,16 @@ import type { EndpointLease, SidecarContext } from '../core/sidecar-context.js';
 import { MeshError, toMeshError, type ErrorCode } from '../core/errors.js';
 import { writeRawError } from '../core/error-response.js';
 import { parseAuthority, type Authority } from '../routing/authority.js';
+import { formatHostPort } from '../core/address.js';
 import { connectUpstream, pipeBoth } from '../upstream/tcp-relay.js';
 import { viaShowsLoop } from '../telemetry/request-headers.js';
 
 const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', 'latin1');
 const MODE = { mode: 'proxy' } as const;
+/** The `service` label and access-log service of tunnels to destinations outside the mesh. */
+const EGRESS = 'egress';
+/** How long a refused CONNECT's client gets to read the answer and close. */
+const LINGER_MS = 5000;
 
 /** Short, bounded outcome labels for dreammesh_tunnels_total. */
 const OUTCOME: Partial<Record<ErrorCode, string>> = {
@@ -61,7 +66,12 @@ export function handleConnect(ctx: SidecarContext, req: IncomingMessage, socket:
 
 async function tunnel(ctx: SidecarContext, req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
   const { metrics } = ctx;
+  const started = performance.now();
+  // Bytes the client sends before the 200 (a TLS ClientHello, a payload and its FIN) stay in
+  // the socket until the relay starts: node:http left it flowing with no 'data' listener.
+  socket.pause();
   let kind = 'none';
+  let service = '-';
   let upstream: Socket | undefined;
   let lease: EndpointLease | undefined;
   // The client may go away while we connect; remember it instead of crashing on a late error.
@@ -71,6 +81,20 @@ async function tunnel(ctx: SidecarContext, req: IncomingMessage, socket: Socket,
   };
   socket.on('error', onGone);
   socket.once('close', onGone);
+  const log = (status: number, err: MeshError | null): void => {
+    ctx.accessLog.record({
+      mode: 'proxy',
+      method: 'CONNECT',
+      path: '',
+      authority: (req.url ?? '').slice(0, 256),
+      service,
+      ...(upstream?.remoteAddress !== undefined ? { endpoint: formatHostPort(upstream.remoteAddress, upstream.remotePort ?? 0) } : {}),
+      status,
+      durationMs: Math.round((performance.now() - started) * 1000) / 1000,
+      ...(err !== null ? { error: err.code } : {}),
+      ...(socket.remoteAddress !== undefined ? { downstream: socket.remoteAddress } : {}),
+    });
+  };
   try {
     if (ctx.draining) throw new MeshError('MESH_ERR_DRAINING', 'the sidecar is shutting down');
     const { host, port } = connectAuthority(req.url ?? '', ctx.config.limits.maxUriBytes);
@@ -80,16 +104,19 @@ async function tunnel(ctx: SidecarContext, req: IncomingMessage, socket: Socket,
     const connectMs = ctx.config.timeouts.connectMs;
     if (dest.kind === 'service') {
       kind = 'service';
+      service = dest.service;
       const r = await connectService(ctx, dest.service, connectMs, () => downstreamGone);
       upstream = r.socket;
       lease = r.lease;
     } else {
       kind = 'egress';
+      service = EGRESS;
       ctx.checkEgress(dest.host, dest.port);
       upstream = await connectUpstream(dest.host, dest.port, connectMs);
     }
     // A name that resolved to one of our own listeners (an alias of localhost, say).
-    if (upstream.remoteAddress !== undefined && upstream.remotePort !== undefined && ctx.isOwnAddress(upstream.remoteAddress, upstream.remotePort)) {
+    const peer = upstream.remoteAddress?.replace(/^::ffff:(?=\d+\.)/, '');
+    if (peer !== undefined && upstream.remotePort !== undefined && ctx.isOwnAddress(peer, upstream.remotePort)) {
       throw new MeshError('MESH_ERR_LOOP', `CONNECT ${host}:${port} leads back to this sidecar (${upstream.remoteAddress}:${upstream.remotePort})`);
     }
     if (downstreamGone || socket.destroyed) throw new MeshError('MESH_ERR_DOWNSTREAM_ABORTED');
@@ -100,12 +127,9 @@ async function tunnel(ctx: SidecarContext, req: IncomingMessage, socket: Socket,
     socket.off('error', onGone);
     socket.off('close', onGone);
     if (err.code === 'MESH_ERR_DOWNSTREAM_ABORTED') socket.destroy();
-    else {
-      socket.on('error', () => socket.destroy());
-      writeRawError(socket, err);
-    }
+    else answerAndClose(socket, err);
     metrics.tunnels.inc({ ...MODE, kind, outcome: outcomeOf(err) });
-    ctx.log.debug({ target: (req.url ?? '').slice(0, 256), code: err.code, msg: err.message }, 'CONNECT refused');
+    log(err.code === 'MESH_ERR_DOWNSTREAM_ABORTED' ? 499 : err.status, err);
     return;
   }
   socket.off('error', onGone);
@@ -118,6 +142,20 @@ async function tunnel(ctx: SidecarContext, req: IncomingMessage, socket: Socket,
   metrics.tunnelBytes.inc({ ...MODE, direction: 'up' }, result.bytesUp);
   metrics.tunnelBytes.inc({ ...MODE, direction: 'down' }, result.bytesDown);
   metrics.tunnels.inc({ ...MODE, kind, outcome: outcomeOf(result.error) });
+  log(200, result.error);
+}
+
+/**
+ * Writes the error answer and closes our side. The client's remaining bytes are read and
+ * dropped so that its FIN closes the socket; one that never closes is cut after a while.
+ */
+function answerAndClose(socket: Socket, err: MeshError): void {
+  socket.on('error', () => socket.destroy());
+  socket.resume();
+  writeRawError(socket, err);
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
 }
 
 /** Connects to an endpoint of the service; a refused or timed-out connect tries another one. */

@@ -4,7 +4,7 @@ import { Counter, Gauge, Histogram, Registry as PromRegistry, collectDefaultMetr
 
 export interface Metrics {
   readonly registry: PromRegistry;
-  /** HTTP requests answered, by mode, service (or "egress:<host>" / "-"), and status code. */
+  /** HTTP requests answered, by mode, service (or "egress" / "-"), and status code. */
   readonly requests: Counter<'mode' | 'service' | 'code'>;
   readonly requestDuration: Histogram<'mode' | 'service'>;
   /** Upstream connections currently open / opened in total, per service. */

@@ -15,7 +15,7 @@ import { failedBeforeSending, upstreamError } from './upstream-error.js';
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
 export interface ForwardTarget {
-  /** Metrics label: the service name or "egress:<host>". */
+  /** Metrics label: the service name, or "egress" for every destination outside the mesh. */
   readonly service: string;
   readonly policy: ClusterPolicy;
   readonly budget: RetryBudget | undefined;

