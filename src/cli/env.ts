@@ -143,6 +143,10 @@ export async function parseEnvArgs(values: { mode?: string; config?: string; for
 export class UsageError extends Error {}
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv.includes('-h') || argv.includes('--help')) {
+    process.stdout.write(`${USAGE}\nPrints the environment an app needs to reach the mesh (see docs/forward-proxy.md).\n`);
+    return 0;
+  }
   let values;
   try {
     ({ values } = parseArgs({ args: argv, options: { mode: { type: 'string', short: 'm' }, config: { type: 'string', short: 'c' }, format: { type: 'string', short: 'f' } }, strict: true }));

@@ -29,6 +29,10 @@ export async function main(argv: string[]): Promise<number> {
   const dash = argv.indexOf('--');
   const own = dash === -1 ? argv : argv.slice(0, dash);
   const command = dash === -1 ? [] : argv.slice(dash + 1);
+  if (own.includes('-h') || own.includes('--help')) {
+    process.stdout.write(`${USAGE}\nRuns CMD with the environment \`dreammesh env\` prints (see docs/forward-proxy.md).\n`);
+    return 0;
+  }
   let values;
   try {
     ({ values } = parseArgs({ args: own, options: { mode: { type: 'string', short: 'm' }, config: { type: 'string', short: 'c' } }, strict: true }));
