@@ -3,8 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-system.sh
-# Compiled tests of files since moved or deleted must not run: rebuild dist/test from scratch.
-rm -rf dist/test
+# Compiled output is rebuilt from scratch, so a test file that was moved or removed never runs.
+rm -rf dist
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 else

@@ -66,12 +66,17 @@ test('every listener can be a Unix socket, and a stale socket file is replaced',
 });
 
 test('SIGTERM drains: /ready turns 503, the in-flight request completes, exit code 0', async () => {
-  const slow = await startUpstream('slow', (_req, res) => setTimeout(() => res.end('finished'), 800));
+  let arrived!: () => void;
+  const reached = new Promise<void>((r) => (arrived = r));
+  const slow = await startUpstream('slow', (_req, res) => {
+    arrived();
+    setTimeout(() => res.end('finished'), 800);
+  });
   const mesh = await spawnSidecar({ services: { slow: { endpoints: [slow.address] } }, drainTimeoutMs: 5000 });
   try {
     assert.equal((await getJson(`${mesh.adminUrl}/ready`)).status, 200);
     const inflight = request(`http://${mesh.outbound}/`, { headers: { host: 'slow' } });
-    await new Promise((r) => setTimeout(r, 200));
+    await reached; // the request is in flight upstream (a fixed sleep is too short on a loaded machine)
     mesh.child.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 100));
     const ready = await getJson(`${mesh.adminUrl}/ready`).catch(() => ({ status: 0, body: {} }));
