@@ -246,6 +246,29 @@ describe('transparent mode in network namespaces', { skip: skip ?? false }, () =
       }
     });
 
+    test('IPv6: with --ipv6 a curl -6 from the application is captured (IP6T_SO_ORIGINAL_DST) and routed', async () => {
+      const m = await spawnSidecar(
+        {
+          ...cfg(),
+          listeners: { outbound: '[::]:15301', inbound: '127.0.0.1:15306', admin: '127.0.0.1:15300' },
+          services: { web6: { endpoints: [`[${net.serverIp6}]:8080`] } },
+        },
+        { prefix: ['ip', 'netns', 'exec', net.client] },
+      );
+      try {
+        const r = redirect(['install', '--config', m.configFile, '--backend', 'nftables', '--ipv6']);
+        assert.equal(r.status, 0, r.stderr);
+        const res = curlAs([...APP], `http://[${net.serverIp6}]:8080/v6`);
+        assert.equal(res.status, 0, res.raw);
+        assert.match(res.body.headers?.via ?? '', /dreammesh-/);
+        const text = net.sh(net.client, ['curl', '-s', '-m', '5', 'http://127.0.0.1:15300/metrics']);
+        assert.equal(metricValue(text, 'dreammesh_requests_total', { mode: 'transparent', service: 'web6', code: '200' }), 1);
+      } finally {
+        redirect(['uninstall']);
+        await m.stop();
+      }
+    });
+
     test('failOpen: the sidecar installs the rules at start and removes them at stop; redirect install refuses', async () => {
       const s0 = snapshot();
       const m = await spawnSidecar(
