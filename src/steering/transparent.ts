@@ -17,6 +17,14 @@ import { relayTcp } from '../upstream/tcp-relay.js';
 
 const MODE = 'transparent';
 
+/**
+ * Local addresses of this process's own opaque upstream connections. If one of them comes back
+ * as a redirected downstream, the capture rules caught the sidecar itself (it does not run as
+ * proxyUid/proxyGid): closing it stops an endless chain of connections to ourselves.
+ */
+const ownUpstreams = new Set<string>();
+const key = (addr: string | undefined, port: number | undefined): string => `${(addr ?? '').replace(/^::ffff:(?=\d+\.)/, '')}|${port ?? 0}`;
+
 export function handleTransparent(ctx: SidecarContext, socket: Socket, originalDst: HostPort): void {
   if (ctx.draining) {
     socket.destroy();
@@ -25,7 +33,8 @@ export function handleTransparent(ctx: SidecarContext, socket: Socket, originalD
   const t = ctx.config.transparent;
   if (t.opaquePorts.includes(originalDst.port)) {
     ctx.metrics.detected.inc({ protocol: 'opaque-port' });
-    void opaque(ctx, socket, originalDst, null);
+    // After this turn's I/O callbacks, so a just-connected own upstream is known (loop check).
+    setImmediate(() => void opaque(ctx, socket, originalDst, null));
     return;
   }
   detectProtocol(socket, t.detectTimeoutMs).then(
@@ -49,6 +58,12 @@ export function handleTransparent(ctx: SidecarContext, socket: Socket, originalD
 }
 
 async function opaque(ctx: SidecarContext, socket: Socket, dst: HostPort, d: Detection | null): Promise<void> {
+  if (ownUpstreams.size > 0 && ownUpstreams.has(key(socket.remoteAddress, socket.remotePort))) {
+    ctx.metrics.tunnels.inc({ mode: MODE, kind: 'egress', outcome: 'loop' });
+    ctx.log.error({ originalDst: formatHostPort(dst.host, dst.port) }, "the sidecar's own upstream connection was captured: run it as transparent.redirect.proxyUid/proxyGid");
+    socket.destroy();
+    return;
+  }
   let kind: 'service' | 'egress' = 'egress';
   let service = '-';
   try {
@@ -68,10 +83,13 @@ async function opaque(ctx: SidecarContext, socket: Socket, dst: HostPort, d: Det
   }
   const ended = d?.ended === true;
   ctx.metrics.activeTunnels.inc({ mode: MODE });
+  let own: string | undefined;
   const r = await relayTcp(socket, dst.host, dst.port, {
     connectTimeoutMs: ctx.config.timeouts.connectMs,
     idleMs: ctx.config.timeouts.idleMs,
     onConnected: (up) => {
+      own = key(up.localAddress, up.localPort);
+      ownUpstreams.add(own);
       socket.resume();
       // The client already half-closed while we were detecting: its bytes and its FIN go on.
       if (ended) {
@@ -80,6 +98,7 @@ async function opaque(ctx: SidecarContext, socket: Socket, dst: HostPort, d: Det
       }
     },
   });
+  if (own !== undefined) ownUpstreams.delete(own);
   ctx.metrics.activeTunnels.dec({ mode: MODE });
   const outcome = r.connectFailed ? 'connect_failed' : r.error === null || r.error.code === 'MESH_ERR_DOWNSTREAM_ABORTED' ? 'ok' : 'error';
   ctx.metrics.tunnels.inc({ mode: MODE, kind, outcome });

@@ -1,4 +1,5 @@
-// Servers for the e2e tests, run inside the server namespace (`node netns-servers.js`):
+// Servers for the e2e tests, run inside the server namespace (`node netns-servers.js`), on
+// IPv4 and IPv6 (dual-stack "::"):
 //   8080, 9090  HTTP: answers JSON {port, url, headers} (headers show whether a sidecar was on the path)
 //   2525        server-first: "220 e2e ready" banner on connect, then "echo:<line>" per line
 //   6379        client-first, redis-like: "PING" → "+PONG"
@@ -7,7 +8,7 @@ import { createServer as createHttp } from 'node:http';
 import { createServer as createTcp, type Socket } from 'node:net';
 
 function listen(server: { listen(port: number, host: string, cb: () => void): unknown }, port: number): Promise<void> {
-  return new Promise((r) => server.listen(port, '0.0.0.0', r));
+  return new Promise((r) => server.listen(port, '::', r));
 }
 
 const http = (port: number): ReturnType<typeof createHttp> =>

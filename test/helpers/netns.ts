@@ -11,6 +11,9 @@ export interface NetnsPair {
   readonly serverIp: string;
   readonly serverIp2: string;
   readonly clientIp: string;
+  /** IPv6 addresses of the two sides (fd00::/8, no duplicate address detection). */
+  readonly serverIp6: string;
+  readonly clientIp6: string;
   /** Runs a command inside a namespace; returns stdout (throws on non-zero exit). */
   sh(ns: string, cmd: string[], opts?: { input?: string; env?: NodeJS.ProcessEnv }): string;
   /** Like sh but never throws: { status, stdout, stderr }. */
@@ -65,6 +68,8 @@ export function createNetnsPair(tag: string): NetnsPair {
   const serverIp = `10.${n}.0.2`;
   const serverIp2 = `10.${n}.0.3`;
   const clientIp = `10.${n}.0.1`;
+  const serverIp6 = `fd77:${n}::2`;
+  const clientIp6 = `fd77:${n}::1`;
   const must = (cmd: string[]): string => {
     const r = run(cmd);
     if (r.status !== 0) throw new Error(`${cmd.join(' ')}: ${r.stderr.trim()}`);
@@ -76,6 +81,8 @@ export function createNetnsPair(tag: string): NetnsPair {
     serverIp,
     serverIp2,
     clientIp,
+    serverIp6,
+    clientIp6,
     sh: (ns, cmd, opts) => {
       const r = run(['ip', 'netns', 'exec', ns, ...cmd], opts);
       if (r.status !== 0) throw new Error(`[${ns}] ${cmd.join(' ')} exited ${r.status}: ${r.stderr.trim()}`);
@@ -98,6 +105,8 @@ export function createNetnsPair(tag: string): NetnsPair {
     must(['ip', '-n', client, 'addr', 'add', `${clientIp}/24`, 'dev', `vc-${id}`.slice(0, 15)]);
     must(['ip', '-n', server, 'addr', 'add', `${serverIp}/24`, 'dev', `vs-${id}`.slice(0, 15)]);
     must(['ip', '-n', server, 'addr', 'add', `${serverIp2}/24`, 'dev', `vs-${id}`.slice(0, 15)]);
+    must(['ip', '-n', client, 'addr', 'add', `${clientIp6}/64`, 'dev', `vc-${id}`.slice(0, 15), 'nodad']);
+    must(['ip', '-n', server, 'addr', 'add', `${serverIp6}/64`, 'dev', `vs-${id}`.slice(0, 15), 'nodad']);
     must(['ip', '-n', client, 'link', 'set', `vc-${id}`.slice(0, 15), 'up']);
     must(['ip', '-n', server, 'link', 'set', `vs-${id}`.slice(0, 15), 'up']);
   } catch (e) {
