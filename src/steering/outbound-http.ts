@@ -70,7 +70,11 @@ async function handle(deps: OutboundHttpDeps, req: IncomingMessage, res: ServerR
       throw new MeshError('MESH_ERR_LOOP', `${t.hostHeader} is this sidecar's own listener`);
     }
     const table = deps.clusters.table;
-    const dest = table.resolve(host, port);
+    let dest = table.resolve(host, port);
+    if (dest.kind === 'external' && t.fallback !== undefined) {
+      const byDst = table.resolve(t.fallback.host, t.fallback.port);
+      if (byDst.kind === 'service') dest = byDst;
+    }
     let target: ForwardTarget;
     if (dest.kind === 'service') {
       service = dest.service;

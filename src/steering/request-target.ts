@@ -14,6 +14,11 @@ export interface RequestTarget {
   readonly hostHeader: string;
   /** origin-form path + query sent upstream. */
   readonly path: string;
+  /**
+   * Transparent: where the connection was going. When the Host names no mesh service but this
+   * is one of a service's endpoints (a DNS name the mesh does not know), it routes by this.
+   */
+  readonly fallback?: Authority;
 }
 
 export function requestTarget(req: IncomingMessage, connection: Steering, maxUriBytes: number): RequestTarget {
@@ -22,7 +27,7 @@ export function requestTarget(req: IncomingMessage, connection: Steering, maxUri
   if (url.startsWith('/')) {
     if (connection.mode === 'transparent') {
       const host = req.headers.host;
-      if (host !== undefined && host.length > 0) return { steering: connection, authority: parseAuthority(host), hostHeader: host, path: url };
+      if (host !== undefined && host.length > 0) return { steering: connection, authority: parseAuthority(host), hostHeader: host, path: url, fallback: connection.originalDst };
       const hp = formatHostPort(connection.originalDst.host, connection.originalDst.port);
       return { steering: connection, authority: { host: connection.originalDst.host, port: connection.originalDst.port }, hostHeader: hp, path: url };
     }

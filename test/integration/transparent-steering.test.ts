@@ -163,9 +163,7 @@ test('opaque TCP to a non-mesh destination is closed under registry-only egress,
   assert.ok(metricValue(m, 'dreammesh_tunnels_total', { mode: 'transparent', kind: 'service', outcome: 'ok' }) >= 1);
 });
 
-// todo until src/steering/outbound-http.ts falls back to the original destination (patch in the
-// transparent branch report; outbound-http.ts is outside this branch's files).
-test('HTTP/1 whose Host names no service is routed by the original destination when that is an endpoint', { todo: 'needs the outbound-http.ts original-destination fallback' }, async () => {
+test('HTTP/1 whose Host names no service is routed by the original destination when that is an endpoint', async () => {
   const port = await fakeRedirect({ host: '127.0.0.1', port: users.port });
   const reply = await exchange(port, [{ send: `GET /dns HTTP/1.1\r\nHost: users.internal.example:${users.port}\r\nConnection: close\r\n\r\n` }]);
   assert.match(reply, /^HTTP\/1\.1 200/);
