@@ -24,7 +24,7 @@ export interface BenchProfile {
 
 export const PROFILES: Record<'quick' | 'full', BenchProfile> = {
   quick: { warmupSeconds: 0.3, throughputSeconds: 1, latencySeconds: 1, rate: 300, connections: 16, bulkBytes: 32 * 1024 * 1024 },
-  full: { warmupSeconds: 1, throughputSeconds: 5, latencySeconds: 8, rate: 1000, connections: 32, bulkBytes: 512 * 1024 * 1024 },
+  full: { warmupSeconds: 2, throughputSeconds: 5, latencySeconds: 8, rate: 1000, connections: 32, bulkBytes: 512 * 1024 * 1024 },
 };
 
 export interface RowResult {

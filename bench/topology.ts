@@ -80,6 +80,9 @@ export function createTopology(): Topology {
       ip(['-n', ns, 'link', 'set', 'lo', 'up']);
       ip(['-n', ns, 'addr', 'add', `${addr}/24`, 'dev', dev]);
       ip(['-n', ns, 'link', 'set', dev, 'up']);
+      // New-connection runs open tens of thousands of connections per row: reuse TIME_WAIT
+      // ports, or later rows would measure port exhaustion left by earlier ones.
+      execFileSync('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', 'net.ipv4.tcp_tw_reuse=1', 'net.ipv4.ip_local_port_range=10000 65000'], { stdio: 'ignore' });
     }
   } catch (e) {
     remove();
