@@ -25,10 +25,10 @@ export function throughputChart(figures: readonly Figures[]): Promise<string> {
     mark: 'bar',
     width: 520,
     encoding: {
-      y: { field: 'mode', type: 'nominal', sort: null, title: null },
+      y: { field: 'mode', type: 'nominal', sort: null, title: null, axis: { labelLimit: 400 } },
       yOffset: { field: 'workload' },
       x: { field: 'rps', type: 'quantitative', title: 'requests/s' },
-      color: { field: 'workload', type: 'nominal', legend: { orient: 'bottom', title: null } },
+      color: { field: 'workload', type: 'nominal', legend: { orient: 'bottom', title: null, labelLimit: 400 } },
     },
   });
 }
@@ -55,20 +55,23 @@ export function latencyChart(figures: readonly Figures[], rate: number): Promise
     encoding: {
       x: { field: 'percentile', type: 'ordinal', sort: ['p50', 'p90', 'p99', 'p99.9'], title: null },
       y: { field: 'ms', type: 'quantitative', scale: { type: 'log' }, title: 'latency (ms, log scale)' },
-      color: { field: 'mode', type: 'nominal', sort: null },
+      color: { field: 'mode', type: 'nominal', sort: null, legend: { labelLimit: 400 } },
     },
   });
 }
 
 /** Throughput of transparent capture against the number of unrelated rules in front. */
 export function ruleScalingChart(figures: readonly Figures[]): Promise<string> | null {
-  const values = measured(figures)
-    .filter((f) => f.rules !== undefined)
-    .flatMap((f) => [
-      { rules: f.rules!.count, shape: `${f.rules!.shape}, new connection`, rps: f.newConnRps ?? 0 },
-      { rules: f.rules!.count, shape: `${f.rules!.shape}, keep-alive`, rps: f.keepAliveRps ?? 0 },
-    ]);
+  const point = (f: Figures, count: number, shape: string): Array<{ rules: number; shape: string; rps: number }> => [
+    { rules: count, shape: `${shape}, new connection`, rps: f.newConnRps ?? 0 },
+    { rules: count, shape: `${shape}, keep-alive`, rps: f.keepAliveRps ?? 0 },
+  ];
+  const rows = measured(figures);
+  const values = rows.filter((f) => f.rules !== undefined).flatMap((f) => point(f, f.rules!.count, f.rules!.shape));
   if (values.length === 0) return null;
+  // The rule rows use the nftables backend: its row is the zero-rule point of both shapes.
+  const zero = rows.find((f) => f.mode === 'transparent-nftables');
+  if (zero !== undefined) values.unshift(...point(zero, 0, 'linear'), ...point(zero, 0, 'set'));
   return toSvg({
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: 'Transparent capture vs unrelated rules in front (requests/s)',
@@ -79,7 +82,7 @@ export function ruleScalingChart(figures: readonly Figures[]): Promise<string> |
     encoding: {
       x: { field: 'rules', type: 'ordinal', title: 'unrelated rules' },
       y: { field: 'rps', type: 'quantitative', title: 'requests/s' },
-      color: { field: 'shape', type: 'nominal' },
+      color: { field: 'shape', type: 'nominal', legend: { labelLimit: 400 } },
     },
   });
 }
