@@ -51,6 +51,20 @@ async function sidecarRow(env: BenchEnv, config: Record<string, unknown>, target
 const at = (env: BenchEnv, t: Omit<LoadTarget, 'netns'>): LoadTarget => (env.netns === undefined ? t : { ...t, netns: env.netns });
 
 const always = (): null => null;
+
+/** HAProxy in front of the upstream: the reference sidecar (http) and tunnel (tcp). */
+function haproxyRow(mode: 'http' | 'tcp', name: string, title: string): Mode {
+  return {
+    name,
+    title,
+    group: 'reference',
+    unavailable: needsHaproxy,
+    setup: async (env) => {
+      const h = await startHaproxy(mode, env.upstream, env.netns);
+      return { target: at(env, { transport: { tcp: { host: '127.0.0.1', port: h.port } }, shape: 'origin', authority: 'bench' }), proxyPid: h.pid, teardown: () => h.stop() };
+    },
+  };
+}
 const needsHaproxy = (): string | null => (hasBinary('haproxy', ['-v']) ? null : 'haproxy is not installed (Debian package haproxy)');
 
 export const MODES: readonly Mode[] = [
@@ -95,26 +109,8 @@ export const MODES: readonly Mode[] = [
     setup: (env) =>
       sidecarRow(env, sidecarConfig(upstreamAddr(env), '127.0.0.1:0'), (p) => ({ transport: { tcp: tcpOf(p.outbound) }, shape: 'connect', authority: 'bench:80' })),
   },
-  {
-    name: 'haproxy',
-    title: 'HAProxy, http mode (reference)',
-    group: 'reference',
-    unavailable: needsHaproxy,
-    setup: async (env) => {
-      const h = await startHaproxy('http', env.upstream, env.netns);
-      return { target: at(env, { transport: { tcp: { host: '127.0.0.1', port: h.port } }, shape: 'origin', authority: 'bench' }), proxyPid: h.pid, teardown: () => h.stop() };
-    },
-  },
-  {
-    name: 'haproxy-tcp',
-    title: 'HAProxy, tcp mode (tunnel reference)',
-    group: 'reference',
-    unavailable: needsHaproxy,
-    setup: async (env) => {
-      const h = await startHaproxy('tcp', env.upstream, env.netns);
-      return { target: at(env, { transport: { tcp: { host: '127.0.0.1', port: h.port } }, shape: 'origin', authority: 'bench' }), proxyPid: h.pid, teardown: () => h.stop() };
-    },
-  },
+  haproxyRow('http', 'haproxy', 'HAProxy, http mode (reference)'),
+  haproxyRow('tcp', 'haproxy-tcp', 'HAProxy, tcp mode (tunnel reference)'),
   ...transparentModes,
 ];
 
