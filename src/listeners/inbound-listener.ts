@@ -9,7 +9,9 @@ import type { Dispatcher } from 'undici';
 import type { Endpoint } from '../registry/registry.js';
 import { MeshError, toMeshError } from '../core/errors.js';
 import { sendError } from '../core/error-response.js';
-import { parseListenAddress } from '../core/address.js';
+import type { Socket } from 'node:net';
+import { parseListenAddress, formatHostPort } from '../core/address.js';
+import { originalDestination, originalDstAvailable } from '../steering/original-dst.js';
 import { upstreamRequestHeaders } from '../telemetry/request-headers.js';
 import { forwardHttp } from '../upstream/forward-http.js';
 import { policyFor } from '../upstream/cluster.js';
@@ -33,11 +35,29 @@ export function createInboundHandler(deps: InboundDeps): (req: IncomingMessage, 
       ? { address: deps.config.app, host: 'localhost', port: 0, weight: 1, labels: {} }
       : { address: deps.config.app, host: app.host, port: app.port, weight: 1, labels: {} };
   const policy = { ...policyFor(deps.config, undefined), retryAttempts: 0 };
-  const appPool = (_e: Endpoint, service: string, connectMs: number): Dispatcher =>
-    deps.pools.get(app.kind === 'unix' ? { socketPath: app.path } : { host: app.host, port: app.port }, service, connectMs);
+  const appPool = (e: Endpoint, service: string, connectMs: number): Dispatcher =>
+    deps.pools.get(app.kind === 'unix' ? { socketPath: app.path } : { host: e.host, port: e.port }, service, connectMs);
+
+  // Captured inbound traffic (transparent mode) goes to the app on the port it was sent to;
+  // decided once per connection. Everything else goes to `app`.
+  const byOriginalPort = deps.config.transparent.enabled && app.kind === 'tcp' && originalDstAvailable();
+  const endpoints = new WeakMap<Socket, Endpoint>();
+  const appEndpointFor = (socket: Socket): Endpoint => {
+    if (!byOriginalPort || app.kind !== 'tcp') return appEndpoint;
+    let e = endpoints.get(socket);
+    if (e === undefined) {
+      const dst = originalDestination(socket);
+      const local = (socket.localAddress ?? '').replace(/^::ffff:(?=\d+\.)/, '');
+      const redirected = dst !== null && !(dst.host === local && dst.port === socket.localPort);
+      e = redirected && dst.port !== app.port ? { address: formatHostPort(app.host, dst.port), host: app.host, port: dst.port, weight: 1, labels: {} } : appEndpoint;
+      endpoints.set(socket, e);
+    }
+    return e;
+  };
 
   return (req, res) => {
     const started = performance.now();
+    const target = appEndpointFor(req.socket);
     deps.inflight.count += 1;
     if (deps.isDraining()) res.setHeader('connection', 'close');
     const claimed = req.headers['x-dreammesh-caller'];
@@ -56,7 +76,7 @@ export function createInboundHandler(deps: InboundDeps): (req: IncomingMessage, 
         path: (req.url ?? '').slice(0, 256),
         authority: (req.headers.host ?? '').slice(0, 256),
         service: deps.config.service ?? 'app',
-        endpoint: deps.config.app,
+        endpoint: target.address,
         status,
         durationMs: Math.round(durationMs * 1000) / 1000,
         ...(error !== undefined ? { error: error.code } : {}),
@@ -68,7 +88,7 @@ export function createInboundHandler(deps: InboundDeps): (req: IncomingMessage, 
       { pool: appPool, via: deps.via, onRetry: () => {} },
       req,
       res,
-      { service: 'inbound', policy, budget: undefined, pick: () => ({ endpoint: appEndpoint, release: () => {} }) },
+      { service: 'inbound', policy, budget: undefined, pick: () => ({ endpoint: target, release: () => {} }) },
       req.url ?? '/',
       h.headers,
     )
@@ -77,7 +97,7 @@ export function createInboundHandler(deps: InboundDeps): (req: IncomingMessage, 
         const e = r.error;
         error =
           e.code === 'MESH_ERR_UPSTREAM_REFUSED' || e.code === 'MESH_ERR_UPSTREAM_CONNECT_TIMEOUT'
-            ? new MeshError('MESH_ERR_APP_UNAVAILABLE', `the local app at ${deps.config.app} is not accepting connections`, { cause: e })
+            ? new MeshError('MESH_ERR_APP_UNAVAILABLE', `the local app at ${target.address} is not accepting connections`, { cause: e })
             : e;
         if (error.code !== 'MESH_ERR_DOWNSTREAM_ABORTED') sendError(res, error);
       })

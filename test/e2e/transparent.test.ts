@@ -246,6 +246,22 @@ describe('transparent mode in network namespaces', { skip: skip ?? false }, () =
       }
     });
 
+    test('inbound capture delivers each connection to the app on the port it was sent to', async () => {
+      const app = await startServers(net.client);
+      try {
+        const r = redirect(['install', '--config', mesh!.configFile, '--backend', 'nftables', '--include-inbound-ports', '8080,9090']);
+        assert.equal(r.status, 0, r.stderr);
+        for (const port of [8080, 9090]) {
+          const got = JSON.parse(net.sh(net.server, ['curl', '-s', '-m', '5', `http://${net.clientIp}:${port}/in`])) as { port: number; headers: Record<string, string> };
+          assert.equal(got.port, port, `a request sent to :${port}`);
+          assert.match(got.headers.via ?? '', /dreammesh-/, `:${port} went through the inbound listener`);
+        }
+      } finally {
+        redirect(['uninstall']);
+        app.kill('SIGKILL');
+      }
+    });
+
     test('IPv6: with --ipv6 a curl -6 from the application is captured (IP6T_SO_ORIGINAL_DST) and routed', async () => {
       const m = await spawnSidecar(
         {
