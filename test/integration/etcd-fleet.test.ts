@@ -10,6 +10,7 @@ import { startSidecar, spawnSidecar, type RunningSidecar } from '../helpers/side
 import { startUpstream, deadPort } from '../helpers/upstream.js';
 import { viaSidecar, metricValue, getJson } from '../helpers/http.js';
 import { startEtcd, type EtcdServer } from '../helpers/etcd-server.js';
+import { until } from '../helpers/until.js';
 
 let etcd: EtcdServer;
 let dir: string;
@@ -27,14 +28,6 @@ function etcdConfig(prefix: string, extra: Record<string, unknown> = {}): Record
   return { endpoints: [etcd.url], prefix, leaseTtlSeconds: 2, dialTimeoutMs: 3000, withdrawGraceMs: 100, cacheFile: join(dir, `cache-${++n}.json`), ...extra };
 }
 
-async function until(what: string, check: () => Promise<boolean> | boolean, ms = 5000): Promise<number> {
-  const start = Date.now();
-  while (Date.now() - start < ms) {
-    if (await check()) return Date.now() - start;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  assert.fail(`timed out after ${ms} ms waiting for ${what}`);
-}
 
 async function keys(prefix: string): Promise<string[]> {
   return (await etcd.ctl('get', '--prefix', '--keys-only', prefix)).split('\n').filter((l) => l.length > 0);

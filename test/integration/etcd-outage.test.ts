@@ -11,6 +11,7 @@ import { startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
 import { startUpstream } from '../helpers/upstream.js';
 import { viaSidecar, metricValue, getJson } from '../helpers/http.js';
 import { startEtcd, type EtcdServer } from '../helpers/etcd-server.js';
+import { until } from '../helpers/until.js';
 
 let etcd: EtcdServer;
 let dir: string;
@@ -28,14 +29,6 @@ function etcdConfig(prefix: string, extra: Record<string, unknown> = {}): Record
   return { endpoints: [etcd.url], prefix, leaseTtlSeconds: 2, dialTimeoutMs: 3000, withdrawGraceMs: 100, cacheFile: join(dir, `cache-${++n}.json`), ...extra };
 }
 
-async function until(what: string, check: () => Promise<boolean> | boolean, ms = 6000): Promise<number> {
-  const start = Date.now();
-  while (Date.now() - start < ms) {
-    if (await check()) return Date.now() - start;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  assert.fail(`timed out after ${ms} ms waiting for ${what}`);
-}
 
 const upstreamOf = async (mesh: RunningSidecar, host: string): Promise<string | number> => {
   const r = await viaSidecar(mesh.outbound, host);

@@ -7,15 +7,8 @@ import { join } from 'node:path';
 import { startSidecar } from '../helpers/sidecar.js';
 import { startUpstream } from '../helpers/upstream.js';
 import { viaSidecar, metricValue, getJson } from '../helpers/http.js';
+import { until } from '../helpers/until.js';
 
-async function until(what: string, check: () => Promise<boolean>, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
 
 test('edits to registry.file are picked up live; broken edits keep the last good snapshot', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'dm-file-registry-'));
