@@ -3,10 +3,10 @@
 // `etcdctl` binaries (Debian etcd-server / etcd-client; scripts/setup-system.sh).
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { deadPort } from './upstream.js';
 
 const run = promisify(execFile);
 
@@ -22,14 +22,6 @@ export async function makeTestCerts(dir: string): Promise<EtcdTls> {
     await ssl('x509', '-req', '-in', f(`${who}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f(`${who}.pem`), '-days', '1', '-extfile', f(`${who}.ext`));
   }
   return { certFile: f('server.pem'), keyFile: f('server.key'), caFile: f('ca.pem'), clientCertFile: f('client.pem'), clientKeyFile: f('client.key') };
-}
-
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 export interface EtcdServer {
@@ -60,8 +52,8 @@ export interface EtcdTls {
 
 export async function startEtcd(opts: { tls?: EtcdTls } = {}): Promise<EtcdServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'dm-etcd-'));
-  const clientPort = await freePort();
-  const peerPort = await freePort();
+  const clientPort = await deadPort();
+  const peerPort = await deadPort();
   const tls = opts.tls;
   const url = `${tls ? 'https' : 'http'}://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
@@ -121,4 +113,11 @@ export async function startEtcd(opts: { tls?: EtcdTls } = {}): Promise<EtcdServe
     },
     log: () => output,
   };
+}
+
+let cacheFiles = 0;
+
+/** registry.etcd for a test sidecar: short lease and deadlines, and a cache file of its own in dir. */
+export function etcdTestConfig(etcd: EtcdServer, dir: string, prefix: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { endpoints: [etcd.url], prefix, leaseTtlSeconds: 2, dialTimeoutMs: 3000, withdrawGraceMs: 100, cacheFile: join(dir, `cache-${++cacheFiles}.json`), ...extra };
 }

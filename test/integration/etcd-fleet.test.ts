@@ -9,12 +9,11 @@ import { join } from 'node:path';
 import { startSidecar, spawnSidecar, type RunningSidecar } from '../helpers/sidecar.js';
 import { startUpstream, deadPort } from '../helpers/upstream.js';
 import { viaSidecar, metricValue, getJson } from '../helpers/http.js';
-import { startEtcd, type EtcdServer } from '../helpers/etcd-server.js';
+import { startEtcd, etcdTestConfig, type EtcdServer } from '../helpers/etcd-server.js';
 import { until } from '../helpers/until.js';
 
 let etcd: EtcdServer;
 let dir: string;
-let n = 0;
 before(async () => {
   etcd = await startEtcd();
   dir = await mkdtemp(join(tmpdir(), 'dm-etcd-fleet-'));
@@ -24,9 +23,7 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function etcdConfig(prefix: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { endpoints: [etcd.url], prefix, leaseTtlSeconds: 2, dialTimeoutMs: 3000, withdrawGraceMs: 100, cacheFile: join(dir, `cache-${++n}.json`), ...extra };
-}
+const etcdConfig = (prefix: string, extra: Record<string, unknown> = {}): Record<string, unknown> => etcdTestConfig(etcd, dir, prefix, extra);
 
 
 async function keys(prefix: string): Promise<string[]> {
