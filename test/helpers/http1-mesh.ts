@@ -119,7 +119,15 @@ export interface EndpointHealth {
 }
 
 export interface Mesh {
+  /** The current sidecar process (a new one after revive()). */
   readonly sidecar: SpawnedSidecar;
+  /** How many times revive() had to start a new process because the previous one died. */
+  readonly deaths: number;
+  /**
+   * Starts a new sidecar process if the current one died (so that one crash does not fail every
+   * later test for the same reason); entries are updated in place. Resolves true if it did.
+   */
+  revive(): Promise<boolean>;
   readonly upstreams: ScriptedUpstream[];
   readonly entries: Entry[];
   entry(name: EntryName): Entry;
@@ -151,27 +159,45 @@ export interface MeshOptions {
 export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
   const upstreams: ScriptedUpstream[] = [];
   for (let i = 0; i < (opts.endpoints ?? 2); i++) upstreams.push(await startScriptedUpstream(`up${i + 1}`));
-  let sidecar: SpawnedSidecar;
-  try {
-    sidecar = await spawnSidecar({
+  const spawnIt = (): Promise<SpawnedSidecar> =>
+    spawnSidecar({
       app: upstreams[0]!.address,
       ...(opts.cfg ?? {}),
       services: { [SERVICE]: { endpoints: upstreams.map((u) => u.address), ...(opts.service ?? {}) } },
     });
+  let sidecar: SpawnedSidecar;
+  try {
+    sidecar = await spawnIt();
   } catch (e) {
     await Promise.all(upstreams.map((u) => u.close()));
     throw e;
   }
   const entries = makeEntries(sidecar.outbound, sidecar.inbound);
-  const listenerPorts = [hostPort(sidecar.outbound).port, hostPort(sidecar.inbound).port];
-  const pid = sidecar.child.pid!;
+  let listenerPorts = [hostPort(sidecar.outbound).port, hostPort(sidecar.inbound).port];
+  let pid = sidecar.child.pid!;
+  let deaths = 0;
   const deadWhy = (): string | null => {
     const c = sidecar.child;
     if (c.exitCode === null && c.signalCode === null) return null;
     return `sidecar process died (exit ${c.exitCode}, signal ${c.signalCode}); stderr tail:\n${sidecar.stderr().split('\n').slice(-15).join('\n')}`;
   };
   const mesh: Mesh = {
-    sidecar,
+    get sidecar() {
+      return sidecar;
+    },
+    get deaths() {
+      return deaths;
+    },
+    revive: async () => {
+      if (deadWhy() === null) return false;
+      deaths += 1;
+      await sidecar.stop();
+      sidecar = await spawnIt();
+      entries.splice(0, entries.length, ...makeEntries(sidecar.outbound, sidecar.inbound));
+      listenerPorts = [hostPort(sidecar.outbound).port, hostPort(sidecar.inbound).port];
+      pid = sidecar.child.pid!;
+      return true;
+    },
     upstreams,
     entries,
     entry: (name) => entries.find((e) => e.name === name)!,
@@ -196,6 +222,7 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
     },
     sockets: () => socketReport(pid, listenerPorts),
     noLeaks: async (baseline, why, ms = 8000) => {
+      if (deaths > 0) assert.fail(`${why}: the sidecar process died ${deaths} time(s) during these tests, so its sockets cannot be compared with the baseline`);
       const start = Date.now();
       let last = mesh.sockets();
       for (;;) {

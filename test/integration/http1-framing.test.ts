@@ -3,7 +3,7 @@
 // from either side, HEAD/204/304, 1xx, trailers both ways, transfer codings, smuggling cases,
 // header count/size limits counted exactly, missing Host, 1-byte writes. After each bad input the
 // sidecar process must be alive and serving; at the end no socket may be left behind.
-import { describe, test, before, after } from 'node:test';
+import { describe, test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { startMesh, ENTRY_NAMES, finals, describeResult, errorCode, via, type Mesh, type SocketReport } from '../helpers/http1-mesh.js';
@@ -18,6 +18,9 @@ before(async () => {
   mesh = await startMesh();
   await mesh.alive();
   baseline = mesh.sockets();
+});
+beforeEach(async () => {
+  await mesh?.revive();
 });
 after(async () => {
   await mesh?.stop();
