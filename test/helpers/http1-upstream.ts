@@ -53,8 +53,7 @@ const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 function respond(s: Socket, status: string, headers: [string, string][], body: Buffer | string = ''): void {
   const b = Buffer.isBuffer(body) ? body : Buffer.from(body);
-  s.write(`HTTP/1.1 ${status}\r\n${headers.map(([k, v]) => `${k}: ${v}\r\n`).join('')}content-length: ${b.length}\r\n\r\n`);
-  if (b.length > 0) s.write(b);
+  s.write(Buffer.concat([Buffer.from(`HTTP/1.1 ${status}\r\n${headers.map(([k, v]) => `${k}: ${v}\r\n`).join('')}content-length: ${b.length}\r\n\r\n`), b]));
 }
 
 export async function startScriptedUpstream(name: string, opts: { host?: string; port?: number } = {}): Promise<ScriptedUpstream> {
@@ -152,13 +151,13 @@ export async function startScriptedUpstream(name: string, opts: { host?: string;
       return 'stop';
     }
     const body = jsonBody();
-    s.write(`HTTP/1.1 200 OK\r\n${extra.map(([k, v]) => `${k}: ${v}\r\n`).join('')}content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n`);
-    if (!isHead) s.write(body);
+    s.write(`HTTP/1.1 200 OK\r\n${extra.map(([k, v]) => `${k}: ${v}\r\n`).join('')}content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${isHead ? '' : body}`);
     return done();
   };
 
   const server: Server = createServer({ allowHalfOpen: true }, (s) => {
     const conn = ++accepted;
+    s.setNoDelay(true); // no Nagle: pipelined responses must not wait for delayed ACKs
     sockets.add(s);
     s.once('close', () => sockets.delete(s));
     s.on('error', () => s.destroy());

@@ -206,7 +206,7 @@ export function rawRequest(address: string, steps: Step[], opts: { ms?: number; 
       void (async () => {
         for (const st of steps) {
           if (settled || s.destroyed) return;
-          if ('write' in st) s.write(st.write);
+          if ('write' in st) s.write(typeof st.write === 'string' ? Buffer.from(st.write, 'latin1') : st.write);
           else if ('dribble' in st) {
             const b = Buffer.isBuffer(st.dribble) ? st.dribble : Buffer.from(st.dribble, 'latin1');
             for (let i = 0; i < b.length && !s.destroyed; i++) {

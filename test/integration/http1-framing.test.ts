@@ -164,7 +164,7 @@ for (const name of ENTRY_NAMES) {
     test('Transfer-Encoding: gzip, chunked arrives upstream with that header and the chunked bytes unchanged', async () => {
       const t = tag('gzipchunked');
       const body = chunked([Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0x01, 0x02]), Buffer.from('rest-of-gzip-bytes')]);
-      const r = await via(e(), [{ write: e().head('POST', `/${t}`, [['Transfer-Encoding', 'gzip, chunked']]) + body.toString('latin1') }], { untilResponses: 1 });
+      const r = await via(e(), [{ write: Buffer.concat([Buffer.from(e().head('POST', `/${t}`, [['Transfer-Encoding', 'gzip, chunked']])), body]) }], { untilResponses: 1 });
       assert.equal(finals(r)[0]?.status, 200, describeResult(r));
       const seen = mesh.seenWith(t)[0];
       assert.ok(seen);
