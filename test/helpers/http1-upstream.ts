@@ -17,7 +17,7 @@
 //   /upgrade-400      400 to anything (an upgrade refused), connection kept
 //   /ws...            with Upgrade: websocket: a real `ws` echo server (text and binary)
 //   /ws-close         with Upgrade: websocket: a valid 101, then the connection closed at once
-//   /__seen, /__reset the recorder (JSON), never recorded themselves
+//   /__seen, /__reset the recorder (JSON, bodies cut to 64 KiB), never recorded themselves
 // Runs in-process (startScriptedUpstream) or as a process (http1-upstream-main.ts) in a namespace.
 import { createServer, connect, type Server, type Socket, type AddressInfo } from 'node:net';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
@@ -76,7 +76,8 @@ export async function startScriptedUpstream(name: string, opts: { host?: string;
     const [method, target = '/'] = m.startLine.split(' ');
     const path = target.replace(/^https?:\/\/[^/]+/, '').split('?')[0] ?? '/';
     if (path === '/__seen') {
-      respond(s, '200 OK', [['content-type', 'application/json']], JSON.stringify(seen.map((x) => ({ ...x, rawBody: x.rawBody.toString('base64'), body: x.body.toString('base64') }))));
+      // Bodies as base64, the first 64 KiB of each (the full length in bodyBytes).
+      respond(s, '200 OK', [['content-type', 'application/json']], JSON.stringify(seen.map((x) => ({ ...x, rawBody: x.rawBody.subarray(0, 65536).toString('base64'), body: undefined, bodyBytes: x.body.length }))));
       return 'next';
     }
     if (path === '/__reset') {
