@@ -17,6 +17,8 @@
 //   /upgrade-400      400 to anything (an upgrade refused), connection kept
 //   /ws...            with Upgrade: websocket: a real `ws` echo server (text and binary)
 //   /ws-close         with Upgrade: websocket: a valid 101, then the connection closed at once
+//   /ws-greet         with Upgrade: websocket: 101 and a text frame "greetings" in one write
+//   /resp-cl-te       a response with both Content-Length and chunked; /resp-two-cl: two Content-Lengths
 //   /__seen, /__reset the recorder (JSON, bodies cut to 64 KiB), never recorded themselves
 // Runs in-process (startScriptedUpstream) or as a process (http1-upstream-main.ts) in a namespace.
 import { createServer, connect, type Server, type Socket, type AddressInfo } from 'node:net';
@@ -141,11 +143,26 @@ export async function startScriptedUpstream(name: string, opts: { host?: string;
       if (!isHead) s.write(Buffer.alloc(n, 0x61));
       return done();
     }
+    if (path === '/resp-cl-te') {
+      s.write(`HTTP/1.1 200 OK\r\nx-upstream: ${name}\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`);
+      return done();
+    }
+    if (path === '/resp-two-cl') {
+      s.write(`HTTP/1.1 200 OK\r\nx-upstream: ${name}\r\ncontent-length: 5\r\ncontent-length: 2\r\n\r\nhello`);
+      return done();
+    }
     if (path === '/upgrade-400') {
       respond(s, '400 Bad Request', extra, isHead ? '' : 'no upgrade here');
       return done();
     }
     const upgrade = (header(m, 'upgrade') ?? '').toLowerCase();
+    if (path === '/ws-greet' && upgrade === 'websocket') {
+      // The 101 and a first server frame in one write; closes a little later.
+      const accept = createHash('sha1').update((header(m, 'sec-websocket-key') ?? '') + WS_GUID).digest('base64');
+      s.write(Buffer.concat([Buffer.from(`HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ${accept}\r\n\r\n`), Buffer.from([0x81, 9]), Buffer.from('greetings')]));
+      setTimeout(() => s.end(), 500).unref();
+      return 'stop';
+    }
     if (path === '/ws-close' && upgrade === 'websocket') {
       const accept = createHash('sha1').update((header(m, 'sec-websocket-key') ?? '') + WS_GUID).digest('base64');
       s.end(`HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ${accept}\r\n\r\n`);
@@ -180,7 +197,7 @@ export async function startScriptedUpstream(name: string, opts: { host?: string;
           const upgrade = (header(m, 'upgrade') ?? '').toLowerCase();
           const target = m.startLine.split(' ')[1] ?? '/';
           const path = target.replace(/^https?:\/\/[^/]+/, '').split('?')[0] ?? '/';
-          if (upgrade === 'websocket' && path.startsWith('/ws') && path !== '/ws-close') {
+          if (upgrade === 'websocket' && path.startsWith('/ws') && path !== '/ws-close' && path !== '/ws-greet') {
             // Hand the connection to the real WebSocket server, bytes unchanged.
             stopped = true;
             seen.push({ conn, method: 'GET', target, head: m.head, headers: m.headers, rawBody: Buffer.alloc(0), body: Buffer.alloc(0), trailers: [] });
