@@ -144,6 +144,8 @@ export async function startHaproxy(mode: 'http' | 'tcp', upstream: { host: strin
       `  bind 127.0.0.1:${port}`,
       '  default_backend upstream',
       'backend upstream',
+      // http-reuse always: idle server connections serve any client, as the sidecar's pool does.
+      mode === 'http' ? '  http-reuse always' : '',
       `  server u1 ${upstream.host}:${upstream.port}` + (mode === 'http' ? ' pool-max-conn 256' : ''),
       '',
     ].join('\n'),
