@@ -91,7 +91,8 @@ export async function startSidecar(config: Record<string, unknown>, prefix: read
   const dir = mkdtempSync(join(tmpdir(), 'dm-bench-'));
   const file = join(dir, 'mesh.yaml');
   writeFileSync(file, stringify(config));
-  const argv = [...prefix, process.execPath, CLI, 'run', '--config', file];
+  // The flag the installed `dreammesh` command runs with (see the first line of src/cli/main.ts).
+  const argv = [...prefix, process.execPath, '--max-semi-space-size=2', CLI, 'run', '--config', file];
   try {
     const { child, match } = await spawnUntil(argv, /dreammesh: outbound (\S+)/, 'dreammesh sidecar');
     child.stdout!.resume();

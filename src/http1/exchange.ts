@@ -264,7 +264,7 @@ export class Exchange implements PoolWaiter, UpstreamUser {
     if (this.respKind === Body.UntilClose || !this.reqDone) this.closeAfter = true;
     this.ctx.status = head.status;
     this.responseStarted = true;
-    const text = downstreamResponseHead(head, this.dc.via, this.closeAfter);
+    const text = downstreamResponseHead(head, this.dc.via, this.closeAfter, this.head.versionMinor === 0);
     if (this.respKind === Body.None) {
       this.dc.write(text);
       this.respDone = true;
