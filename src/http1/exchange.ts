@@ -21,6 +21,8 @@ import { startUpgradeTunnel } from './upgrade-tunnel.js';
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 /** Request body bytes held while the upstream connection is being made, before pausing the client. */
 const MAX_EARLY_BODY = 64 * 1024;
+/** Responses up to this size are copied behind their head and written at once. */
+const SMALL_BODY = 16 * 1024;
 /** Reused connections found closed by the upstream, retried on a fresh one. */
 const MAX_STALE_RETRIES = 2;
 
@@ -264,11 +266,24 @@ export class Exchange implements PoolWaiter, UpstreamUser {
     if (this.respKind === Body.UntilClose || !this.reqDone) this.closeAfter = true;
     this.ctx.status = head.status;
     this.responseStarted = true;
-    const text = downstreamResponseHead(head, this.dc.via, this.closeAfter);
+    const text = downstreamResponseHead(head, this.dc.via, this.closeAfter, this.head.versionMinor === 0);
     if (this.respKind === Body.None) {
       this.dc.write(text);
       this.respDone = true;
       if (i < buf.length) this.up?.destroy(); // bytes after a bodiless response
+      this.maybeComplete();
+      return;
+    }
+    // A small response goes out with its head in one buffer: one write, no writev.
+    if (this.respKind === Body.Length && head.contentLength <= buf.length - i && head.contentLength <= SMALL_BODY) {
+      const n = head.contentLength;
+      const out = Buffer.allocUnsafe(text.length + n);
+      out.write(text, 0, 'latin1');
+      buf.copy(out, text.length, i, i + n);
+      this.respRemaining = 0;
+      this.respDone = true;
+      this.dc.write(out);
+      if (i + n < buf.length) this.up?.destroy(); // more bytes than the response framing allows
       this.maybeComplete();
       return;
     }

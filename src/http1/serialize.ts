@@ -67,9 +67,10 @@ export function upstreamRequestHead(input: UpstreamHeadInput): { text: string; r
 
 /**
  * The response head for the downstream. `close` adds Connection: close (this is the last
- * response on the connection); a 101 keeps its Upgrade.
+ * response on the connection); `keepAlive10` tells an HTTP/1.0 client that asked for
+ * keep-alive that it got it; a 101 keeps its Upgrade.
  */
-export function downstreamResponseHead(h: ResponseHead, via: string, close: boolean): string {
+export function downstreamResponseHead(h: ResponseHead, via: string, close: boolean, keepAlive10 = false): string {
   let s = `HTTP/1.1 ${h.status} ${h.reason}\r\n`;
   let upstreamVia: string | null = null;
   for (let k = 0; k < h.names.length; k++) {
@@ -84,6 +85,7 @@ export function downstreamResponseHead(h: ResponseHead, via: string, close: bool
   s += `via: ${upstreamVia === null ? hop : `${upstreamVia}, ${hop}`}\r\n`;
   if (h.status === 101 && h.upgrade !== null) s += `connection: upgrade\r\nupgrade: ${h.upgrade}\r\n`;
   else if (close) s += 'connection: close\r\n';
+  else if (keepAlive10) s += 'connection: keep-alive\r\n';
   return s + '\r\n';
 }
 

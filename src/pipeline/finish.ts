@@ -8,13 +8,42 @@ export interface Telemetry {
   readonly accessLog: AccessLog;
 }
 
+type CounterChild = ReturnType<Metrics['requests']['labels']>;
+type HistogramChild = ReturnType<Metrics['requestDuration']['labels']>;
+
+/**
+ * Metric children by label values: prom-client hashes a label object on every call, which
+ * showed in profiles; the label sets here are few (mode × service × status).
+ */
+const counters = new WeakMap<Metrics, Map<string, CounterChild>>();
+const histograms = new WeakMap<Metrics, Map<string, HistogramChild>>();
+
+function requestCounter(m: Metrics, mode: string, service: string, code: string): CounterChild {
+  let byKey = counters.get(m);
+  if (byKey === undefined) counters.set(m, (byKey = new Map()));
+  const key = `${mode}\0${service}\0${code}`;
+  let c = byKey.get(key);
+  if (c === undefined) byKey.set(key, (c = m.requests.labels({ mode, service, code })));
+  return c;
+}
+
+function durationHistogram(m: Metrics, mode: string, service: string): HistogramChild {
+  let byKey = histograms.get(m);
+  if (byKey === undefined) histograms.set(m, (byKey = new Map()));
+  const key = `${mode}\0${service}`;
+  let h = byKey.get(key);
+  if (h === undefined) byKey.set(key, (h = m.requestDuration.labels({ mode, service })));
+  return h;
+}
+
 export function finishRequest(t: Telemetry, ctx: RequestContext): void {
   const durationMs = performance.now() - ctx.started;
   const code = String(ctx.status);
-  t.metrics.requests.inc({ mode: ctx.mode, service: ctx.service, code });
-  t.metrics.requestDuration.observe({ mode: ctx.mode, service: ctx.service }, durationMs / 1000);
+  requestCounter(t.metrics, ctx.mode, ctx.service, code).inc();
+  durationHistogram(t.metrics, ctx.mode, ctx.service).observe(durationMs / 1000);
   if (ctx.entry === 'inbound') t.metrics.inboundRequests.inc({ caller: ctx.caller ?? 'unknown', code });
-  t.accessLog.record({
+  if (!t.accessLog.wants(ctx.status, ctx.error !== undefined)) return;
+  t.accessLog.write({
     mode: ctx.mode,
     method: ctx.method,
     path: ctx.path.length > 256 ? ctx.path.slice(0, 256) : ctx.path,
