@@ -32,7 +32,7 @@ let mesh: SpawnedSidecar | undefined;
 let dir: string;
 let baseline: SocketReport;
 let seq = 0;
-const tag = (what: string): string => `${what}-${++seq}`;
+const tag = (what: string): string => `${what}-${++seq}_`; // "_" ends it: tag 1 never matches tag 10
 
 /** Runs a command in a namespace: stdout and stderr both kept, large outputs allowed. */
 function inNs(ns: string, cmd: string[], timeoutMs = 30_000): { status: number; stdout: string; stderr: string } {

@@ -16,7 +16,7 @@ import { clientFrame, readFrames, wsHeaders, wsKey, OP } from '../helpers/ws-fra
 let mesh: Mesh;
 let baseline: SocketReport;
 let seq = 0;
-const tag = (what: string): string => `${what}-${++seq}`;
+const tag = (what: string): string => `${what}-${++seq}_`; // "_" ends it: tag 1 never matches tag 10
 
 before(async () => {
   mesh = await startMesh();

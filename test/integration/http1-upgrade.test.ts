@@ -16,7 +16,7 @@ import { rawWsSession, wsHeaders, wsKey, wsAccept, OP } from '../helpers/ws-fram
 let mesh: Mesh;
 let baseline: SocketReport;
 let seq = 0;
-const tag = (what: string): string => `${what}-${++seq}`;
+const tag = (what: string): string => `${what}-${++seq}_`; // "_" ends it: tag 1 never matches tag 10
 
 before(async () => {
   mesh = await startMesh();
