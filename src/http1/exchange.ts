@@ -12,7 +12,7 @@ import type { ForwardTarget } from '../upstream/forward-target.js';
 import type { RequestContext } from '../pipeline/request-context.js';
 import { ChunkedDecoder } from './chunked.js';
 import { Body, requestBody, responseBody, responseKeepsAlive } from './framing.js';
-import { parseResponseHead, type RequestHead, type ResponseHead } from './head.js';
+import { parseResponseHead, skipLeadingCrlf, type RequestHead, type ResponseHead } from './head.js';
 import { ParseError } from './parse-error.js';
 import { downstreamResponseHead, upstreamRequestHead } from './serialize.js';
 import type { DownstreamConnection } from './downstream-connection.js';
@@ -223,6 +223,7 @@ export class Exchange implements PoolWaiter, UpstreamUser {
       if (this.respBuf !== null) buf = Buffer.concat([this.respBuf, chunk]);
       for (;;) {
         let head: ResponseHead | null;
+        i = skipLeadingCrlf(buf, i, buf.length);
         try {
           head = parseResponseHead(buf, i, buf.length, this.dc.engine.responseLimits);
         } catch (e) {
