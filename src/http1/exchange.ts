@@ -245,6 +245,11 @@ export class Exchange implements PoolWaiter, UpstreamUser {
           this.startResponse(head, buf, i);
           return;
         }
+        // A 1xx that closes the connection leaves no way for the final response to arrive.
+        if (!responseKeepsAlive(head)) {
+          this.failUpstream(new MeshError('MESH_ERR_UPSTREAM_PROTOCOL', `${this.ctx.endpoint ?? 'upstream'}: a ${head.status} response closed the connection before the final response`));
+          return;
+        }
         // 1xx informational (100 Continue, 103 Early Hints): relayed; HTTP/1.0 clients never see them.
         if (this.head.versionMinor === 1) this.dc.write(downstreamResponseHead(head, this.dc.via, false));
         if (i === buf.length) {

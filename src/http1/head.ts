@@ -276,6 +276,7 @@ function fieldSemantics(head: MessageHead, lower: string, value: string): void {
       head.chunked = codingsEndInChunked(head.transferEncoding);
       return;
     case 'connection':
+    case 'proxy-connection': // read as Connection, as llhttp does, so both agree on keep-alive
       for (const t of value.split(',')) {
         const tok = t.trim().toLowerCase();
         if (tok.length > 0) (head.connectionTokens ??= []).push(tok);

@@ -74,10 +74,8 @@ export function scanResponses(bytes: Buffer, methods: readonly string[], limits:
       messages.push({ status: head.status, versionMinor: head.versionMinor, headers: pairs(head), body: r.body, trailers: r.trailers, upgrade });
       i = r.end;
       if (upgrade) break;
-      if (head.status >= 200) {
-        answered += 1;
-        if (!responseKeepsAlive(head) && i < bytes.length) throw new ParseError('DATA_AFTER_MESSAGE', 'bytes after a response that closes the connection');
-      }
+      if (head.status >= 200) answered += 1;
+      if (!responseKeepsAlive(head) && i < bytes.length) throw new ParseError('DATA_AFTER_MESSAGE', 'bytes after a response that closes the connection');
     }
   } catch (e) {
     if (e instanceof ParseError) return { messages, error: { code: e.code, reason: e.reason }, rest: bytes.length - i };
