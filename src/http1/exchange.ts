@@ -12,7 +12,7 @@ import type { ForwardTarget } from '../upstream/forward-target.js';
 import type { RequestContext } from '../pipeline/request-context.js';
 import { ChunkedDecoder } from './chunked.js';
 import { Body, requestBody, responseBody, responseKeepsAlive } from './framing.js';
-import { parseResponseHead, type RequestHead, type ResponseHead } from './head.js';
+import { parseResponseHead, skipLeadingCrlf, type RequestHead, type ResponseHead } from './head.js';
 import { ParseError } from './parse-error.js';
 import { downstreamResponseHead, upstreamRequestHead } from './serialize.js';
 import type { DownstreamConnection } from './downstream-connection.js';
@@ -223,6 +223,7 @@ export class Exchange implements PoolWaiter, UpstreamUser {
       if (this.respBuf !== null) buf = Buffer.concat([this.respBuf, chunk]);
       for (;;) {
         let head: ResponseHead | null;
+        i = skipLeadingCrlf(buf, i, buf.length);
         try {
           head = parseResponseHead(buf, i, buf.length, this.dc.engine.responseLimits);
         } catch (e) {
@@ -242,6 +243,11 @@ export class Exchange implements PoolWaiter, UpstreamUser {
             return;
           }
           this.startResponse(head, buf, i);
+          return;
+        }
+        // A 1xx that closes the connection leaves no way for the final response to arrive.
+        if (!responseKeepsAlive(head)) {
+          this.failUpstream(new MeshError('MESH_ERR_UPSTREAM_PROTOCOL', `${this.ctx.endpoint ?? 'upstream'}: a ${head.status} response closed the connection before the final response`));
           return;
         }
         // 1xx informational (100 Continue, 103 Early Hints): relayed; HTTP/1.0 clients never see them.

@@ -14,6 +14,8 @@ export const enum Body {
 }
 
 export function requestBody(head: RequestHead): Body {
+  // CONNECT has no content: what follows the head is the tunnel.
+  if (head.method === 'CONNECT') return Body.None;
   if (head.chunked) return Body.Chunked;
   return head.contentLength > 0 ? Body.Length : Body.None;
 }
@@ -21,6 +23,7 @@ export function requestBody(head: RequestHead): Body {
 export function responseBody(head: ResponseHead, requestMethod: string): Body {
   const s = head.status;
   if (requestMethod === 'HEAD' || s < 200 || s === 204 || s === 304) return Body.None;
+  if (requestMethod === 'CONNECT' && s < 300) return Body.None; // a tunnel follows
   if (head.chunked) return Body.Chunked;
   if (head.contentLength >= 0) return head.contentLength > 0 ? Body.Length : Body.None;
   return Body.UntilClose;
