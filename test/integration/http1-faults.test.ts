@@ -36,9 +36,11 @@ function closeMidResponse(e: Entry, path: string, after = 1): Promise<number> {
 
 describe('upstream faults', () => {
   let mesh: Mesh;
+  let baseline: SocketReport;
   before(async () => {
     mesh = await startMesh();
     await mesh.alive();
+    baseline = mesh.sockets();
   });
   beforeEach(async () => {
     await mesh?.revive();
@@ -83,6 +85,11 @@ describe('upstream faults', () => {
       });
     });
   }
+
+  test('no socket is left behind by the upstream faults (no CLOSE_WAIT upstream socket either)', async () => {
+    await mesh.alive();
+    await mesh.noLeaks(baseline, 'after the upstream faults');
+  });
 });
 
 describe('client faults', () => {

@@ -34,6 +34,10 @@ function bodyJson(m: { body: Buffer } | undefined): { target?: string; bodyBytes
   }
 }
 
+function target(m: { body: Buffer } | undefined): string | undefined {
+  return bodyJson(m).target?.replace(/^http:\/\/svc/, '');
+}
+
 for (const name of ENTRY_NAMES) {
   describe(`${name} entry`, () => {
     const e = (): ReturnType<Mesh['entry']> => mesh.entry(name);
@@ -125,12 +129,16 @@ for (const name of ENTRY_NAMES) {
       await mesh.alive(e());
     });
 
-    test('HEAD, 204 and 304 carry no body: the next pipelined response parses cleanly', async () => {
+    test('HEAD (also of a chunked resource), 204 and 304 carry no body: the next pipelined response parses cleanly', async () => {
       const t = tag('nobody');
-      const bytes = e().head('HEAD', `/${t}/head`) + e().head('GET', `/${t}/1`) + e().head('GET', '/204') + e().head('GET', `/${t}/2`) + e().head('GET', '/304', [['If-None-Match', '"v1"']]) + e().head('GET', `/${t}/3`);
-      const r = await via(e(), [{ write: bytes }], { untilResponses: 6, methods: ['HEAD', 'GET', 'GET', 'GET', 'GET', 'GET'] });
+      const bytes =
+        e().head('HEAD', `/${t}/head`) + e().head('GET', `/${t}/1`) + e().head('GET', '/204') + e().head('GET', `/${t}/2`) + e().head('GET', '/304', [['If-None-Match', '"v1"']]) + e().head('GET', `/${t}/3`) +
+        e().head('HEAD', '/trailers') + e().head('GET', `/${t}/4`);
+      const r = await via(e(), [{ write: bytes }], { untilResponses: 8, methods: ['HEAD', 'GET', 'GET', 'GET', 'GET', 'GET', 'HEAD', 'GET'] });
       const f = finals(r);
-      assert.deepEqual(f.map((m) => m.status), [200, 200, 204, 200, 304, 200], describeResult(r));
+      assert.deepEqual(f.map((m) => m.status), [200, 200, 204, 200, 304, 200, 200, 200], describeResult(r));
+      assert.equal(f[6]?.body.length, 0, 'HEAD of a chunked resource: no body, no chunk framing');
+      assert.equal(target(f[7]), `/${t}/4`);
       assert.equal(f[0]?.body.length, 0);
       assert.ok(Number(header(f[0]!, 'content-length')) > 0, 'HEAD keeps the Content-Length a GET would have');
       assert.deepEqual([f[1], f[3], f[5]].map((m) => bodyJson(m).target?.replace(/^http:\/\/svc/, '')), [1, 2, 3].map((i) => `/${t}/${i}`));
@@ -264,7 +272,11 @@ for (const name of ENTRY_NAMES) {
   });
 }
 
-test('no socket is left behind after all of the above', async () => {
+test('no socket is left behind after all of the above, and no endpoint was blamed for a client\'s bad input', async () => {
   await mesh.alive();
+  for (const ep of await mesh.endpoints()) {
+    assert.ok(ep.healthy, JSON.stringify(ep));
+    assert.equal(ep.consecutiveFailures, 0, `bad requests counted against ${ep.address}: ${JSON.stringify(ep)}`);
+  }
   await mesh.noLeaks(baseline, 'after the framing tests');
 });

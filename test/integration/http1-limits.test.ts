@@ -8,7 +8,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
-import { startMesh, ENTRY_NAMES, finals, describeResult, errorCode, metricSum, via, type Mesh } from '../helpers/http1-mesh.js';
+import { startMesh, ENTRY_NAMES, finals, describeResult, errorCode, metricSum, via, type Mesh, type SocketReport } from '../helpers/http1-mesh.js';
 import { hostPort, rawRequest } from '../helpers/http1-wire.js';
 
 function hold(address: string, n: number): Promise<Socket[]> {
@@ -48,9 +48,11 @@ describe('defaults of the new fields (admin /config)', () => {
 
 describe('header and idle timeouts (requestHeaderMs 1000, downstreamIdleMs 1500)', () => {
   let mesh: Mesh;
+  let baseline: SocketReport;
   before(async () => {
     mesh = await startMesh({ cfg: { timeouts: { requestHeaderMs: 1000, downstreamIdleMs: 1500 } } });
     await mesh.alive();
+    baseline = mesh.sockets();
   });
   after(async () => {
     await mesh?.stop();
@@ -109,6 +111,10 @@ describe('header and idle timeouts (requestHeaderMs 1000, downstreamIdleMs 1500)
       });
     });
   }
+
+  test('no socket is left behind by slowloris, idle and stalled connections', async () => {
+    await mesh.noLeaks(baseline, 'after the timeouts');
+  });
 });
 
 describe('timeouts.requestMs 300 with an upstream that never answers', () => {
@@ -136,8 +142,11 @@ describe('timeouts.requestMs 300 with an upstream that never answers', () => {
 
 describe('limits.maxDownstreamConnections 20 (per listener)', () => {
   let mesh: Mesh;
+  let baseline: SocketReport;
   before(async () => {
     mesh = await startMesh({ endpoints: 1, cfg: { limits: { maxDownstreamConnections: 20 } } });
+    await mesh.alive();
+    baseline = mesh.sockets();
   });
   after(async () => {
     await mesh?.stop();
@@ -169,6 +178,10 @@ describe('limits.maxDownstreamConnections 20 (per listener)', () => {
       await mesh.alive(e, 'after the held connections closed');
     });
   }
+
+  test('no socket is left behind by the held and refused connections', async () => {
+    await mesh.noLeaks(baseline, 'after the connection cap');
+  });
 });
 
 describe('limits.maxPendingRequests 10 with maxConnectionsPerEndpoint 2 and a slow upstream', () => {
