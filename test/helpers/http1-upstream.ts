@@ -19,6 +19,11 @@
 //   /ws-close         with Upgrade: websocket: a valid 101, then the connection closed at once
 //   /ws-greet         with Upgrade: websocket: 101 and a text frame "greetings" in one write
 //   /resp-cl-te       a response with both Content-Length and chunked; /resp-two-cl: two Content-Lengths
+//   /desync           a complete response followed by the bytes of another one (must not be reused)
+//   /until-close      a response without framing, ended by closing; /http10: an HTTP/1.0 response
+//   /no-reason        "HTTP/1.1 200" without a reason phrase; /hop: Connection-listed response headers,
+//                     and the request headers it received as JSON
+//   /early            with a body: a 413 as soon as the head is in, the body read and dropped
 //   /__seen, /__reset the recorder (JSON, bodies cut to 64 KiB), never recorded themselves
 // Runs in-process (startScriptedUpstream) or as a process (http1-upstream-main.ts) in a namespace.
 import { createServer, connect, type Server, type Socket, type AddressInfo } from 'node:net';
@@ -151,6 +156,30 @@ export async function startScriptedUpstream(name: string, opts: { host?: string;
       s.write(`HTTP/1.1 200 OK\r\nx-upstream: ${name}\r\ncontent-length: 5\r\ncontent-length: 2\r\n\r\nhello`);
       return done();
     }
+    if (path === '/desync') {
+      // A complete 2-byte response, then bytes that look like the next response: a pooled
+      // connection reused after this would answer the next request with "EVIL!".
+      s.write(`HTTP/1.1 200 OK\r\nx-upstream: ${name}\r\ncontent-length: 2\r\n\r\nokHTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nEVIL!`);
+      return done();
+    }
+    if (path === '/until-close') {
+      s.write(`HTTP/1.1 200 OK\r\nx-upstream: ${name}\r\ncontent-type: text/plain\r\n\r\nbody delimited by close`);
+      setTimeout(() => s.end(), 50);
+      return 'stop';
+    }
+    if (path === '/http10') {
+      s.end(`HTTP/1.0 200 OK\r\nx-upstream: ${name}\r\ncontent-length: 6\r\n\r\nold ok`);
+      return 'stop';
+    }
+    if (path === '/no-reason') {
+      s.write(`HTTP/1.1 200\r\nx-upstream: ${name}\r\ncontent-length: 2\r\n\r\nok`);
+      return done();
+    }
+    if (path === '/hop') {
+      const body = JSON.stringify({ headers: m.headers });
+      s.write(`HTTP/1.1 200 OK\r\nx-upstream: ${name}\r\nconnection: x-resp-private\r\nx-resp-private: secret\r\nkeep-alive: timeout=5\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      return done();
+    }
     if (path === '/upgrade-400') {
       respond(s, '400 Bad Request', extra, isHead ? '' : 'no upgrade here');
       return done();
@@ -217,7 +246,20 @@ export async function startScriptedUpstream(name: string, opts: { host?: string;
             sent100 = true;
             s.write('HTTP/1.1 100 Continue\r\nx-interim: upstream\r\n\r\n');
           }
-          if (!m.complete) break;
+          if (!m.complete) {
+            if (path === '/early' && !sent100) {
+              sent100 = true; // reuse the flag: answer once, before the body
+              respond(s, '413 Payload Too Large', [['x-upstream', name]], 'too large');
+            }
+            break;
+          }
+          if (path === '/early') {
+            seen.push({ conn, method: 'POST', target, head: m.head, headers: m.headers, rawBody: m.rawBody, body: m.body, trailers: m.trailers });
+            if (!sent100) respond(s, '413 Payload Too Large', [['x-upstream', name]], 'too large');
+            sent100 = false;
+            buf = buf.subarray(m.head.length + m.rawBody.length);
+            continue;
+          }
           sent100 = false;
           buf = buf.subarray(m.head.length + m.rawBody.length);
           if ((await handle(s, m, conn)) === 'stop') stopped = true;

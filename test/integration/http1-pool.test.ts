@@ -1,0 +1,132 @@
+// Upstream connection pooling and response relaying of the HTTP/1 engine, with one endpoint (so a
+// wrongly reused pooled connection would serve the next request), at every entry (explicit,
+// forward proxy, inbound) of a sidecar process:
+// - a pooled connection is reused only after a complete response, never after a framing doubt
+//   (bytes after the response: HTTP desync), nor after HTTP/1.0 or close-delimited responses;
+// - close-delimited responses, HTTP/1.0 responses and a status line without reason phrase arrive whole;
+// - hop-by-hop headers (Connection-listed, Keep-Alive, Proxy-Connection) are removed both ways;
+// - an upstream that answers before the request body is in: the answer reaches the client;
+// - keep-alive upstream connections are reused (a handful for 60 sequential requests).
+import { describe, test, before, after, beforeEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { startMesh, ENTRY_NAMES, finals, describeResult, via, type Mesh, type SocketReport, type Entry } from '../helpers/http1-mesh.js';
+import { header } from '../helpers/http1-wire.js';
+
+let mesh: Mesh;
+let baseline: SocketReport;
+let seq = 0;
+const tag = (what: string): string => `${what}-${++seq}_`; // "_" ends it: tag 1 never matches tag 10
+
+before(async () => {
+  mesh = await startMesh({ endpoints: 1 });
+  await mesh.alive();
+  baseline = mesh.sockets();
+});
+beforeEach(async () => {
+  await mesh?.revive();
+});
+after(async () => {
+  await mesh?.stop();
+});
+
+function target(m: { body: Buffer } | undefined): string | undefined {
+  try {
+    return (JSON.parse(m?.body.toString() ?? '') as { target?: string }).target?.replace(/^http:\/\/svc/, '');
+  } catch {
+    return undefined;
+  }
+}
+
+for (const name of ENTRY_NAMES) {
+  describe(`${name} entry`, () => {
+    const e = (): Entry => mesh.entry(name);
+
+    test('bytes after a complete response (HTTP desync): the pooled connection is not reused; later requests get their own responses', async () => {
+      const r = await via(e(), [{ write: e().head('GET', '/desync') }], { untilResponses: 1 });
+      const f = finals(r)[0];
+      assert.ok(f?.status === 200 || f?.status === 502, describeResult(r));
+      if (f?.status === 200) assert.equal(f.body.toString(), 'ok');
+      assert.ok(!r.data.toString('latin1').includes('EVIL'), `the extra bytes reached the client: ${describeResult(r)}`);
+      for (let i = 0; i < 5; i++) {
+        const t = tag('afterdesync');
+        const n = await via(e(), [{ write: e().head('GET', `/${t}`) }], { untilResponses: 1 });
+        assert.equal(finals(n)[0]?.status, 200, describeResult(n));
+        assert.equal(target(finals(n)[0]), `/${t}`, `request ${i} after the desync got someone else's response: ${describeResult(n)}`);
+      }
+    });
+
+    test('a response delimited by the upstream closing arrives whole; the connection ends cleanly or stays usable', async () => {
+      const t = tag('afterclose');
+      const r = await via(e(), [{ write: e().head('GET', '/until-close') }, { awaitResponses: 1, ms: 3000 }, { wait: 300 }, { write: e().head('GET', `/${t}`) }], { ms: 4000 });
+      const f = finals(r);
+      assert.equal(f[0]?.status, 200, describeResult(r));
+      const chunkedOrLength = header(f[0]!, 'transfer-encoding') !== undefined || header(f[0]!, 'content-length') !== undefined;
+      if (chunkedOrLength) {
+        assert.equal(f[0]?.body.toString(), 'body delimited by close', describeResult(r));
+        if (!r.closed) assert.equal(target(f[1]), `/${t}`, describeResult(r));
+      } else {
+        assert.ok(r.closed, 'relayed without framing: the client connection must close');
+        assert.ok(f[0]!.body.toString().startsWith('body delimited by close'), describeResult(r));
+      }
+      await mesh.alive(e());
+    });
+
+    test('an HTTP/1.0 response and a status line without reason phrase are relayed', async () => {
+      const r = await via(e(), [{ write: e().head('GET', '/http10') }], { untilResponses: 1 });
+      assert.equal(finals(r)[0]?.status, 200, describeResult(r));
+      assert.equal(finals(r)[0]?.body.toString(), 'old ok');
+      const n = await via(e(), [{ write: e().head('GET', '/no-reason') }], { untilResponses: 1 });
+      assert.equal(finals(n)[0]?.status, 200, describeResult(n));
+      assert.equal(finals(n)[0]?.body.toString(), 'ok');
+      await mesh.alive(e());
+    });
+
+    test('hop-by-hop headers are removed both ways (Connection-listed, Keep-Alive, Proxy-Connection); Via is added', async () => {
+      const r = await via(
+        e(),
+        [{ write: e().head('GET', '/hop', [['Connection', 'keep-alive, x-private'], ['X-Private', 'secret'], ['Keep-Alive', 'timeout=5'], ['Proxy-Connection', 'keep-alive'], ['X-End-To-End', 'kept']]) }],
+        { untilResponses: 1 },
+      );
+      const f = finals(r)[0];
+      assert.equal(f?.status, 200, describeResult(r));
+      const got = (JSON.parse(f!.body.toString()) as { headers: [string, string][] }).headers.map(([k, v]) => [k.toLowerCase(), v]);
+      const names = got.map(([k]) => k);
+      assert.ok(!names.includes('x-private'), `a Connection-listed header reached the upstream: ${JSON.stringify(got)}`);
+      assert.ok(!names.includes('keep-alive'), JSON.stringify(got));
+      assert.ok(!names.includes('proxy-connection'), JSON.stringify(got));
+      assert.ok(names.includes('x-end-to-end'), JSON.stringify(got));
+      assert.match(got.find(([k]) => k === 'via')?.[1] ?? '', /dreammesh/);
+      assert.equal(header(f!, 'x-resp-private'), undefined, `a Connection-listed response header reached the client: ${f!.head}`);
+    });
+
+    test('an upstream that answers before the request body is in: the client gets that answer, then a clean state', async () => {
+      const t = tag('afterearly');
+      const r = await via(
+        e(),
+        [{ write: e().head('POST', '/early', [['Content-Length', '200000']]) + 'x'.repeat(1000) }, { awaitResponses: 1, ms: 3000 }, { write: 'x'.repeat(199_000) }, { wait: 100 }, { write: e().head('GET', `/${t}`) }],
+        { ms: 5000, untilResponses: 2 },
+      );
+      const f = finals(r);
+      assert.equal(f[0]?.status, 413, `the early answer came through before the body was sent: ${describeResult(r)}`);
+      if (f.length > 1) assert.equal(target(f[1]), `/${t}`, `the next request on the connection got its own response: ${describeResult(r)}`);
+      else assert.ok(r.closed, `no second response: then the connection must have been closed: ${describeResult(r)}`);
+      await mesh.alive(e());
+    });
+  });
+}
+
+test('keep-alive upstream connections are pooled: 60 sequential requests on fresh downstream connections open only a few upstream ones', async () => {
+  const before = mesh.upstreams[0]!.connections();
+  for (let i = 0; i < 60; i++) {
+    const e = mesh.entries[i % 3]!;
+    const r = await via(e, [{ write: e.head('GET', `/pooled/${i}`, [['Connection', 'close']]) }], { untilResponses: 1 });
+    assert.equal(finals(r)[0]?.status, 200, describeResult(r));
+  }
+  const opened = mesh.upstreams[0]!.connections() - before;
+  assert.ok(opened <= 6, `${opened} upstream connections opened for 60 sequential requests`);
+});
+
+test('no socket is left behind', async () => {
+  await mesh.alive();
+  await mesh.noLeaks(baseline, 'after the pool tests');
+});
