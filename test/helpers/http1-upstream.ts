@@ -24,6 +24,9 @@
 //   /no-reason        "HTTP/1.1 200" without a reason phrase; /hop: Connection-listed response headers,
 //                     and the request headers it received as JSON
 //   /early            with a body: a 413 as soon as the head is in, the body read and dropped
+//   /expect-reject... with Expect: a 413 at once, no 100 (the body may never come)
+//   /no-continue...   ignores Expect: no 100, waits for the body
+//   /sse              a chunked event stream: five events 150 ms apart
 //   /__seen, /__reset the recorder (JSON, bodies cut to 64 KiB), never recorded themselves
 // Runs in-process (startScriptedUpstream) or as a process (http1-upstream-main.ts) in a namespace.
 import { createServer, connect, type Server, type Socket, type AddressInfo } from 'node:net';
@@ -156,6 +159,17 @@ export async function startScriptedUpstream(name: string, opts: { host?: string;
       s.write(`HTTP/1.1 200 OK\r\nx-upstream: ${name}\r\ncontent-length: 5\r\ncontent-length: 2\r\n\r\nhello`);
       return done();
     }
+    if (path === '/sse') {
+      // Five chunks 150 ms apart: a relaying proxy must pass each on as it comes.
+      s.write(`HTTP/1.1 200 OK\r\nx-upstream: ${name}\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n`);
+      for (let i = 0; i < 5; i++) {
+        const ev = `data: ${i} ${Date.now()}\n\n`;
+        s.write(`${Buffer.byteLength(ev).toString(16)}\r\n${ev}\r\n`);
+        await new Promise((r) => setTimeout(r, 150));
+      }
+      s.write('0\r\n\r\n');
+      return done();
+    }
     if (path === '/desync') {
       // A complete 2-byte response, then bytes that look like the next response: a pooled
       // connection reused after this would answer the next request with "EVIL!".
@@ -241,19 +255,19 @@ export async function startScriptedUpstream(name: string, opts: { host?: string;
             inner.once('close', () => s.destroy());
             return;
           }
-          const expects = /100-continue/i.test(header(m, 'expect') ?? '');
+          const expects = /100-continue/i.test(header(m, 'expect') ?? '') && !path.startsWith('/no-continue') && !path.startsWith('/expect-reject');
           if (expects && !sent100) {
             sent100 = true;
             s.write('HTTP/1.1 100 Continue\r\nx-interim: upstream\r\n\r\n');
           }
           if (!m.complete) {
-            if (path === '/early' && !sent100) {
+            if ((path === '/early' || path.startsWith('/expect-reject')) && !sent100) {
               sent100 = true; // reuse the flag: answer once, before the body
               respond(s, '413 Payload Too Large', [['x-upstream', name]], 'too large');
             }
             break;
           }
-          if (path === '/early') {
+          if (path === '/early' || path.startsWith('/expect-reject')) {
             seen.push({ conn, method: 'POST', target, head: m.head, headers: m.headers, rawBody: m.rawBody, body: m.body, trailers: m.trailers });
             if (!sent100) respond(s, '413 Payload Too Large', [['x-upstream', name]], 'too large');
             sent100 = false;

@@ -6,11 +6,20 @@
 // - close-delimited responses, HTTP/1.0 responses and a status line without reason phrase arrive whole;
 // - hop-by-hop headers (Connection-listed, Keep-Alive, Proxy-Connection) are removed both ways;
 // - an upstream that answers before the request body is in: the answer reaches the client;
-// - keep-alive upstream connections are reused (a handful for 60 sequential requests).
+// - Expect: an upstream that refuses at once (no 100) → its answer, and that connection (whose
+//   request body never came) is not reused; an upstream that ignores Expect → curl's upload works;
+// - a chunked event stream is passed on event by event, not buffered;
+// - keep-alive upstream connections are reused (a handful for 60 sequential requests);
+// - 200 clients that connect, write and vanish at once leave nothing behind.
 import { describe, test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { startMesh, ENTRY_NAMES, finals, describeResult, via, type Mesh, type SocketReport, type Entry } from '../helpers/http1-mesh.js';
-import { header } from '../helpers/http1-wire.js';
+import { connect } from 'node:net';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { header, hostPort } from '../helpers/http1-wire.js';
+import { curl } from '../helpers/http1-clients.js';
 
 let mesh: Mesh;
 let baseline: SocketReport;
@@ -114,6 +123,87 @@ for (const name of ENTRY_NAMES) {
     });
   });
 }
+
+describe('Expect: 100-continue against upstreams that do not send 100', () => {
+  let dir: string;
+  let file2m: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'dm-http1-pool-'));
+    file2m = join(dir, '2m');
+    await writeFile(file2m, Buffer.alloc(2 * 1024 * 1024, 0x6d));
+  });
+  after(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  for (const name of ENTRY_NAMES) {
+    test(`${name}: the upstream refuses at once (413, no 100): the client gets the 413, and that upstream connection is never reused`, async () => {
+      const e = mesh.entry(name);
+      const t0 = Date.now();
+      const r = await via(e, [{ write: e.head('POST', '/expect-reject/raw', [['Content-Length', '100000'], ['Expect', '100-continue']]) }], { untilResponses: 1, ms: 4000 });
+      assert.equal(finals(r)[0]?.status, 413, describeResult(r));
+      assert.ok(Date.now() - t0 < 2000, 'promptly');
+      const c = await curl(['--data-binary', `@${file2m}`, ...e.curl('/expect-reject/curl')]);
+      assert.equal(c.status, 413, c.trace.slice(-1500));
+      for (let i = 0; i < 5; i++) {
+        const t = tag('afterreject');
+        const n = await via(e, [{ write: e.head('GET', `/${t}`) }], { untilResponses: 1, ms: 3000 });
+        assert.equal(finals(n)[0]?.status, 200, `request ${i} after the refused Expect: ${describeResult(n)}`);
+        assert.equal(target(finals(n)[0]), `/${t}`);
+      }
+    });
+
+    test(`${name}: an upstream that ignores Expect: curl's 2 MiB upload still completes`, async () => {
+      const e = mesh.entry(name);
+      const c = await curl(['--data-binary', `@${file2m}`, ...e.curl('/no-continue/curl')]);
+      assert.equal(c.status, 200, c.trace.slice(-1500));
+      assert.equal((JSON.parse(c.body) as { bodyBytes: number }).bodyBytes, 2 * 1024 * 1024);
+    });
+  }
+});
+
+for (const name of ENTRY_NAMES) {
+  test(`${name}: a chunked event stream is passed on event by event`, async () => {
+    const e = mesh.entry(name);
+    const { host, port } = hostPort(e.address);
+    const arrivals = await new Promise<{ ms: number; text: string }[]>((resolve) => {
+      const s = connect({ host, port });
+      const t0 = Date.now();
+      const out: { ms: number; text: string }[] = [];
+      const timer = setTimeout(() => {
+        s.destroy();
+        resolve(out);
+      }, 4000);
+      s.on('data', (c: Buffer) => {
+        out.push({ ms: Date.now() - t0, text: c.toString('latin1') });
+        const all = out.map((x) => x.text).join('');
+        if (/\r\n0\r\n\r\n$/.test(all.slice(all.indexOf('\r\n\r\n') + 2))) {
+          clearTimeout(timer);
+          s.destroy();
+          resolve(out);
+        }
+      });
+      s.write(e.head('GET', '/sse'));
+    });
+    const all = arrivals.map((x) => x.text).join('');
+    assert.match(all, /data: 4 /, `the stream completed: ${JSON.stringify(all.slice(0, 300))}`);
+    const first = arrivals.find((x) => x.text.includes('data: 0'));
+    const last = arrivals.find((x) => x.text.includes('data: 4'));
+    assert.ok(first && last);
+    assert.ok(first.ms < 400, `the first event arrived after ${first.ms} ms (events are 150 ms apart)`);
+    assert.ok(last.ms - first.ms >= 400, `events were held back and sent together (${first.ms} → ${last.ms} ms)`);
+  });
+}
+
+test('200 clients that connect, write a request and vanish at once: the process serves on, nothing left behind', async () => {
+  await Promise.all(
+    Array.from({ length: 200 }, (_, i) => {
+      const e = mesh.entries[i % 3]!;
+      return via(e, [{ write: e.head(i % 2 ? 'POST' : 'GET', `/vanish/${i}`, i % 2 ? [['Content-Length', '10']] : []) }, { destroy: true }], { ms: 2000 });
+    }),
+  );
+  await mesh.alive(undefined, 'after 200 vanishing clients');
+});
 
 test('keep-alive upstream connections are pooled: 60 sequential requests on fresh downstream connections open only a few upstream ones', async () => {
   const before = mesh.upstreams[0]!.connections();
