@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readlinkSync, readFileSync } from 'node:fs';
 import { spawnSidecar, type SpawnedSidecar } from './sidecar.js';
-import { startScriptedUpstream, type ScriptedUpstream, type SeenRequest } from './http1-upstream.js';
+import { startScriptedUpstream, type ScriptedUpstream, type ScriptedUpstreamOptions, type SeenRequest } from './http1-upstream.js';
 import { rawRequest, head, hostPort, type RawResult, type Step } from './http1-wire.js';
 
 export type EntryName = 'explicit' | 'proxy' | 'inbound';
@@ -154,11 +154,13 @@ export interface MeshOptions {
   service?: Record<string, unknown>;
   /** How many scripted upstream endpoints `svc` has (default 2). */
   endpoints?: number;
+  /** Options of every scripted upstream (e.g. idleCloseMs). */
+  upstream?: Omit<ScriptedUpstreamOptions, 'host' | 'port'>;
 }
 
 export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
   const upstreams: ScriptedUpstream[] = [];
-  for (let i = 0; i < (opts.endpoints ?? 2); i++) upstreams.push(await startScriptedUpstream(`up${i + 1}`));
+  for (let i = 0; i < (opts.endpoints ?? 2); i++) upstreams.push(await startScriptedUpstream(`up${i + 1}`, opts.upstream ?? {}));
   const spawnIt = (): Promise<SpawnedSidecar> =>
     spawnSidecar({
       app: upstreams[0]!.address,

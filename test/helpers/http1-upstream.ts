@@ -20,6 +20,7 @@
 //   /ws-greet         with Upgrade: websocket: 101 and a text frame "greetings" in one write
 //   /resp-cl-te       a response with both Content-Length and chunked; /resp-two-cl: two Content-Lengths
 //   /desync           a complete response followed by the bytes of another one (must not be reused)
+//   /desync-late      the same, the extra response 50 ms later (while the connection idles)
 //   /until-close      a response without framing, ended by closing; /http10: an HTTP/1.0 response
 //   /no-reason        "HTTP/1.1 200" without a reason phrase; /hop: Connection-listed response headers,
 //                     and the request headers it received as JSON
@@ -66,7 +67,14 @@ function respond(s: Socket, status: string, headers: [string, string][], body: B
   s.write(Buffer.concat([Buffer.from(`HTTP/1.1 ${status}\r\n${headers.map(([k, v]) => `${k}: ${v}\r\n`).join('')}content-length: ${b.length}\r\n\r\n`), b]));
 }
 
-export async function startScriptedUpstream(name: string, opts: { host?: string; port?: number } = {}): Promise<ScriptedUpstream> {
+export interface ScriptedUpstreamOptions {
+  host?: string;
+  port?: number;
+  /** Closes a keep-alive connection idle this long after a response (as servers' keep-alive timeouts do). */
+  idleCloseMs?: number;
+}
+
+export async function startScriptedUpstream(name: string, opts: ScriptedUpstreamOptions = {}): Promise<ScriptedUpstream> {
   const seen: SeenRequest[] = [];
   const sockets = new Set<Socket>();
   let accepted = 0;
@@ -176,6 +184,14 @@ export async function startScriptedUpstream(name: string, opts: { host?: string;
       s.write(`HTTP/1.1 200 OK\r\nx-upstream: ${name}\r\ncontent-length: 2\r\n\r\nokHTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nEVIL!`);
       return done();
     }
+    if (path === '/desync-late') {
+      // A complete response, and 50 ms later (the connection idle in a pool by then) another one.
+      s.write(`HTTP/1.1 200 OK\r\nx-upstream: ${name}\r\ncontent-length: 2\r\n\r\nok`);
+      setTimeout(() => {
+        if (!s.destroyed) s.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nEVIL!');
+      }, 50).unref();
+      return done();
+    }
     if (path === '/until-close') {
       s.write(`HTTP/1.1 200 OK\r\nx-upstream: ${name}\r\ncontent-type: text/plain\r\n\r\nbody delimited by close`);
       setTimeout(() => s.end(), 50);
@@ -227,6 +243,18 @@ export async function startScriptedUpstream(name: string, opts: { host?: string;
     let stopped = false;
     let sent100 = false; // 100 Continue already sent for the message at the front
     let ended = false;
+    let idleTimer: NodeJS.Timeout | null = null;
+    const armIdle = (): void => {
+      if (opts.idleCloseMs === undefined) return;
+      if (idleTimer !== null) clearTimeout(idleTimer);
+      idleTimer = setTimeout(() => {
+        if (!busy && buf.length === 0) s.end();
+      }, opts.idleCloseMs);
+      idleTimer.unref();
+    };
+    s.once('close', () => {
+      if (idleTimer !== null) clearTimeout(idleTimer);
+    });
     const pump = async (): Promise<void> => {
       if (busy || stopped) return;
       busy = true;
@@ -286,6 +314,7 @@ export async function startScriptedUpstream(name: string, opts: { host?: string;
         if (messages[0]?.complete) return pump();
       }
       if (ended && !stopped && !s.destroyed) s.end();
+      else if (!stopped) armIdle();
     };
     s.on('data', (c: Buffer) => {
       if (stopped) return;

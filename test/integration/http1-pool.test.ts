@@ -64,6 +64,17 @@ for (const name of ENTRY_NAMES) {
       }
     });
 
+    test('extra bytes arriving while the connection idles in the pool: it is dropped, never read as the next response', async () => {
+      const r = await via(e(), [{ write: e().head('GET', '/desync-late') }], { untilResponses: 1 });
+      assert.equal(finals(r)[0]?.body.toString(), 'ok', describeResult(r));
+      await new Promise((res) => setTimeout(res, 150));
+      for (let i = 0; i < 3; i++) {
+        const t = tag('afterlate');
+        const n = await via(e(), [{ write: e().head('GET', `/${t}`) }], { untilResponses: 1 });
+        assert.equal(target(finals(n)[0]), `/${t}`, `request ${i}: ${describeResult(n)}`);
+      }
+    });
+
     test('a response delimited by the upstream closing arrives whole; the connection ends cleanly or stays usable', async () => {
       const t = tag('afterclose');
       const r = await via(e(), [{ write: e().head('GET', '/until-close') }, { awaitResponses: 1, ms: 3000 }, { wait: 300 }, { write: e().head('GET', `/${t}`) }], { ms: 4000 });
@@ -203,6 +214,27 @@ test('200 clients that connect, write a request and vanish at once: the process 
     }),
   );
   await mesh.alive(undefined, 'after 200 vanishing clients');
+});
+
+describe('an upstream that closes idle keep-alive connections after 100 ms', () => {
+  let m2: Mesh;
+  before(async () => {
+    m2 = await startMesh({ endpoints: 1, upstream: { idleCloseMs: 100 } });
+  });
+  after(async () => {
+    await m2?.stop();
+  });
+  for (const name of ENTRY_NAMES) {
+    test(`${name}: GETs and POSTs 250 ms apart all succeed (closed pooled connections are not used)`, async () => {
+      const e = m2.entry(name);
+      for (let i = 0; i < 6; i++) {
+        const method = i % 2 ? 'POST' : 'GET';
+        const r = await via(e, [{ write: e.head(method, `/ka/${i}`, method === 'POST' ? [['Content-Length', '5']] : []) + (method === 'POST' ? 'hello' : '') }], { untilResponses: 1 });
+        assert.equal(finals(r)[0]?.status, 200, `${method} ${i}: ${describeResult(r)}`);
+        await new Promise((res) => setTimeout(res, 250));
+      }
+    });
+  }
 });
 
 test('keep-alive upstream connections are pooled: 60 sequential requests on fresh downstream connections open only a few upstream ones', async () => {
