@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { createNetnsPair, whyNoNetns, type NetnsPair } from '../helpers/netns.js';
 import { spawnSidecar, CLI, type SpawnedSidecar } from '../helpers/sidecar.js';
 import { socketReport, metricSum, type SocketReport } from '../helpers/http1-mesh.js';
+import { runJavaAs, whyNoJava } from '../helpers/http1-clients.js';
 import { head, chunked, header, splitMessages, type WireMessage, type Step } from '../helpers/http1-wire.js';
 import { wsHeaders, wsKey, wsAccept, OP } from '../helpers/ws-frames.js';
 
@@ -135,9 +136,11 @@ describe('HTTP/1 engine on captured (transparent) connections', { skip: skip ?? 
     mesh = await spawnSidecar(
       {
         listeners: { outbound: '127.0.0.1:15001', inbound: '0.0.0.0:15006', admin: '127.0.0.1:15000' },
-        timeouts: { requestHeaderMs: 1500 },
-        transparent: { enabled: true, detectTimeoutMs: 100, redirect: { proxyUid: 0 } },
-        services: { web: { endpoints: [`${net.serverIp}:8080`] } },
+        timeouts: { requestHeaderMs: 1500, downstreamIdleMs: 1500 },
+        // Generous: a JVM's first write on a fresh connection can come >100 ms after connect, and
+        // a captured connection silent for detectTimeoutMs is relayed as opaque TCP (no engine).
+        transparent: { enabled: true, detectTimeoutMs: 1000, redirect: { proxyUid: 0 } },
+        services: { web: { endpoints: [`${net.serverIp}:8080`], timeouts: { requestMs: 500 } } },
       },
       { prefix: ['ip', 'netns', 'exec', net.client] },
     );
@@ -200,6 +203,33 @@ print(json.dumps(out))
       [200, 200000],
       [200, 30],
     ]);
+  });
+
+  test('undici as the application: request, 30 pipelined on one client, a streamed upload', () => {
+    const out = JSON.parse(mustInNs(net.client, [...APP, process.execPath, CLIENT, 'undici', dst()])) as [[number, string], [number, string][], [number, number]];
+    assert.deepEqual(out[0], [200, '/undici/get']);
+    assert.deepEqual(out[1], Array.from({ length: 30 }, (_, i) => [200, `/undici/p/${i}`]));
+    assert.deepEqual(out[2], [200, 8 * 64 * 1024]);
+  });
+
+  test('the ws client library as the application: text and binary echo through capture', () => {
+    const out = JSON.parse(mustInNs(net.client, [...APP, process.execPath, CLIENT, 'wslib', dst()])) as { echoes: string[]; want: string[]; error?: string };
+    assert.equal(out.error, undefined, out.error);
+    assert.deepEqual(out.echoes, out.want);
+  });
+
+  test('Java 17 HttpClient as the application (its default version offers h2c): every case 200 over HTTP/1.1', async (t) => {
+    const why = await whyNoJava();
+    if (why !== null) return t.skip(why);
+    const results = await runJavaAs([...APP], [{ name: 'transparent', kind: 'direct', address: dst(), service: dst() }], dir, (cmd) => inNs(net.client, cmd, 90_000));
+    assert.deepEqual(
+      results.filter((r) => r.status !== 200 || r.version !== 'HTTP_1_1').map((r) => `${r.case}: ${r.status} ${r.version ?? ''} ${r.error ?? ''}`),
+      [],
+    );
+    const java = seenWith('/java/');
+    assert.equal(java.length, 5, java.map((s) => s.head).join('\n'));
+    for (const s of java) assert.match(header(s, 'via') ?? '', /dreammesh/, `went through the sidecar: ${s.head}`);
+    for (const s of seenWith('/java/GET-default-version')) assert.equal(header(s, 'upgrade'), undefined, s.head);
   });
 
   test('WebSocket through capture: 101, text and binary echo, counted with mode="transparent"', async () => {
@@ -327,6 +357,25 @@ print(json.dumps(out))
     assert.ok(r.closed);
     assert.equal(seenWith('/slowloris').length, 0);
     alive('after slowloris');
+  });
+
+  test('downstreamIdleMs 1500: an idle keep-alive connection is closed; a body stalled after one byte gets 408 MESH_ERR_DOWNSTREAM_TIMEOUT', () => {
+    const idle = appRaw([{ write: req('GET', '/idle-tp') }], { ms: 6000 });
+    assert.equal(idle.finals[0]?.status, 200, show(idle));
+    assert.ok(idle.closed && idle.ms >= 1300 && idle.ms < 5000, `closed after ${idle.ms} ms: ${show(idle)}`);
+    const stalled = appRaw([{ write: req('POST', '/stalled-tp', [['Content-Length', '100']]) + 'x' }], { ms: 6000 });
+    assert.equal(stalled.finals[0]?.status, 408, show(stalled));
+    assert.equal(code(stalled.finals[0]), 'MESH_ERR_DOWNSTREAM_TIMEOUT');
+    assert.ok(stalled.closed);
+    alive('after a stalled body');
+  });
+
+  test('requestMs 500 for the service: an upstream that never answers gets 504 MESH_ERR_UPSTREAM_TIMEOUT on time', () => {
+    const r = appRaw([{ write: req('GET', '/never') }], { untilResponses: 1, ms: 5000 });
+    assert.equal(r.finals[0]?.status, 504, show(r));
+    assert.equal(code(r.finals[0]), 'MESH_ERR_UPSTREAM_TIMEOUT');
+    assert.ok(r.ms >= 450 && r.ms < 1500, `answered after ${r.ms} ms`);
+    alive();
   });
 
   test('client faults: close mid-head, mid-body, mid-response (20 of each stage in all) — alive, and no socket left behind', () => {

@@ -211,6 +211,19 @@ export function runJava(entries: ClientEntry[]): Promise<ClientResult[]> {
   });
 }
 
+/**
+ * The Java cases run through `exec` (e.g. inside a network namespace as another uid), from a
+ * source file written into `dir` (which that uid must be able to read).
+ */
+export async function runJavaAs(prefix: string[], entries: ClientEntry[], dir: string, exec: (cmd: string[]) => { status: number; stdout: string; stderr: string }): Promise<ClientResult[]> {
+  const file = join(dir, 'Http1Client.java');
+  await writeFile(file, JAVA, { mode: 0o644 });
+  const args = entries.flatMap((e) => [e.name, e.kind, e.address, e.service]);
+  const r = exec([...prefix, 'java', '-Djdk.httpclient.allowRestrictedHeaders=host', file, ...args]);
+  if (r.status !== 0) throw new Error(`java exited ${r.status}: ${r.stderr.slice(-2000)}`);
+  return JSON.parse(r.stdout) as ClientResult[];
+}
+
 export function whyNoJava(): Promise<string | null> {
   return run('java', ['-version']).then(
     () => null,
