@@ -62,8 +62,9 @@ export function scanResponses(bytes: Buffer, methods: readonly string[], limits:
   let answered = 0;
   try {
     while (i < bytes.length) {
-      i = skipLeadingCrlf(bytes, i, bytes.length);
-      if (i === bytes.length) break;
+      const s = skipLeadingCrlf(bytes, i, bytes.length);
+      if (s === bytes.length) break; // empty lines only: the start of a message yet to come
+      i = s;
       const head = parseResponseHead(bytes, i, bytes.length, l);
       if (head === null) break;
       const method = methods[answered] ?? 'GET';
