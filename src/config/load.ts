@@ -7,6 +7,7 @@ import { ConfigSchema, ServiceSchema, type MeshConfig } from './schema.js';
 import { MeshError } from '../core/errors.js';
 import { parseHostPort, parseListenAddress } from '../core/address.js';
 import { bypassEntryError, egressEntryError } from '../routing/egress.js';
+import { splitErrors } from '../routing/split.js';
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
 const validateConfig = ajv.compile<MeshConfig>(ConfigSchema);
@@ -44,7 +45,7 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
-/** Checks that the schema cannot express (address syntax). */
+/** Checks that the schema cannot express (address syntax, disjoint split selectors). */
 function semanticErrors(c: MeshConfig): string[] {
   const errs: string[] = [];
   for (const [k, v] of Object.entries(c.listeners)) {
@@ -55,6 +56,9 @@ function semanticErrors(c: MeshConfig): string[] {
     svc.endpoints.forEach((ep, i) => {
       const a = typeof ep === 'string' ? ep : ep.address;
       if (!parseHostPort(a) && !a.startsWith('unix:')) errs.push(`services.${name}.endpoints.${i}: "${a}" is not host:port`);
+    });
+    svc.routes?.forEach((r, i) => {
+      if (r.split !== undefined) errs.push(...splitErrors(r.split, `services.${name}.routes.${i}.split`));
     });
   }
   const adv = c.instance?.address;

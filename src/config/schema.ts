@@ -38,8 +38,12 @@ export const RouteSchema = Type.Object(
       Type.Array(
         Type.Object(
           {
-            labels: Type.Record(Type.String(), Type.String(), { description: 'Endpoints carrying all these labels form this subset', default: {} }),
-            weight: Type.Number({ description: 'Share of traffic (relative to the other entries; 1 of 100 is a 1% canary)', minimum: 0 }),
+            labels: Type.Record(Type.String(), Type.String(), {
+              description:
+                'Endpoints carrying all these labels form this entry\'s subset; {} means the endpoints no other entry of this split selects. Selectors of one split must not overlap (two entries need different values of some label)',
+              default: {},
+            }),
+            weight: Type.Number({ description: 'Share of traffic relative to the other entries (1 and 99 make a 1% canary)', minimum: 0 }),
           },
           { additionalProperties: false },
         ),

@@ -77,3 +77,20 @@ test('a service overriding one timeout keeps the other global values', () => {
   assert.equal(c.timeouts.requestMs, 5000);
   assert.equal(c.timeouts.connectMs, 1000, 'the global default is untouched by the override');
 });
+
+const splitConfig = (split: string): string =>
+  `services:\n  users:\n    endpoints: [127.0.0.1:9101]\n    routes:\n      - name: canary\n        split: ${split}\n`;
+
+test('overlapping split selectors are refused, naming both fields', () => {
+  assert.throws(
+    () => parseConfigText(splitConfig('[{labels: {version: v2}, weight: 1}, {labels: {zone: eu}, weight: 99}]')),
+    /services\.users\.routes\.0\.split\.1\.labels: \{zone: eu\} overlaps services\.users\.routes\.0\.split\.0\.labels \{version: v2\}/,
+  );
+  assert.throws(() => parseConfigText(splitConfig('[{labels: {}, weight: 1}, {labels: {}, weight: 99}]')), /split\.1\.labels: \{\} already appears at .*split\.0\.labels/);
+  assert.throws(() => parseConfigText(splitConfig('[{labels: {version: v2}, weight: 0}, {weight: 0}]')), /routes\.0\.split: every weight is 0/);
+});
+
+test('disjoint selectors and one "the rest" entry are accepted', () => {
+  const c = parseConfigText(splitConfig('[{labels: {version: v2}, weight: 1}, {labels: {version: v3, zone: eu}, weight: 1}, {weight: 98}]'));
+  assert.deepEqual({ ...c.services.users!.routes![0]!.split![2]!.labels }, {}, 'labels defaults to {} (the rest)');
+});
