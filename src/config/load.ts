@@ -3,14 +3,16 @@
 import { readFile } from 'node:fs/promises';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import { ConfigSchema, ServiceSchema, type MeshConfig } from './schema.js';
+import { ServiceSchema, type MeshConfig } from './schema.js';
+import { configJsonSchema } from './json-schema.js';
 import { MeshError } from '../core/errors.js';
 import { parseHostPort, parseListenAddress } from '../core/address.js';
 import { bypassEntryError, egressEntryError } from '../routing/egress.js';
 import { splitErrors } from '../routing/split.js';
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
-const validateConfig = ajv.compile<MeshConfig>(ConfigSchema);
+// The exported JSON Schema itself, so that editors and the loader judge a file alike.
+const validateConfig = ajv.compile<MeshConfig>(configJsonSchema());
 export const validateService = ajv.compile(ServiceSchema);
 
 export function describeAjvErrors(errors: ErrorObject[] | null | undefined, root = ''): string {

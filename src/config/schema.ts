@@ -32,7 +32,7 @@ export const RouteSchema = Type.Object(
         pathPrefix: Type.Optional(Type.String({ description: 'Matches when the request path starts with this', pattern: '^/' })),
         headers: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'Exact header values that must all be present (names are case-insensitive)' })),
       },
-      { additionalProperties: false, default: {} },
+      { additionalProperties: false, default: {}, description: 'What a request must look like for this route; {} matches every request' },
     ),
     split: Type.Optional(
       Type.Array(
@@ -69,7 +69,7 @@ export const RetriesSchema = Type.Object(
     budgetPercent: Type.Number({ description: 'Retries allowed as a percentage of recent requests', minimum: 0, maximum: 100, default: 20 }),
     minPerSecond: Type.Integer({ description: 'Retries always allowed per second, whatever the traffic', minimum: 0, default: 10 }),
   },
-  { additionalProperties: false, default: {} },
+  { additionalProperties: false, default: {}, description: 'Retries of idempotent requests whose connection failed, on another endpoint, within a budget' },
 );
 
 /**
@@ -104,19 +104,24 @@ export const EtcdSchema = Type.Object(
       Type.String({ description: 'Where the last snapshot is cached on disk (default: $DREAMMESH_STATE_DIR, else $XDG_STATE_HOME/dreammesh or ~/.local/state/dreammesh, one file per endpoints+prefix)' }),
     ),
     withdrawGraceMs: Type.Integer({ description: 'On graceful stop: time between withdrawing this instance from etcd and closing the listeners, so peers stop sending first (bounded by drainTimeoutMs)', minimum: 0, default: 1000 }),
-    auth: Type.Optional(Type.Object({ username: Type.String(), password: Type.String() }, { additionalProperties: false })),
+    auth: Type.Optional(
+      Type.Object(
+        { username: Type.String({ description: 'etcd user' }), password: Type.String({ description: 'etcd password (shown as <redacted> in /config)' }) },
+        { additionalProperties: false, description: 'etcd username/password authentication' },
+      ),
+    ),
     tls: Type.Optional(
       Type.Object(
         {
-          caFile: Type.Optional(Type.String()),
-          certFile: Type.Optional(Type.String()),
-          keyFile: Type.Optional(Type.String()),
+          caFile: Type.Optional(Type.String({ description: 'PEM file of the CA that signed the etcd servers\' certificates (required when tls is set)' })),
+          certFile: Type.Optional(Type.String({ description: 'PEM client certificate, for etcd with client-certificate auth' })),
+          keyFile: Type.Optional(Type.String({ description: 'PEM private key of certFile' })),
         },
-        { additionalProperties: false },
+        { additionalProperties: false, description: 'TLS to etcd (https:// endpoints); files are read at start' },
       ),
     ),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, description: 'Fleet registry on etcd: this sidecar registers `service` and watches every service (docs/registry-etcd.md)' },
 );
 
 export const RedirectSchema = Type.Object(
@@ -155,10 +160,10 @@ export const ConfigSchema = Type.Object(
               minLength: 3,
             }),
           ),
-          weight: Type.Integer({ minimum: 0, default: 1 }),
-          labels: Type.Record(Type.String(), Type.String(), { default: {} }),
+          weight: Type.Integer({ minimum: 0, default: 1, description: 'Load-balancing weight peers give this instance' }),
+          labels: Type.Record(Type.String(), Type.String(), { default: {}, description: 'Labels peers\' route splits select on (e.g. version: v2)' }),
         },
-        { additionalProperties: false },
+        { additionalProperties: false, description: 'How this sidecar registers itself in etcd (with `service` and registry.etcd)' },
       ),
     ),
     listeners: Type.Object(
@@ -167,7 +172,7 @@ export const ConfigSchema = Type.Object(
         inbound: hostPort('Inbound listener, forwarding to app', '0.0.0.0:15006'),
         admin: hostPort('Admin API: /ready /live /metrics /config /clusters', '127.0.0.1:15000'),
       },
-      { additionalProperties: false, default: {} },
+      { additionalProperties: false, default: {}, description: 'Where the sidecar listens' },
     ),
     app: hostPort('Where the local application listens (inbound target)', '127.0.0.1:8080'),
     domainSuffixes: Type.Array(Type.String({ minLength: 1 }), {
@@ -183,7 +188,7 @@ export const ConfigSchema = Type.Object(
         file: Type.Optional(Type.String({ description: 'YAML file with a services: map, hot-reloaded on change' })),
         etcd: Type.Optional(EtcdSchema),
       },
-      { additionalProperties: false, default: {} },
+      { additionalProperties: false, default: {}, description: 'Where services come from besides the inline services: map (merged)' },
     ),
     lb: Type.Union([Type.Literal('round-robin'), Type.Literal('least-request')], { default: 'least-request', description: 'Default load balancer' }),
     timeouts: TimeoutsSchema,
@@ -200,10 +205,10 @@ export const ConfigSchema = Type.Object(
     outlier: Type.Object(
       {
         consecutiveFailures: Type.Integer({ minimum: 1, default: 5, description: 'Connect failures / 5xx in a row that eject an endpoint' }),
-        baseEjectionMs: Type.Integer({ minimum: 100, default: 10000 }),
-        maxEjectionPercent: Type.Integer({ minimum: 0, maximum: 100, default: 50 }),
+        baseEjectionMs: Type.Integer({ minimum: 100, default: 10000, description: 'An ejection lasts this long times the number of times the endpoint was ejected (capped at 10)' }),
+        maxEjectionPercent: Type.Integer({ minimum: 0, maximum: 100, default: 50, description: 'Most endpoints of one service ejected at once, in percent' }),
       },
-      { additionalProperties: false, default: {} },
+      { additionalProperties: false, default: {}, description: 'Passive outlier ejection of failing endpoints' },
     ),
     egress: Type.Object(
       {
@@ -217,7 +222,7 @@ export const ConfigSchema = Type.Object(
           description: 'Destinations apps reach directly, never through the sidecar: NO_PROXY entries (host, .domain, *.domain, IP, CIDR, optional :port) printed by `dreammesh env --mode proxy` after the loopback entries',
         }),
       },
-      { additionalProperties: false, default: {} },
+      { additionalProperties: false, default: {}, description: 'Destinations outside the mesh (docs/forward-proxy.md)' },
     ),
     transparent: Type.Object(
       {
@@ -233,17 +238,17 @@ export const ConfigSchema = Type.Object(
           description: 'The sidecar installs the capture rules when it starts and removes them when it stops, so apps reach destinations directly while it is down',
         }),
       },
-      { additionalProperties: false, default: {} },
+      { additionalProperties: false, default: {}, description: 'Transparent capture (docs/transparent.md)' },
     ),
     accessLog: Type.Object(
       {
-        enabled: Type.Boolean({ default: true }),
+        enabled: Type.Boolean({ default: true, description: 'Write one JSON line per request' }),
         sample: Type.Number({ minimum: 0, maximum: 1, default: 1, description: 'Fraction of requests logged (errors are always logged)' }),
         path: Type.Optional(Type.String({ description: 'File to append to (default: stdout)' })),
       },
-      { additionalProperties: false, default: {} },
+      { additionalProperties: false, default: {}, description: 'The access log' },
     ),
-    logLevel: Type.Union(['trace', 'debug', 'info', 'warn', 'error', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+    logLevel: Type.Union(['trace', 'debug', 'info', 'warn', 'error', 'silent'].map((l) => Type.Literal(l)), { default: 'info', description: 'Level of the process log (JSON on stderr)' }),
     drainTimeoutMs: Type.Integer({ minimum: 0, default: 10000, description: 'How long in-flight requests may run after SIGTERM' }),
   },
   { additionalProperties: false, $id: 'https://dreammesh.dev/schema/mesh.json', title: 'DreamMesh sidecar configuration' },
