@@ -8,7 +8,7 @@ const COMMANDS: Record<string, string> = {
   run: 'start the sidecar: dreammesh run --config mesh.yaml',
   validate: 'check a config file: dreammesh validate mesh.yaml',
   schema: 'print the config JSON Schema (for editors)',
-  quickstart: 'start a sidecar with two demo services and print curl lines to try',
+  quickstart: 'start a sidecar with two demo services and print curl lines to try [--base-port N]',
   env: 'print the environment an app needs: dreammesh env --mode explicit|proxy',
   exec: 'run a command inside the mesh: dreammesh exec --mode proxy -- CMD ARGS...',
   redirect: 'transparent capture rules: dreammesh redirect install|uninstall|show [--dry-run]',

@@ -16,3 +16,14 @@ test('an unknown command is a clear usage error with exit code 2', async () => {
   assert.match(err.stderr, /unknown command "frobnicate"/);
   assert.match(err.stderr, /usage: dreammesh/);
 });
+
+test('quickstart documents --base-port and refuses an unknown option with its usage', async () => {
+  const help = await run(process.execPath, [bin, 'quickstart', '--help']);
+  assert.match(help.stdout, /--base-port N/);
+  const err = await run(process.execPath, [bin, 'quickstart', '--base-prot', '25000']).then(
+    () => assert.fail('expected failure'),
+    (e: { code: number; stderr: string }) => e,
+  );
+  assert.equal(err.code, 2);
+  assert.match(err.stderr, /Unknown option '--base-prot'[\s\S]*usage: dreammesh quickstart \[--base-port N\]/);
+});
