@@ -63,6 +63,10 @@ function semanticErrors(c: MeshConfig): string[] {
       if (r.split !== undefined) errs.push(...splitErrors(r.split, `services.${name}.routes.${i}.split`));
     });
   }
+  c.registry.etcd?.endpoints.forEach((u, i) => {
+    // etcd3 takes "http(s)://host:port" or "host:port"; anything else would only fail to dial.
+    if (!parseHostPort(u.replace(/^https?:\/\//, '').replace(/\/$/, ''))) errs.push(`registry.etcd.endpoints.${i}: "${u}" is not http(s)://host:port`);
+  });
   const adv = c.instance?.address;
   if (adv !== undefined) {
     const hp = parseHostPort(adv);

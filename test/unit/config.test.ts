@@ -94,3 +94,8 @@ test('disjoint selectors and one "the rest" entry are accepted', () => {
   const c = parseConfigText(splitConfig('[{labels: {version: v2}, weight: 1}, {labels: {version: v3, zone: eu}, weight: 1}, {weight: 98}]'));
   assert.deepEqual({ ...c.services.users!.routes![0]!.split![2]!.labels }, {}, 'labels defaults to {} (the rest)');
 });
+
+test('an etcd endpoint that is not http(s)://host:port is refused, naming it', () => {
+  assert.throws(() => parseConfigText('registry:\n  etcd:\n    endpoints: [http://127.0.0.1:2379, etcd-without-port]\n'), /registry\.etcd\.endpoints\.1: "etcd-without-port" is not http\(s\):\/\/host:port/);
+  assert.equal(parseConfigText('registry:\n  etcd:\n    endpoints: [https://etcd-1:2379, 127.0.0.1:2379]\n').registry.etcd!.endpoints.length, 2);
+});
