@@ -99,3 +99,22 @@ test('an etcd endpoint that is not http(s)://host:port is refused, naming it', (
   assert.throws(() => parseConfigText('registry:\n  etcd:\n    endpoints: [http://127.0.0.1:2379, etcd-without-port]\n'), /registry\.etcd\.endpoints\.1: "etcd-without-port" is not http\(s\):\/\/host:port/);
   assert.equal(parseConfigText('registry:\n  etcd:\n    endpoints: [https://etcd-1:2379, 127.0.0.1:2379]\n').registry.etcd!.endpoints.length, 2);
 });
+
+test('dreammesh schema requires no field that has a default, and a minimal config passes it', async () => {
+  const { stdout } = await run(process.execPath, [CLI, 'schema']);
+  const schema = JSON.parse(stdout) as object;
+  const offenders: string[] = [];
+  const walk = (n: unknown, path: string): void => {
+    if (n === null || typeof n !== 'object') return;
+    const o = n as { required?: string[]; properties?: Record<string, { default?: unknown }> };
+    for (const k of o.required ?? []) if (o.properties?.[k]?.default !== undefined) offenders.push(`${path}.${k}`);
+    for (const [k, v] of Object.entries(n)) walk(v, `${path}.${k}`);
+  };
+  walk(schema, '');
+  assert.deepEqual(offenders, []);
+  const { Ajv } = await import('ajv');
+  const validate = new Ajv().compile(schema);
+  const minimal = { services: { users: { endpoints: ['127.0.0.1:9101'], routes: [{ split: [{ weight: 1 }] }] } } };
+  assert.ok(validate(minimal), JSON.stringify(validate.errors));
+  assert.ok(!validate({ services: { users: { endpoints: ['127.0.0.1:9101'], routes: [{ split: [{ labels: {} }] }] } } }), 'a split entry still needs its weight');
+});
