@@ -78,8 +78,9 @@ services:
     title: 'Timeouts and retries, globally and per service',
     text: `
 \`timeouts\` and \`retries\` apply to every service; a service's own \`timeouts\`/\`retries\` override
-single fields and inherit the others. Retries happen only for idempotent requests that failed to
-connect (refused or connect timeout), on another endpoint, within the retry budget.`,
+single fields and inherit the others. Retries happen only for idempotent requests that never
+reached an endpoint (connection refused, connect timeout, a name that does not resolve), on
+another endpoint, within the retry budget. Each timeout is kept to the millisecond.`,
     yaml: `
 timeouts: { connectMs: 500, requestMs: 5000, idleMs: 30000 }
 retries: { attempts: 2, budgetPercent: 20, minPerSecond: 10 }

@@ -4,7 +4,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
-import { Pool } from 'undici';
+import { Pool, request } from 'undici';
 import { startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 
@@ -42,7 +42,8 @@ before(async () => {
   };
   v1 = await startUpstream('v1', tiny('v1'));
   v2 = await startUpstream('v2', tiny('v2'));
-  mesh = await startSidecar({ services: { users: await readmeUsersService() } });
+  const noV3 = { endpoints: [v1.address], routes: [{ split: [{ labels: { version: 'v3' }, weight: 1 }] }] };
+  mesh = await startSidecar({ services: { users: await readmeUsersService(), 'no-v3': noV3 } });
 });
 after(async () => {
   await mesh.stop();
@@ -74,4 +75,13 @@ test('the README 1% canary sends 100 ± 40 of 10,000 requests to v2', async () =
   const toV2 = byUpstream.get('v2') ?? 0;
   // Binomial(10,000, 0.01): mean 100, sd ~10; ±40 is four standard deviations.
   assert.ok(toV2 >= 60 && toV2 <= 140, `v2 got ${toV2} of ${REQUESTS} (expected about 100)`);
+});
+
+test('a split entry that selects no endpoint answers 503 MESH_ERR_NO_HEALTHY_ENDPOINT', async () => {
+  const before = v1.seen.length;
+  const r = await request(`http://${mesh.outbound}/`, { headers: { host: 'no-v3' } });
+  await r.body.dump();
+  assert.equal(r.statusCode, 503);
+  assert.equal(r.headers['x-dreammesh-error'], 'MESH_ERR_NO_HEALTHY_ENDPOINT');
+  assert.equal(v1.seen.length, before, 'the only endpoint, outside the split, got nothing');
 });
