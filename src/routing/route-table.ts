@@ -1,7 +1,7 @@
 // The route table: which service a destination names, and which endpoints of it a request
 // may go to (route rules: first match on path prefix and headers, then a weighted split by
-// endpoint labels, see split.ts). A new table per registry snapshot is cheap: it holds the snapshot and a
-// shared endpoint index; lookups never allocate much.
+// endpoint labels, see split.ts). A new table per registry snapshot is cheap: it holds the
+// snapshot and a shared endpoint index; lookups never allocate much.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { MeshConfig, RouteConfig, ServiceConfig } from '../config/schema.js';
 import type { Endpoint, RegistrySnapshot } from '../registry/registry.js';
