@@ -48,6 +48,11 @@ export async function dispatch(argv: string[]): Promise<number> {
 
 const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
 if (invokedDirectly || process.argv[1]?.endsWith('/dreammesh')) {
+  // `dreammesh schema | head` closes the pipe early: that is the reader's choice, not a crash.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
   dispatch(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

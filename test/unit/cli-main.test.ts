@@ -27,3 +27,10 @@ test('quickstart documents --base-port and refuses an unknown option with its us
   assert.equal(err.code, 2);
   assert.match(err.stderr, /Unknown option '--base-prot'[\s\S]*usage: dreammesh quickstart \[--base-port N\]/);
 });
+
+test('output piped into a reader that is already gone (| true, like an early | head) ends quietly', async () => {
+  // `true` exits before node has started, so the first write meets a closed pipe.
+  const { stderr } = await run('bash', ['-c', `${JSON.stringify(process.execPath)} ${JSON.stringify(bin)} schema --markdown | true; echo "exit \${PIPESTATUS[0]}" >&2`]);
+  assert.doesNotMatch(stderr, /EPIPE|Unhandled/);
+  assert.match(stderr, /exit 0/);
+});
