@@ -26,7 +26,7 @@ export const LbPolicySchema = Type.Union([Type.Literal('round-robin'), Type.Lite
 
 export const RouteSchema = Type.Object(
   {
-    name: Type.Optional(Type.String({ description: 'Name used in logs and /config' })),
+    name: Type.Optional(Type.String({ description: 'Name used in logs, /config and 404 bodies (default: route-<index>)' })),
     match: Type.Object(
       {
         pathPrefix: Type.Optional(Type.String({ description: 'Matches when the request path starts with this', pattern: '^/' })),
@@ -87,7 +87,7 @@ export const ServiceSchema = Type.Object(
   {
     endpoints: Type.Array(EndpointSchema, { description: 'Instances of the service', default: [] }),
     lb: Type.Optional(LbPolicySchema),
-    routes: Type.Optional(Type.Array(RouteSchema, { description: 'Route rules, first match wins; none means all traffic to all endpoints' })),
+    routes: Type.Optional(Type.Array(RouteSchema, { description: 'Route rules, first match wins; none means all traffic to all endpoints; when there are rules and none matches, the answer is 404 MESH_ERR_NO_ROUTE_MATCH' })),
     timeouts: Type.Optional(overrides(TimeoutsSchema, 'Overrides of the global timeouts for this service')),
     retries: Type.Optional(overrides(RetriesSchema, 'Overrides of the global retries for this service')),
   },
