@@ -13,7 +13,8 @@
 //   /garbage          answers non-HTTP bytes
 //   /bighead          a 200 KB response head
 //   /truncate         promises 1000 bytes, sends 10, closes
-//   /big/<n>          200 with an n-byte body
+//   /big/<n>          200 with an n-byte body: pattern(n), so that clients can check every byte
+//   /dribble-resp/<n> the same in 3-byte (head) and 100-byte (body) writes
 //   /upgrade-400      400 to anything (an upgrade refused), connection kept
 //   /ws...            with Upgrade: websocket: a real `ws` echo server (text and binary)
 //   /ws-close         with Upgrade: websocket: a valid 101, then the connection closed at once
@@ -61,6 +62,27 @@ export interface ScriptedUpstream {
 }
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+
+let patternCache = Buffer.alloc(0);
+/** n deterministic bytes that differ from position to position (a stale or shifted byte shows). */
+export function pattern(n: number): Buffer {
+  if (patternCache.length < n) {
+    const b = Buffer.allocUnsafe(Math.max(n, 1024 * 1024));
+    let x = 0x2545f491;
+    for (let i = 0; i < b.length; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      b[i] = x & 0xff;
+    }
+    patternCache = b;
+  }
+  return patternCache.subarray(0, n);
+}
+
+export function patternSha256(n: number): string {
+  return createHash('sha256').update(pattern(n)).digest('hex');
+}
 
 function respond(s: Socket, status: string, headers: [string, string][], body: Buffer | string = ''): void {
   const b = Buffer.isBuffer(body) ? body : Buffer.from(body);
@@ -156,7 +178,21 @@ export async function startScriptedUpstream(name: string, opts: ScriptedUpstream
     if (/^\/big\/\d+/.test(path)) {
       const n = Number(path.split('/')[2]);
       s.write(`HTTP/1.1 200 OK\r\nx-upstream: ${name}\r\ncontent-length: ${n}\r\n${close ? 'connection: close\r\n' : ''}\r\n`);
-      if (!isHead) s.write(Buffer.alloc(n, 0x61));
+      if (!isHead) s.write(pattern(n));
+      return done();
+    }
+    if (/^\/dribble-resp\/\d+/.test(path)) {
+      // The response in many small writes (head 3 bytes at a time, body 100): every boundary
+      // the sidecar's reads can fall on.
+      const n = Number(path.split('/')[2]);
+      const out = Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nx-upstream: ${name}\r\nx-dribbled: yes\r\ncontent-length: ${n}\r\n\r\n`), isHead ? Buffer.alloc(0) : pattern(n)]);
+      const headLen = out.indexOf('\r\n\r\n') + 4;
+      for (let p = 0; p < out.length && !s.destroyed; ) {
+        const step = p < headLen ? 3 : 100;
+        s.write(out.subarray(p, p + step));
+        p += step;
+        await new Promise((r) => setImmediate(r));
+      }
       return done();
     }
     if (path === '/resp-cl-te') {

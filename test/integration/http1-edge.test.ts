@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
 import { startMesh, ENTRY_NAMES, finals, describeResult, errorCode, via, type Mesh, type SocketReport, type Entry } from '../helpers/http1-mesh.js';
 import { chunked, header, hostPort } from '../helpers/http1-wire.js';
+import { patternSha256 } from '../helpers/http1-upstream.js';
 import { clientFrame, readFrames, wsHeaders, wsKey, OP } from '../helpers/ws-frames.js';
 
 let mesh: Mesh;
@@ -161,37 +162,66 @@ test('a 32 MiB upload and a 32 MiB download to a slow reader arrive intact (expl
   const j = JSON.parse(finals(up)[0]?.body.toString() ?? '{}') as { bodyBytes?: number; sha256?: string };
   assert.equal(j.bodyBytes, big.length, describeResult(up));
   assert.equal(j.sha256, createHash('sha256').update(big).digest('hex'));
-  // A reader that pauses: the sidecar must apply backpressure, and lose nothing.
+  // A reader that pauses: the sidecar must apply backpressure, and lose or change nothing.
+  const body = await download(e, `/big/${32 * 1024 * 1024}`, 32 * 1024 * 1024, [1000]);
+  assert.equal(body.length, 32 * 1024 * 1024);
+  assert.equal(createHash('sha256').update(body).digest('hex'), patternSha256(body.length), 'every byte of the download as the upstream sent it');
+  await mesh.alive(e);
+});
+
+/** GETs `path` and returns the body (exactly `size` bytes expected), pausing the socket for each of `pauses` ms. */
+function download(e: Entry, path: string, size: number, pauses: number[]): Promise<Buffer> {
   const { host, port } = hostPort(e.address);
-  const got = await new Promise<number>((resolve) => {
+  return new Promise((resolve) => {
     const s = connect({ host, port });
-    let n = 0;
-    let headDone = false;
-    let buf: Buffer = Buffer.alloc(0);
-    const timer = setTimeout(() => {
+    const chunks: Buffer[] = [];
+    let n = -1;
+    let headBuf: Buffer = Buffer.alloc(0);
+    const left = [...pauses];
+    const done = (): void => {
+      clearTimeout(timer);
       s.destroy();
-      resolve(n);
-    }, 30_000);
+      resolve(Buffer.concat(chunks));
+    };
+    const timer = setTimeout(done, 30_000);
+    s.on('error', done);
     s.on('data', (c: Buffer) => {
-      if (!headDone) {
-        buf = Buffer.concat([buf, c]);
-        const i = buf.indexOf('\r\n\r\n');
+      if (n < 0) {
+        headBuf = Buffer.concat([headBuf, c]);
+        const i = headBuf.indexOf('\r\n\r\n');
         if (i === -1) return;
-        headDone = true;
-        n = buf.length - i - 4;
+        chunks.push(headBuf.subarray(i + 4));
+        n = headBuf.length - i - 4;
+      } else {
+        chunks.push(c);
+        n += c.length;
+      }
+      if (n >= size) return done();
+      const p = left.shift();
+      if (p !== undefined) {
         s.pause();
-        setTimeout(() => s.resume(), 1000);
-      } else n += c.length;
-      if (n >= 32 * 1024 * 1024) {
-        clearTimeout(timer);
-        s.destroy();
-        resolve(n);
+        setTimeout(() => s.resume(), p);
       }
     });
-    s.write(e.head('GET', `/big/${32 * 1024 * 1024}`));
+    s.write(e.head('GET', path));
   });
-  assert.equal(got, 32 * 1024 * 1024);
-  await mesh.alive(e);
+}
+
+test('40 concurrent downloads through every entry (plain and dribbled responses), readers pausing now and then: every byte right', async () => {
+  const size = 1024 * 1024 + 12345;
+  const want = patternSha256(size);
+  const results = await Promise.all(
+    Array.from({ length: 40 }, async (_, i) => {
+      const e = mesh.entries[i % 3]!;
+      const path = i % 4 === 0 ? `/dribble-resp/${200_000}` : `/big/${size}`;
+      const n = i % 4 === 0 ? 200_000 : size;
+      const body = await download(e, path, n, [30 + (i % 5) * 20, 10, 50]);
+      const ok = body.length === n && createHash('sha256').update(body).digest('hex') === (n === size ? want : patternSha256(n));
+      return ok ? 'ok' : `${e.name} ${path}: ${body.length} bytes, content ${ok ? 'ok' : 'differs'}`;
+    }),
+  );
+  assert.deepEqual(results.filter((r) => r !== 'ok'), []);
+  await mesh.alive();
 });
 
 test('100 concurrent keep-alive connections, 10 requests each, through explicit, proxy and inbound', async () => {

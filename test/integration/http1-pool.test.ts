@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { header, hostPort } from '../helpers/http1-wire.js';
 import { curl } from '../helpers/http1-clients.js';
+import { pattern } from '../helpers/http1-upstream.js';
 
 let mesh: Mesh;
 let baseline: SocketReport;
@@ -89,6 +90,17 @@ for (const name of ENTRY_NAMES) {
         assert.ok(f[0]!.body.toString().startsWith('body delimited by close'), describeResult(r));
       }
       await mesh.alive(e());
+    });
+
+    test('responses arriving in 3-byte and 100-byte pieces, pipelined with others: each intact and in order', async () => {
+      const t = tag('dribbled');
+      const bytes = e().head('GET', '/dribble-resp/5000') + e().head('GET', `/${t}/1`) + e().head('GET', '/dribble-resp/777') + e().head('GET', `/${t}/2`);
+      const r = await via(e(), [{ write: bytes }], { untilResponses: 4, ms: 8000 });
+      const f = finals(r);
+      assert.deepEqual(f.map((m) => m.status), [200, 200, 200, 200], describeResult(r));
+      assert.ok(f[0]!.body.equals(pattern(5000)), 'first dribbled body intact');
+      assert.ok(f[2]!.body.equals(pattern(777)), 'second dribbled body intact');
+      assert.deepEqual([target(f[1]), target(f[3])], [`/${t}/1`, `/${t}/2`]);
     });
 
     test('an HTTP/1.0 response and a status line without reason phrase are relayed', async () => {
