@@ -12,6 +12,7 @@ import { WebSocket } from 'ws';
 import { startMesh, ENTRY_NAMES, finals, describeResult, metricSum, via, type Mesh, type SocketReport, type Entry } from '../helpers/http1-mesh.js';
 import { header } from '../helpers/http1-wire.js';
 import { rawWsSession, wsHeaders, wsKey, wsAccept, OP } from '../helpers/ws-frames.js';
+import { pattern } from '../helpers/http1-upstream.js';
 
 let mesh: Mesh;
 let baseline: SocketReport;
@@ -188,6 +189,21 @@ for (const name of ENTRY_NAMES) {
     });
   });
 }
+
+test('12 concurrent WebSocket sessions through every entry, binary messages up to 2 MiB: every echo byte-exact', async () => {
+  const sessions = await Promise.all(
+    Array.from({ length: 12 }, async (_, i) => {
+      const e = mesh.entries[i % 3]!;
+      const msgs = [7, 70_000, 700_000, i % 4 === 0 ? 2 * 1024 * 1024 : 300_000].map((n, k) => ({ opcode: OP.binary, payload: pattern(n + i * 13 + k).subarray(i) }));
+      const s = await rawWsSession(e.address, e.head('GET', `/ws/many/${i}`, wsHeaders(wsKey())), msgs, 20_000);
+      const echoes = s.frames.filter((f) => f.opcode === OP.binary);
+      const ok = s.status === 101 && echoes.length === msgs.length && echoes.every((f, k) => f.payload.equals(msgs[k]!.payload));
+      return ok ? 'ok' : `${e.name} session ${i}: status ${s.status}, ${echoes.length} echoes, ${echoes.map((f, k) => (f.payload.equals(msgs[k]!.payload) ? 'same' : `differs (${f.payload.length} vs ${msgs[k]!.payload.length})`)).join(', ')} ${s.error ?? ''}`;
+    }),
+  );
+  assert.deepEqual(sessions.filter((x) => x !== 'ok'), []);
+  await mesh.alive();
+});
 
 test('no socket is left behind after upgrades, refusals and closes', async () => {
   await mesh.alive();
