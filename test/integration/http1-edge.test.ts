@@ -133,6 +133,33 @@ for (const name of ENTRY_NAMES) {
       assert.equal(mesh.seenWith(`/${c}-second`).length, 0, 'the request after Connection: close was forwarded');
     });
 
+    test('HTTP/1.0 client, chunked upstream response: relayed without Transfer-Encoding (de-chunked, RFC 9112 6.1), then close', async () => {
+      const r = await via(e(), [{ write: `GET ${e().target('/trailers')} HTTP/1.0\r\nHost: svc\r\n\r\n` }], { ms: 4000 });
+      const f = finals(r)[0];
+      assert.equal(f?.status, 200, describeResult(r));
+      assert.equal(header(f!, 'transfer-encoding'), undefined, `an HTTP/1.0 client got Transfer-Encoding: ${describeResult(r)}`);
+      const body = r.data.subarray(r.data.indexOf('\r\n\r\n') + 4).toString('latin1');
+      assert.equal(body, 'hello world', `the body as an HTTP/1.0 client reads it (until close or Content-Length): ${describeResult(r)}`);
+      assert.ok(r.closed);
+      await mesh.alive(e());
+    });
+
+    test('HTTP/1.0 client: no 1xx is sent to it (103 dropped), the final response is', async () => {
+      const h = await via(e(), [{ write: `GET ${e().target('/hints')} HTTP/1.0\r\nHost: svc\r\n\r\n` }], { ms: 4000 });
+      assert.deepEqual(h.responses.map((m) => m.status), [200], `no 103 to an HTTP/1.0 client: ${describeResult(h)}`);
+    });
+
+    test('HTTP/1.0 client asking for keep-alive: either served on (two responses) or not told keep-alive and closed', async () => {
+      const t = tag('ka10');
+      const k = await via(e(), [{ write: `GET ${e().target(`/${t}/1`)} HTTP/1.0\r\nHost: svc\r\nConnection: keep-alive\r\n\r\n` }, { awaitResponses: 1 }, { write: `GET ${e().target(`/${t}/2`)} HTTP/1.0\r\nHost: svc\r\nConnection: keep-alive\r\n\r\n` }], { untilResponses: 2, ms: 4000 });
+      const kf = finals(k);
+      if (kf.length === 2) assert.deepEqual(kf.map(target), [`/${t}/1`, `/${t}/2`], describeResult(k));
+      else {
+        assert.doesNotMatch(header(kf[0]!, 'connection') ?? '', /keep-alive/i, `told keep-alive, then closed: ${describeResult(k)}`);
+        assert.ok(k.closed);
+      }
+    });
+
     test('a pipeline with an upstream error in the middle: every request answered, in order', async () => {
       const t = tag('mixed');
       const bytes = e().head('GET', `/${t}/1`) + e().head('POST', `/${t}/2`, [['Content-Length', '3']]) + 'abc' + e().head('GET', '/bighead') + e().head('GET', `/${t}/4`) + e().head('GET', '/204') + e().head('GET', `/${t}/6`);
