@@ -160,6 +160,16 @@ for (const name of ENTRY_NAMES) {
       }
     });
 
+    test('obs-text bytes in a header value and an encoded query string are forwarded byte for byte', async () => {
+      const t = tag('bytes');
+      const path = `/${t}?a=1&b=%20x&c=/d;e=%E2%9C%93&f`;
+      const r = await via(e(), [{ write: Buffer.from(e().head('GET', path, [['X-Latin', 'caf\xe9 cr\xe8me']]), 'latin1') }], { untilResponses: 1 });
+      assert.equal(finals(r)[0]?.status, 200, describeResult(r));
+      const seen = mesh.seenWith(t)[0];
+      assert.equal(seen?.target, path);
+      assert.equal(header(seen!, 'x-latin'), 'caf\xe9 cr\xe8me');
+    });
+
     test('a pipeline with an upstream error in the middle: every request answered, in order', async () => {
       const t = tag('mixed');
       const bytes = e().head('GET', `/${t}/1`) + e().head('POST', `/${t}/2`, [['Content-Length', '3']]) + 'abc' + e().head('GET', '/bighead') + e().head('GET', `/${t}/4`) + e().head('GET', '/204') + e().head('GET', `/${t}/6`);

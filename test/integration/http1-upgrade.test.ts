@@ -163,6 +163,15 @@ for (const name of ENTRY_NAMES) {
       });
     }
 
+    test('a refused upgrade with the next request pipelined in the same write: both answered, in order', async () => {
+      const t = tag('refusedpipe');
+      const r = await via(e(), [{ write: e().head('GET', `/upgrade-400?${t}`, wsHeaders(wsKey())) + e().head('GET', `/${t}/next`) }], { untilResponses: 2, ms: 5000 });
+      const f = finals(r);
+      assert.deepEqual(f.map((m) => m.status), [400, 200], describeResult(r));
+      assert.equal(bodyJson(f[1]).target?.replace(/^http:\/\/svc/, ''), `/${t}/next`);
+      await mesh.alive(e());
+    });
+
     test('an upstream that closes right after its 101: the client sees the 101 and a close; process alive', async () => {
       const s = await rawWsSession(e().address, e().head('GET', '/ws-close', wsHeaders(wsKey())), [{ opcode: OP.text, payload: 'anyone?' }], 4000);
       assert.equal(s.status, 101, JSON.stringify(s.responseHead));
