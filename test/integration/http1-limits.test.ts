@@ -193,25 +193,27 @@ describe('limits.maxPendingRequests 10 with maxConnectionsPerEndpoint 2 and a sl
   after(async () => {
     await mesh?.stop();
   });
-  test('50 concurrent requests: the excess get 503 MESH_ERR_LIMIT_EXCEEDED long before the upstream answers; the rest succeed', async () => {
-    const e = mesh.entry('explicit');
-    const t0 = Date.now();
-    const results = await Promise.all(
-      Array.from({ length: 50 }, async (_, i) => {
-        const r = await via(e, [{ write: e.head('GET', `/slow/800?n=${i}`) }], { untilResponses: 1, ms: 10_000 });
-        return { status: finals(r)[0]?.status ?? 0, code: errorCode(finals(r)[0]), ms: Date.now() - t0, raw: describeResult(r) };
-      }),
-    );
-    const ok = results.filter((r) => r.status === 200);
-    const shed = results.filter((r) => r.status === 503);
-    const other = results.filter((r) => r.status !== 200 && r.status !== 503);
-    assert.deepEqual(other.map((r) => r.raw), [], 'every request got a 200 or a 503');
-    assert.ok(shed.length >= 50 - 12 - 2, `${shed.length} shed (2 active + 10 pending may wait; about 38 must be shed)`);
-    assert.ok(ok.length >= 2, `${ok.length} succeeded`);
-    for (const r of shed) {
-      assert.equal(r.code, 'MESH_ERR_LIMIT_EXCEEDED');
-      assert.ok(r.ms < 700, `a 503 came after ${r.ms} ms: it must not wait for the upstream (800 ms)`);
-    }
-    await mesh.alive(e);
-  });
+  for (const name of ['explicit', 'inbound'] as const) {
+    test(`${name}: 50 concurrent requests: the excess get 503 MESH_ERR_LIMIT_EXCEEDED long before the upstream answers; the rest succeed`, async () => {
+      const e = mesh.entry(name);
+      const t0 = Date.now();
+      const results = await Promise.all(
+        Array.from({ length: 50 }, async (_, i) => {
+          const r = await via(e, [{ write: e.head('GET', `/slow/800?n=${i}`) }], { untilResponses: 1, ms: 10_000 });
+          return { status: finals(r)[0]?.status ?? 0, code: errorCode(finals(r)[0]), ms: Date.now() - t0, raw: describeResult(r) };
+        }),
+      );
+      const ok = results.filter((r) => r.status === 200);
+      const shed = results.filter((r) => r.status === 503);
+      const other = results.filter((r) => r.status !== 200 && r.status !== 503);
+      assert.deepEqual(other.map((r) => r.raw), [], 'every request got a 200 or a 503');
+      assert.ok(shed.length >= 50 - 12 - 2, `${shed.length} shed (2 active + 10 pending may wait; about 38 must be shed)`);
+      assert.ok(ok.length >= 2, `${ok.length} succeeded`);
+      for (const r of shed) {
+        assert.equal(r.code, 'MESH_ERR_LIMIT_EXCEEDED');
+        assert.ok(r.ms < 700, `a 503 came after ${r.ms} ms: it must not wait for the upstream (800 ms)`);
+      }
+      await mesh.alive(e);
+    });
+  }
 });
