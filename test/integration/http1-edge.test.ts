@@ -149,6 +149,19 @@ for (const name of ENTRY_NAMES) {
       assert.deepEqual(h.responses.map((m) => m.status), [200], `no 103 to an HTTP/1.0 client: ${describeResult(h)}`);
     });
 
+    test('HTTP/1.0 without Host: served where the destination is known without it (proxy: the URI; inbound: the app), else 400 MESH_ERR_BAD_HOST', async () => {
+      const t = tag('h10nohost');
+      const r = await via(e(), [{ write: `GET ${e().target(`/${t}`)} HTTP/1.0\r\nUser-Agent: old\r\n\r\n` }], { ms: 4000 });
+      const f = finals(r)[0];
+      if (name === 'explicit') {
+        assert.equal(f?.status, 400, describeResult(r));
+        assert.equal(errorCode(f), 'MESH_ERR_BAD_HOST');
+      } else {
+        assert.equal(f?.status, 200, `HTTP/1.0 needs no Host, and the ${name} entry knows where to go: ${describeResult(r)}`);
+        assert.equal(target(f), `/${t}`);
+      }
+    });
+
     test('HTTP/1.0 client asking for keep-alive: either served on (two responses) or not told keep-alive and closed', async () => {
       const t = tag('ka10');
       const k = await via(e(), [{ write: `GET ${e().target(`/${t}/1`)} HTTP/1.0\r\nHost: svc\r\nConnection: keep-alive\r\n\r\n` }, { awaitResponses: 1 }, { write: `GET ${e().target(`/${t}/2`)} HTTP/1.0\r\nHost: svc\r\nConnection: keep-alive\r\n\r\n` }], { untilResponses: 2, ms: 4000 });
@@ -190,6 +203,16 @@ for (const name of ENTRY_NAMES) {
     });
   });
 }
+
+test('proxy: an absolute-form request with a different Host goes where its URI says, with the Host rewritten (RFC 9112 3.2.2)', async () => {
+  const e = mesh.entry('proxy');
+  const t = tag('hostmismatch');
+  const r = await via(e, [{ write: `GET http://svc/${t} HTTP/1.1\r\nHost: not-a-service.example\r\n\r\n` }], { untilResponses: 1 });
+  assert.equal(finals(r)[0]?.status, 200, describeResult(r));
+  const seen = mesh.seenWith(t)[0];
+  assert.ok(seen);
+  assert.notEqual(header(seen, 'host'), 'not-a-service.example', seen.head);
+});
 
 test('a 32 MiB upload and a 32 MiB download to a slow reader arrive intact (explicit)', async () => {
   const e = mesh.entry('explicit');
