@@ -25,6 +25,7 @@
 //   /until-close      a response without framing, ended by closing; /http10: an HTTP/1.0 response
 //   /no-reason        "HTTP/1.1 200" without a reason phrase; /hop: Connection-listed response headers,
 //                     and the request headers it received as JSON
+//   /respond          answers the bytes of the request header x-respond-b64 (base64), then closes
 //   /early            with a body: a 413 as soon as the head is in, the body read and dropped
 //   /expect-reject... with Expect: a 413 at once, no 100 (the body may never come)
 //   /no-continue...   ignores Expect: no 100, waits for the body
@@ -213,6 +214,12 @@ export async function startScriptedUpstream(name: string, opts: ScriptedUpstream
       }
       s.write('0\r\n\r\n');
       return done();
+    }
+    if (path === '/respond') {
+      // Sends the bytes given (base64) in x-respond-b64 as the response, then closes.
+      s.write(Buffer.from(header(m, 'x-respond-b64') ?? '', 'base64'));
+      setTimeout(() => s.end(), 20).unref();
+      return 'stop';
     }
     if (path === '/desync') {
       // A complete 2-byte response, then bytes that look like the next response: a pooled
