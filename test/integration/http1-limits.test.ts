@@ -95,6 +95,22 @@ describe('header and idle timeouts (requestHeaderMs 1000, downstreamIdleMs 1500)
         assert.ok(r.ms >= 1300 && r.ms < 5000, `closed after ${r.ms} ms (idle limit 1500)`);
       });
 
+      test('a slow upstream (2.5 s) is not a downstream idle: the response arrives', async () => {
+        const e = mesh.entry(name);
+        const r = await via(e, [{ write: e.head('GET', '/slow/2500') }], { untilResponses: 1, ms: 6000 });
+        assert.equal(finals(r)[0]?.status, 200, `waiting for the upstream must not count as the client being idle: ${describeResult(r)}`);
+      });
+
+      test('the header timeout applies to every request of a keep-alive connection', async () => {
+        const e = mesh.entry(name);
+        const r = await via(e, [{ write: e.head('GET', '/first') }, { awaitResponses: 1 }, { dribble: e.head('GET', '/second-slowloris', [['X-Pad', 'y'.repeat(30)]]), gapMs: 200 }], { ms: 8000 });
+        const f = finals(r);
+        assert.equal(f[0]?.status, 200, describeResult(r));
+        assert.equal(f[1]?.status, 408, `the second, slow head: ${describeResult(r)}`);
+        assert.equal(errorCode(f[1]), 'MESH_ERR_REQUEST_HEADER_TIMEOUT');
+        assert.ok(r.closed);
+      });
+
       test('a body stalled after one byte: 408 MESH_ERR_DOWNSTREAM_TIMEOUT, close, and the endpoint is not counted as failed', async () => {
         const e = mesh.entry(name);
         const r = await via(e, [{ write: e.head('POST', '/stalled', [['Content-Length', '100']]) + 'x' }], { ms: 8000 });

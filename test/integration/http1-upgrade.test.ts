@@ -100,6 +100,15 @@ for (const name of ENTRY_NAMES) {
       assert.ok(r.responses.every((m) => m.status !== 502));
     });
 
+    test('Expect with the body sent at once, and a GET pipelined behind it: 100, 200, 200 in order', async () => {
+      const t = tag('expect-pipe');
+      const r = await via(e(), [{ write: e().head('POST', `/${t}/1`, [['Content-Length', '5'], ['Expect', '100-continue']]) + 'hello' + e().head('GET', `/${t}/2`) }], { untilResponses: 2 });
+      const f = finals(r);
+      assert.deepEqual(f.map((m) => m.status), [200, 200], describeResult(r));
+      assert.deepEqual(f.map((m) => bodyJson(m).target?.replace(/^http:\/\/svc/, '')), [`/${t}/1`, `/${t}/2`]);
+      assert.equal(bodyJson(f[0]).bodyBytes, 5);
+    });
+
     test('WebSocket on a raw socket: 101 relayed, then text and binary messages echo both ways; counted', async () => {
       const before = await upgrades(e());
       const key = wsKey();
