@@ -6,7 +6,7 @@
 import { describe, test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
-import { startMesh, ENTRY_NAMES, finals, describeResult, errorCode, via, type Mesh, type SocketReport } from '../helpers/http1-mesh.js';
+import { startMesh, ENTRY_NAMES, finals, describeResult, errorCode, metricSum, via, type Mesh, type SocketReport } from '../helpers/http1-mesh.js';
 import { chunked, header, hostPort, splitMessages } from '../helpers/http1-wire.js';
 
 let mesh: Mesh;
@@ -258,6 +258,23 @@ for (const name of ENTRY_NAMES) {
       assert.equal(errorCode(finals(r)[0]), 'MESH_ERR_BAD_HOST');
       assert.equal(mesh.seenWith(t).length, 0);
       await mesh.alive(e());
+    });
+
+    test('refused requests are counted: dreammesh_requests_total{code="400"} and {code="431"} go up by one each', async () => {
+      const m0 = await mesh.metrics();
+      const b0 = metricSum(m0, 'dreammesh_requests_total', { code: '400' });
+      const h0 = metricSum(m0, 'dreammesh_requests_total', { code: '431' });
+      const bad = await via(e(), [{ write: e().head('POST', '/counted', [['Content-Length', '1'], ['Transfer-Encoding', 'chunked']]) + '0\r\n\r\n' }]);
+      assert.equal(finals(bad)[0]?.status, 400, describeResult(bad));
+      const big = await via(e(), [{ write: e().head('GET', '/counted', Array.from({ length: 150 }, (_, i) => [`x-c${i}`, 'v'] as [string, string])) }]);
+      assert.equal(finals(big)[0]?.status, 431, describeResult(big));
+      let m1 = await mesh.metrics();
+      for (let i = 0; i < 20 && metricSum(m1, 'dreammesh_requests_total', { code: '431' }) < h0 + 1; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        m1 = await mesh.metrics();
+      }
+      assert.equal(metricSum(m1, 'dreammesh_requests_total', { code: '400' }), b0 + 1, 'the 400 was counted');
+      assert.equal(metricSum(m1, 'dreammesh_requests_total', { code: '431' }), h0 + 1, 'the 431 was counted');
     });
 
     test('a request head (and body) written one byte at a time succeeds', async () => {

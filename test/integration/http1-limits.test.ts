@@ -62,6 +62,7 @@ describe('header and idle timeouts (requestHeaderMs 1000, downstreamIdleMs 1500)
     describe(`${name} entry`, () => {
       test('slowloris (1 byte per 200 ms): 408 MESH_ERR_REQUEST_HEADER_TIMEOUT, then close', async () => {
         const e = mesh.entry(name);
+        const c0 = metricSum(await mesh.metrics(), 'dreammesh_requests_total', { code: '408' });
         const r = await via(e, [{ dribble: e.head('GET', '/slowloris', [['X-Padding', 'x'.repeat(40)]]), gapMs: 200 }], { ms: 6000 });
         const f = finals(r)[0];
         assert.equal(f?.status, 408, describeResult(r));
@@ -69,6 +70,7 @@ describe('header and idle timeouts (requestHeaderMs 1000, downstreamIdleMs 1500)
         assert.ok(r.closed, 'closed after the 408');
         assert.ok(r.ms >= 800 && r.ms < 4000, `answered after ${r.ms} ms (limit 1000)`);
         assert.equal(mesh.seenWith('/slowloris').length, 0);
+        assert.equal(metricSum(await mesh.metrics(), 'dreammesh_requests_total', { code: '408' }), c0 + 1, 'the 408 was counted');
         await mesh.alive(e);
       });
 
