@@ -76,6 +76,36 @@ for (const name of ENTRY_NAMES) {
       }
     });
 
+    test('a client gone mid-download or mid-upload: that upstream connection is not reused; later requests get their own responses', async () => {
+      const { host, port } = hostPort(e().address);
+      await new Promise<void>((resolve) => {
+        const s = connect({ host, port });
+        s.on('error', () => {});
+        let got = 0;
+        s.on('data', (c: Buffer) => {
+          got += c.length;
+          if (got > 100_000) {
+            s.destroy();
+            resolve();
+          }
+        });
+        s.write(e().head('GET', `/big/${16 * 1024 * 1024}`));
+        setTimeout(() => {
+          s.destroy();
+          resolve();
+        }, 3000);
+      });
+      await via(e(), [{ write: e().head('POST', '/half-upload', [['Content-Length', '100000']]) + 'u'.repeat(5000) }, { wait: 100 }, { destroy: true }]);
+      await new Promise((res) => setTimeout(res, 100));
+      for (let i = 0; i < 5; i++) {
+        const t = tag('afterabort');
+        const n = await via(e(), [{ write: e().head('GET', `/${t}`) }], { untilResponses: 1, ms: 3000 });
+        assert.equal(finals(n)[0]?.status, 200, `request ${i}: ${describeResult(n)}`);
+        assert.equal(target(finals(n)[0]), `/${t}`, `request ${i}: ${describeResult(n)}`);
+      }
+      assert.equal(mesh.seenWith('/half-upload').length, 0, 'the upstream never saw the half upload as a complete request');
+    });
+
     test('a response delimited by the upstream closing arrives whole; the connection ends cleanly or stays usable', async () => {
       const t = tag('afterclose');
       const r = await via(e(), [{ write: e().head('GET', '/until-close') }, { awaitResponses: 1, ms: 3000 }, { wait: 300 }, { write: e().head('GET', `/${t}`) }], { ms: 4000 });
