@@ -27,6 +27,7 @@
 //                     and the request headers it received as JSON
 //   /respond          answers the bytes of the request header x-respond-b64 (base64), then closes
 //   /early            with a body: a 413 as soon as the head is in, the body read and dropped
+//   /early-close      with a body: a 413 with Connection: close as soon as the head is in, then FIN
 //   /expect-reject... with Expect: a 413 at once, no 100 (the body may never come)
 //   /no-continue...   ignores Expect: no 100, waits for the body
 //   /sse              a chunked event stream: five events 150 ms apart
@@ -332,6 +333,14 @@ export async function startScriptedUpstream(name: string, opts: ScriptedUpstream
             s.write('HTTP/1.1 100 Continue\r\nx-interim: upstream\r\n\r\n');
           }
           if (!m.complete) {
+            if (path === '/early-close') {
+              // Answers and closes its sending side before the body is in; reads and drops the rest.
+              seen.push({ conn, method: 'POST', target, head: m.head, headers: m.headers, rawBody: Buffer.alloc(0), body: Buffer.alloc(0), trailers: [] });
+              respond(s, '413 Payload Too Large', [['x-upstream', name], ['connection', 'close']], 'too large, bye');
+              s.end();
+              stopped = true;
+              return;
+            }
             if ((path === '/early' || path.startsWith('/expect-reject')) && !sent100) {
               sent100 = true; // reuse the flag: answer once, before the body
               respond(s, '413 Payload Too Large', [['x-upstream', name]], 'too large');

@@ -106,6 +106,14 @@ for (const name of ENTRY_NAMES) {
       assert.equal(mesh.seenWith('/half-upload').length, 0, 'the upstream never saw the half upload as a complete request');
     });
 
+    test('an upstream that answers 413 and closes before the request body is in: the client gets the 413, never a 502', async () => {
+      const r = await via(e(), [{ write: e().head('POST', '/early-close', [['Content-Length', '300000']]) + 'v'.repeat(2000) }, { awaitResponses: 1, ms: 3000 }, { write: 'v'.repeat(298_000) }], { ms: 4000, untilResponses: 1 });
+      const f = finals(r)[0];
+      assert.equal(f?.status, 413, describeResult(r));
+      assert.equal(f?.body.toString(), 'too large, bye');
+      await mesh.alive(e());
+    });
+
     test('a response delimited by the upstream closing arrives whole; the connection ends cleanly or stays usable', async () => {
       const t = tag('afterclose');
       const r = await via(e(), [{ write: e().head('GET', '/until-close') }, { awaitResponses: 1, ms: 3000 }, { wait: 300 }, { write: e().head('GET', `/${t}`) }], { ms: 4000 });
