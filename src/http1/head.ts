@@ -4,7 +4,7 @@
 // (requests), never both. Parsing returns null while the head is incomplete and throws
 // ParseError as soon as a byte breaks a rule, so a bad head is refused before it is whole.
 import { METHODS } from 'node:http';
-import { COLON, CR, FIELD_VALUE, HTAB, LF, REASON, SP, TARGET, TOKEN } from './chars.js';
+import { AUTHORITY, COLON, CR, FIELD_VALUE, HTAB, LF, REASON, SP, TARGET, TOKEN } from './chars.js';
 import { ParseError } from './parse-error.js';
 
 export interface HeadLimits {
@@ -181,6 +181,7 @@ function checkTargetForm(method: string, target: string): void {
   const c = target.charCodeAt(0);
   if (method === 'CONNECT') {
     if (c === 0x2f || target === '*') throw new ParseError('INVALID_TARGET', 'CONNECT needs an authority (host:port)');
+    checkAuthority(target, 0, target.length);
     return;
   }
   if (c === 0x2f) return;
@@ -188,7 +189,19 @@ function checkTargetForm(method: string, target: string): void {
     if (method !== 'OPTIONS') throw new ParseError('INVALID_TARGET', 'the asterisk form is for OPTIONS only');
     return;
   }
-  if (!ABSOLUTE.test(target)) throw new ParseError('INVALID_TARGET', 'the request target must be a path, an absolute URI, or * for OPTIONS');
+  const scheme = ABSOLUTE.exec(target);
+  if (scheme === null) throw new ParseError('INVALID_TARGET', 'the request target must be a path, an absolute URI, or * for OPTIONS');
+  const a0 = scheme[0].length;
+  let a1 = a0;
+  while (a1 < target.length && target[a1] !== '/' && target[a1] !== '?' && target[a1] !== '#') a1++;
+  checkAuthority(target, a0, a1);
+}
+
+/** Authority bytes: unreserved, sub-delims, ":", "@", "[", "]" and "%" (RFC 3986 §3.2). */
+function checkAuthority(target: string, from: number, to: number): void {
+  for (let k = from; k < to; k++) {
+    if (AUTHORITY[target.charCodeAt(k)] !== 1) throw new ParseError('INVALID_TARGET', 'a character that cannot appear in a host or authority');
+  }
 }
 
 function checkPrefix(buf: Buffer, i: number, end: number, prefix: Buffer): void {
