@@ -303,7 +303,7 @@ function fieldSemantics(head: MessageHead, lower: string, value: string): void {
     case 'connection':
     case 'proxy-connection': // read as Connection, as llhttp does, so both agree on keep-alive
       for (const t of value.split(',')) {
-        const tok = t.trim().toLowerCase();
+        const tok = trimOws(t).toLowerCase();
         if (tok.length > 0) (head.connectionTokens ??= []).push(tok);
       }
       return;
@@ -333,7 +333,7 @@ function codingsEndInChunked(te: string): boolean {
   const codings = te.split(',');
   let chunkedAt = -1;
   for (let k = 0; k < codings.length; k++) {
-    const c = codings[k]!.trim();
+    const c = trimOws(codings[k]!);
     if (c.length === 0 || !isToken(c)) throw new ParseError('INVALID_TRANSFER_ENCODING', 'Transfer-Encoding must be a list of codings');
     if (c.toLowerCase() === 'chunked') {
       if (chunkedAt !== -1) throw new ParseError('INVALID_TRANSFER_ENCODING', 'chunked applied more than once');
@@ -342,6 +342,15 @@ function codingsEndInChunked(te: string): boolean {
   }
   if (chunkedAt !== -1 && chunkedAt !== codings.length - 1) throw new ParseError('INVALID_TRANSFER_ENCODING', 'chunked must be the final transfer coding');
   return chunkedAt !== -1;
+}
+
+/** Strips SP and HTAB only: String.trim() would also strip NBSP and other Unicode spaces. */
+function trimOws(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && (s.charCodeAt(a) === SP || s.charCodeAt(a) === HTAB)) a++;
+  while (b > a && (s.charCodeAt(b - 1) === SP || s.charCodeAt(b - 1) === HTAB)) b--;
+  return s.slice(a, b);
 }
 
 function isToken(s: string): boolean {
