@@ -210,6 +210,7 @@ export class ChunkedDecoder {
       // Framing fields cannot be trailers (RFC 9110 §6.5.1): a parser that honoured one would frame differently.
       if (plain.contentLength !== -1) throw new ParseError('INVALID_CONTENT_LENGTH', 'Content-Length in the trailer section');
       if (plain.transferEncoding !== null) throw new ParseError('INVALID_TRANSFER_ENCODING', 'Transfer-Encoding in the trailer section');
+      if (plain.connectionTokens !== null) throw new ParseError('INVALID_HEADER_NAME', 'Connection in the trailer section');
       this.trailers = plain;
     } else this.trailers = head;
   }
