@@ -9,8 +9,7 @@
 import { rawRequest, type Step } from './http1-wire.js';
 import { rawWsSession } from './ws-frames.js';
 import { Readable } from 'node:stream';
-import { request, Client } from 'undici';
-import { WebSocket } from 'ws';
+// undici and ws load only for the kinds that use them: a raw exchange starts faster without.
 
 const [kind, address, a, b, c] = process.argv.slice(2);
 if (kind === 'raw') {
@@ -29,6 +28,7 @@ if (kind === 'raw') {
   const s = await rawWsSession(address!, a ?? '', msgs, Number(c ?? 6000));
   process.stdout.write(JSON.stringify({ ...s, frames: s.frames.map((f) => ({ opcode: f.opcode, payload: f.payload.toString('base64') })) }) + '\n');
 } else if (kind === 'undici') {
+  const { request, Client } = await import('undici');
   const out: unknown[] = [];
   const r = await request(`http://${address}/undici/get`);
   out.push([r.statusCode, ((await r.body.json()) as { target: string }).target]);
@@ -43,6 +43,7 @@ if (kind === 'raw') {
   await client.close();
   process.stdout.write(JSON.stringify(out) + '\n');
 } else if (kind === 'wslib') {
+  const { WebSocket } = await import('ws');
   const msgs: (string | Buffer)[] = ['one', Buffer.from([1, 2, 3]), 'three', Buffer.alloc(50_000, 9)];
   const got = await new Promise<{ echoes: string[]; error?: string }>((resolve) => {
     const ws = new WebSocket(`ws://${address}/ws/lib`, { handshakeTimeout: 4000 });
