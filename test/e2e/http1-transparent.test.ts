@@ -151,6 +151,10 @@ describe('HTTP/1 engine on captured (transparent) connections', { skip: skip ?? 
     await writeFile(join(dir, '2m'), Buffer.alloc(2 * 1024 * 1024, 0x71), { mode: 0o644 });
     alive('at start');
     baseline = sockets();
+    for (let i = 0; i < 60 && (baseline.downstream > 0 || baseline.closeWait > 0); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      baseline = sockets();
+    }
   });
   after(async () => {
     if (net) net.try(net.client, [process.execPath, CLI, 'redirect', 'uninstall']);

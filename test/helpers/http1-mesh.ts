@@ -142,6 +142,8 @@ export interface Mesh {
   metrics(): Promise<string>;
   endpoints(): Promise<EndpointHealth[]>;
   sockets(): SocketReport;
+  /** The socket report once no downstream or CLOSE_WAIT socket is left (waits up to 3 s): a baseline. */
+  quietSockets(): Promise<SocketReport>;
   /** Waits (bounded) until no downstream socket and no CLOSE_WAIT socket is left, and fds are back near `baseline`. */
   noLeaks(baseline: SocketReport, why: string, ms?: number): Promise<void>;
   stop(): Promise<void>;
@@ -223,6 +225,15 @@ export async function startMesh(opts: MeshOptions = {}): Promise<Mesh> {
       return j.clusters?.find((c) => c.service === SERVICE)?.endpoints ?? [];
     },
     sockets: () => socketReport(pid, listenerPorts),
+    quietSockets: async () => {
+      const start = Date.now();
+      let r = socketReport(pid, listenerPorts);
+      while ((r.downstream > 0 || r.closeWait > 0) && Date.now() - start < 3000) {
+        await new Promise((res) => setTimeout(res, 50));
+        r = socketReport(pid, listenerPorts);
+      }
+      return r;
+    },
     noLeaks: async (baseline, why, ms = 8000) => {
       if (deaths > 0) assert.fail(`${why}: the sidecar process died ${deaths} time(s) during these tests, so its sockets cannot be compared with the baseline`);
       const start = Date.now();

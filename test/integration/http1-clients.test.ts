@@ -36,7 +36,7 @@ before(async () => {
   await writeFile(file2m, buf);
   sha2m = createHash('sha256').update(buf).digest('hex');
   await mesh.alive();
-  baseline = mesh.sockets();
+  baseline = await mesh.quietSockets();
 });
 beforeEach(async () => {
   await mesh?.revive();

@@ -40,7 +40,7 @@ describe('upstream faults', () => {
   before(async () => {
     mesh = await startMesh();
     await mesh.alive();
-    baseline = mesh.sockets();
+    baseline = await mesh.quietSockets();
   });
   beforeEach(async () => {
     await mesh?.revive();
@@ -98,7 +98,7 @@ describe('client faults', () => {
   before(async () => {
     mesh = await startMesh();
     await mesh.alive();
-    baseline = mesh.sockets();
+    baseline = await mesh.quietSockets();
   });
   beforeEach(async () => {
     await mesh?.revive();

@@ -52,7 +52,7 @@ describe('header and idle timeouts (requestHeaderMs 1000, downstreamIdleMs 1500)
   before(async () => {
     mesh = await startMesh({ cfg: { timeouts: { requestHeaderMs: 1000, downstreamIdleMs: 1500 } } });
     await mesh.alive();
-    baseline = mesh.sockets();
+    baseline = await mesh.quietSockets();
   });
   after(async () => {
     await mesh?.stop();
@@ -164,7 +164,7 @@ describe('limits.maxDownstreamConnections 20 (per listener)', () => {
   before(async () => {
     mesh = await startMesh({ endpoints: 1, cfg: { limits: { maxDownstreamConnections: 20 } } });
     await mesh.alive();
-    baseline = mesh.sockets();
+    baseline = await mesh.quietSockets();
   });
   after(async () => {
     await mesh?.stop();

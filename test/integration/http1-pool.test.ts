@@ -30,7 +30,7 @@ const tag = (what: string): string => `${what}-${++seq}_`; // "_" ends it: tag 1
 before(async () => {
   mesh = await startMesh({ endpoints: 1 });
   await mesh.alive();
-  baseline = mesh.sockets();
+  baseline = await mesh.quietSockets();
 });
 beforeEach(async () => {
   await mesh?.revive();
