@@ -202,6 +202,55 @@ describe('limits.maxDownstreamConnections 20 (per listener)', () => {
   });
 });
 
+describe('the default connection cap against 4,300 idle connections (the fd exhaustion of issue 11)', () => {
+  let mesh: Mesh;
+  before(async () => {
+    mesh = await startMesh({ endpoints: 1 });
+    await mesh.alive();
+  });
+  after(async () => {
+    await mesh?.stop();
+  });
+  test('beyond limits.maxDownstreamConnections (default 4096) connections are closed at accept and counted; /ready and the inbound listener keep answering', async (t) => {
+    const cfg = JSON.parse((await mesh.admin('/config')).responses[0]?.body.toString() ?? '{}') as { limits?: { maxDownstreamConnections?: number } };
+    const cap = cfg.limits?.maxDownstreamConnections ?? 4096;
+    if (cap > 4096) return t.skip(`the default cap is ${cap}`);
+    const e = mesh.entry('explicit');
+    const { host, port } = hostPort(e.address);
+    const before = metricSum(await mesh.metrics(), 'dreammesh_downstream_connections_rejected_total', { listener: 'outbound' });
+    const held: Socket[] = [];
+    try {
+      for (let i = 0; i < cap + 200; i += 100) {
+        const batch = await Promise.all(
+          Array.from(
+            { length: 100 },
+            () =>
+              new Promise<Socket>((resolve) => {
+                const s = connect({ host, port });
+                s.on('error', () => {});
+                s.once('connect', () => resolve(s));
+                s.once('close', () => resolve(s));
+              }),
+          ),
+        );
+        held.push(...batch);
+      }
+      await new Promise((r) => setTimeout(r, 500));
+      const open = held.filter((s) => !s.destroyed && s.readyState === 'open').length;
+      assert.ok(open <= cap + 5, `${open} connections stayed open (cap ${cap})`);
+      const ready = await mesh.admin('/ready');
+      assert.equal(ready.responses[0]?.status, 200, 'admin /ready answers while the outbound listener is full');
+      await mesh.alive('inbound', 'the inbound listener serves while the outbound one is full');
+      const after = metricSum(await mesh.metrics(), 'dreammesh_downstream_connections_rejected_total', { listener: 'outbound' });
+      assert.ok(after - before >= held.length - cap - 5, `rejections counted: ${after - before} for ${held.length - cap} over the cap`);
+    } finally {
+      for (const s of held) s.destroy();
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    await mesh.alive('explicit', 'after the idle connections left');
+  });
+});
+
 describe('limits.maxPendingRequests 10 with maxConnectionsPerEndpoint 2 and a slow upstream', () => {
   let mesh: Mesh;
   before(async () => {
