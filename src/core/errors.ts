@@ -43,6 +43,7 @@ export const ERRORS = {
   MESH_ERR_REGISTRY_UNAVAILABLE: { status: 503, origin: 'local', retryable: false, summary: 'The registry backend cannot be reached and no cached snapshot exists.' },
   MESH_ERR_TUNNEL_IDLE: { status: 504, origin: 'local', retryable: false, summary: 'A CONNECT or opaque tunnel carried no bytes either way for timeouts.idleMs and was closed (counted, never sent).' },
   MESH_ERR_PROXY_NEEDS_TCP: { status: 500, origin: 'local', retryable: false, summary: 'Forward-proxy settings (HTTP_PROXY, Java properties) need a TCP outbound listener; a unix: listener cannot be a proxy.' },
+  MESH_ERR_OPTIONAL_DEPENDENCY: { status: 500, origin: 'local', retryable: false, summary: 'A feature needs an optional package that is not installed (the message names it and the npm install command).' },
   MESH_ERR_INTERNAL: { status: 500, origin: 'local', retryable: false, summary: 'A bug in DreamMesh; the message and logs say where.' },
 } as const satisfies Record<string, ErrorSpec>;
 
