@@ -38,7 +38,7 @@ function walk(n: Node, path: string, rows: string[]): void {
 
 export function renderConfigDoc(schema: TSchema = ConfigSchema): string {
   const rows: string[] = [];
-  walk(schema as unknown as Node, '', rows);
+  walk(schema, '', rows);
   return [
     '# Configuration reference',
     '',
