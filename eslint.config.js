@@ -1,6 +1,7 @@
 // Lint rules for the promise discipline and code hygiene the project asks for, checked with types.
 // Style is Prettier's job (.prettierrc.json); no formatting rules here.
 import js from '@eslint/js';
+import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
@@ -29,6 +30,6 @@ export default tseslint.config(
   {
     files: ['**/*.mjs', '**/*.js'],
     extends: [tseslint.configs.disableTypeChecked],
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
+    languageOptions: { globals: globals.node },
   },
 );

@@ -38,7 +38,20 @@ if (config === undefined) {
   config = join(tmp, 'mesh.yaml');
   writeFileSync(
     config,
-    ['listeners:', '  outbound: 127.0.0.1:25101', '  inbound: 127.0.0.1:25106', '  admin: 127.0.0.1:25100', 'app: 127.0.0.1:25180', 'logLevel: warn', 'accessLog:', '  enabled: false', 'services:', '  users:', '    endpoints: [127.0.0.1:25181]', ''].join('\n'),
+    [
+      'listeners:',
+      '  outbound: 127.0.0.1:25101',
+      '  inbound: 127.0.0.1:25106',
+      '  admin: 127.0.0.1:25100',
+      'app: 127.0.0.1:25180',
+      'logLevel: warn',
+      'accessLog:',
+      '  enabled: false',
+      'services:',
+      '  users:',
+      '    endpoints: [127.0.0.1:25181]',
+      '',
+    ].join('\n'),
   );
 }
 const admin = /^\s*admin:\s*(\S+:\d+)\s*$/m.exec(readFileSync(config, 'utf8'))?.[1];
@@ -94,7 +107,18 @@ const stat = (xs, digits) => {
 try {
   const results = [];
   for (let i = 0; i < runs; i++) results.push(await once());
-  console.log(`${cli}\n  time to /ready: ${stat(results.map((r) => r.readyMs), 0)} ms\n  CPU until ready: ${stat(results.map((r) => r.cpu), 0)} ms\n  idle RSS after ${idleMs} ms: ${stat(results.map((r) => r.rss), 1)} MiB\n  (median (min–max) of ${runs} runs)`);
+  console.log(
+    `${cli}\n  time to /ready: ${stat(
+      results.map((r) => r.readyMs),
+      0,
+    )} ms\n  CPU until ready: ${stat(
+      results.map((r) => r.cpu),
+      0,
+    )} ms\n  idle RSS after ${idleMs} ms: ${stat(
+      results.map((r) => r.rss),
+      1,
+    )} MiB\n  (median (min–max) of ${runs} runs)`,
+  );
 } finally {
   rmSync(tmp, { recursive: true, force: true });
 }
