@@ -35,6 +35,16 @@ function isMissing(e: unknown, pkg: string): boolean {
   return typeof err.message === 'string' && (err.message.includes(`'${pkg}'`) || err.message.includes(`'${pkg}/`));
 }
 
+/** Throws unless `pkg` can be found, without loading it (for checks such as `dreammesh validate`). */
+export function assertOptionalInstalled(pkg: string, feature: string): void {
+  try {
+    require.resolve(pkg);
+  } catch (e) {
+    if (isMissing(e, pkg)) throw optionalDependencyError(pkg, feature, e);
+    throw e;
+  }
+}
+
 /** Loads a CommonJS optional package synchronously. */
 export function requireOptional<T>(pkg: string, feature: string): T {
   try {

@@ -4,12 +4,13 @@
 // Real npm, real tarball, real processes; no loader mocks.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { stringify } from 'yaml';
 import { spawnSidecar } from '../helpers/sidecar.js';
 import { rawExchange, viaSidecar } from '../helpers/http.js';
 import { startUpstream } from '../helpers/upstream.js';
@@ -102,12 +103,40 @@ test('a sidecar from the lean install routes explicit and forward-proxy requests
   }
 });
 
+const etcdConfig = { registry: { etcd: { endpoints: ['http://127.0.0.1:1'] } } };
+
 test('registry.etcd without etcd3 installed: start fails with MESH_ERR_OPTIONAL_DEPENDENCY and the install command', async (t) => {
   if (skip !== undefined) return t.skip(skip);
-  await assert.rejects(spawnSidecar({ registry: { etcd: { endpoints: ['http://127.0.0.1:1'] } } }, { cli: installedCli() }), (e: Error) => {
+  await assert.rejects(spawnSidecar(etcdConfig, { cli: installedCli() }), (e: Error) => {
     assert.match(e.message, /exited with 1/);
     assert.match(e.message, /MESH_ERR_OPTIONAL_DEPENDENCY: registry\.etcd needs the optional package etcd3/);
     assert.match(e.message, /npm install etcd3@\^1\./);
     return true;
   });
+});
+
+test('registry.etcd without etcd3 installed: dreammesh validate refuses the config too', async (t) => {
+  if (skip !== undefined) return t.skip(skip);
+  const file = join(dir, 'etcd.yaml');
+  await writeFile(file, stringify(etcdConfig));
+  const r = spawnSync(process.execPath, [installedCli(), 'validate', file], { encoding: 'utf8' });
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /registry\.etcd needs the optional package etcd3, which is not installed; install it with: npm install etcd3@/);
+});
+
+test('bench report without vega installed: report.json and report.md are written, the charts are skipped with the reason', async (t) => {
+  if (skip !== undefined) return t.skip(skip);
+  const bench = join(app, 'node_modules/dreammesh/dist/bench');
+  const { writeReport } = (await import(pathToFileURL(join(bench, 'write-report.js')).href)) as typeof import('../../bench/write-report.js');
+  const { PROFILES } = (await import(pathToFileURL(join(bench, 'run-bench.js')).href)) as typeof import('../../bench/run-bench.js');
+  const tp = (rps: number): { requests: number; errors: number; seconds: number; rps: number } => ({ requests: rps, errors: 0, seconds: 1, rps });
+  const rows = [
+    { mode: 'direct', title: 'direct', group: 'baseline', keepAlive: { builtin: tp(10000) } },
+    { mode: 'explicit', title: 'explicit', group: 'explicit', keepAlive: { builtin: tp(5000) } },
+  ] as const;
+  const out = join(dir, 'bench-report');
+  const r = await writeReport(out, { rows: [...rows], interrupted: false, generators: { wrk: false } }, PROFILES.quick);
+  assert.deepEqual(r.files, ['report.json', 'report.md']);
+  assert.match(r.chartsSkipped ?? '', /MESH_ERR_OPTIONAL_DEPENDENCY: bench charts needs the optional package vega, which is not installed; install it with: npm install vega@/);
+  assert.ok(existsSync(join(out, 'report.md')));
 });
