@@ -27,8 +27,9 @@ export function meshDispatcher(outbound = process.env[OUTBOUND_ENV] ?? DEFAULT_O
 
 let shared: Agent | undefined;
 
-/** fetch() through the mesh for http:// URLs; other schemes are fetched directly. */
-export function meshFetch(input: string | URL, init: RequestInit = {}): Promise<Response> {
+/** fetch() through the mesh for http:// URLs; other schemes are fetched directly. Every failure
+ * (a bad URL, DREAMMESH_OUTBOUND, undici not installed) is a rejection, as with fetch(). */
+export async function meshFetch(input: string | URL, init: RequestInit = {}): Promise<Response> {
   const url = typeof input === 'string' ? new URL(input) : input;
   if (url.protocol !== 'http:') return undici().fetch(url, init);
   shared ??= meshDispatcher();

@@ -18,7 +18,7 @@ import { startUpstream } from '../helpers/upstream.js';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 /** The promise made in the README: a lean install fits in this many MiB of node_modules. */
 const MAX_MIB = 25;
-const OPTIONAL = ['etcd3', 'vega', 'vega-lite'];
+const OPTIONAL = ['etcd3', 'undici', 'vega', 'vega-lite'];
 
 /** npm with the test runner's npm_* settings removed, so the install is a plain user's. */
 function npm(args: string[], cwd: string): Promise<{ code: number | null; out: string }> {
@@ -139,4 +139,22 @@ test('bench report without vega installed: report.json and report.md are written
   assert.deepEqual(r.files, ['report.json', 'report.md']);
   assert.match(r.chartsSkipped ?? '', /MESH_ERR_OPTIONAL_DEPENDENCY: bench charts needs the optional package vega, which is not installed; install it with: npm install vega@/);
   assert.ok(existsSync(join(out, 'report.md')));
+});
+
+test('dreammesh/client without undici installed: meshFetch rejects with MESH_ERR_OPTIONAL_DEPENDENCY', async (t) => {
+  if (skip !== undefined) return t.skip(skip);
+  // Run from the app directory, so `dreammesh/client` resolves as an app's import would.
+  const script = "import('dreammesh/client').then((m) => m.meshFetch('http://users/')).then(() => console.log('fetched'), (e) => console.log(e.code, e.message))";
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: app, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^MESH_ERR_OPTIONAL_DEPENDENCY dreammesh\/client needs the optional package undici, which is not installed; install it with: npm install undici@/);
+});
+
+test('dreammesh bench without undici installed: refuses before starting anything', async (t) => {
+  if (skip !== undefined) return t.skip(skip);
+  const out = join(dir, 'bench-refused');
+  const r = spawnSync(process.execPath, [installedCli(), 'bench', '--quick', '--out', out], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /MESH_ERR_OPTIONAL_DEPENDENCY: dreammesh bench \(its load generator\) needs the optional package undici/);
+  assert.equal(existsSync(out), false, 'nothing was run or written');
 });
