@@ -89,7 +89,7 @@ async function routeTable(config: MeshConfig): Promise<{ table: RouteTable; note
   clusters.attach(reg);
   const table = clusters.table;
   clusters.detach();
-  await clusters.pools.closeAll(false);
+  clusters.pools.closeAll(false);
   await reg.close();
   return { table, note: config.registry.etcd !== undefined ? 'etcd services are not consulted by explain (inline and file registry only)' : null };
 }
