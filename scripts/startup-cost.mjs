@@ -60,6 +60,11 @@ if (admin === undefined) {
   process.exit(2);
 }
 
+// The Node flags of the CLI's `#!/usr/bin/env -S node ...` line, so the sidecar runs as the
+// `dreammesh` command would run it (and its pid is the one measured).
+const shebang = readFileSync(cli, 'utf8').split('\n')[0];
+const nodeFlags = (shebang.startsWith('#!') ? (/\bnode\b(.*)$/.exec(shebang)?.[1] ?? '') : '').split(/\s+/).filter((f) => f !== '');
+
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const readyStatus = () =>
   new Promise((resolve) => {
@@ -79,7 +84,7 @@ const rssMiB = (pid) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pi
 
 async function once() {
   const t0 = performance.now();
-  const child = spawn(process.execPath, [cli, 'run', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [...nodeFlags, cli, 'run', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr.on('data', (c) => (err += c));
   const exited = new Promise((r) => child.once('exit', r));
@@ -107,18 +112,16 @@ const stat = (xs, digits) => {
 try {
   const results = [];
   for (let i = 0; i < runs; i++) results.push(await once());
-  console.log(
-    `${cli}\n  time to /ready: ${stat(
-      results.map((r) => r.readyMs),
-      0,
-    )} ms\n  CPU until ready: ${stat(
-      results.map((r) => r.cpu),
-      0,
-    )} ms\n  idle RSS after ${idleMs} ms: ${stat(
-      results.map((r) => r.rss),
-      1,
-    )} MiB\n  (median (min–max) of ${runs} runs)`,
-  );
+  const fig = (key, digits) =>
+    stat(
+      results.map((r) => r[key]),
+      digits,
+    );
+  console.log(`node ${[...nodeFlags, cli].join(' ')}`);
+  console.log(`  time to /ready: ${fig('readyMs', 0)} ms`);
+  console.log(`  CPU until ready: ${fig('cpu', 0)} ms`);
+  console.log(`  idle RSS after ${idleMs} ms: ${fig('rss', 1)} MiB`);
+  console.log(`  (median (min–max) of ${runs} runs)`);
 } finally {
   rmSync(tmp, { recursive: true, force: true });
 }
