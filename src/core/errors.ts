@@ -29,6 +29,7 @@ export const ERRORS = {
   MESH_ERR_LIMIT_EXCEEDED: { status: 503, origin: 'local', retryable: false, summary: 'A circuit-breaking limit (connections, pending or active requests) was reached.' },
   MESH_ERR_RETRY_BUDGET: { status: 503, origin: 'local', retryable: false, summary: 'A retry was needed but the retry budget is spent.' },
   MESH_ERR_UPSTREAM_REFUSED: { status: 503, origin: 'upstream', retryable: true, summary: 'Every tried endpoint refused the connection.' },
+  MESH_ERR_UPSTREAM_UNRESOLVED: { status: 502, origin: 'upstream', retryable: true, summary: 'The destination is a host name that does not resolve (DNS answered no address, or could not be asked).' },
   MESH_ERR_UPSTREAM_CONNECT_TIMEOUT: { status: 504, origin: 'upstream', retryable: true, summary: 'Connecting to the endpoint took longer than the connect timeout.' },
   MESH_ERR_UPSTREAM_TIMEOUT: { status: 504, origin: 'upstream', retryable: false, summary: 'The upstream did not answer within the request timeout.' },
   MESH_ERR_UPSTREAM_RESET: { status: 502, origin: 'upstream', retryable: false, summary: 'The upstream closed or reset the connection before a complete response.' },

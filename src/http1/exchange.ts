@@ -17,6 +17,7 @@ import { ParseError } from './parse-error.js';
 import { downstreamResponseHead, upstreamRequestHead } from './serialize.js';
 import type { DownstreamConnection } from './downstream-connection.js';
 import { startUpgradeTunnel } from './upgrade-tunnel.js';
+import { writeKept } from '../upstream/read-buffer.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 /** Request body bytes held while the upstream connection is being made, before pausing the client. */
@@ -209,8 +210,15 @@ export class Exchange implements PoolWaiter, UpstreamUser {
 
   // ── response (upstream → downstream) ───────────────────────────────────────────────────
 
-  onUpstreamData(chunk: Buffer): void {
-    if (this.finished) return;
+  onUpstreamData(chunk: Buffer): boolean {
+    if (this.finished) return false;
+    const out = this.dc.socket;
+    const queuedBefore = out.writableLength > 0;
+    this.onResponseBytes(chunk);
+    return writeKept(out, queuedBefore);
+  }
+
+  private onResponseBytes(chunk: Buffer): void {
     this.sawResponseBytes = true;
     if (this.respDone) {
       // Bytes after a complete response: the connection is not trusted any more.
@@ -232,7 +240,8 @@ export class Exchange implements PoolWaiter, UpstreamUser {
           return;
         }
         if (head === null) {
-          this.respBuf = i === 0 ? buf : buf.subarray(i);
+          // Kept across reads: a copy, as `chunk` is a view of a reused read buffer.
+          this.respBuf = Buffer.from(buf.subarray(i));
           return;
         }
         i += head.headBytes;
@@ -243,6 +252,11 @@ export class Exchange implements PoolWaiter, UpstreamUser {
             return;
           }
           this.startResponse(head, buf, i);
+          return;
+        }
+        // A 1xx that closes the connection leaves no way for the final response to arrive.
+        if (!responseKeepsAlive(head)) {
+          this.failUpstream(new MeshError('MESH_ERR_UPSTREAM_PROTOCOL', `${this.ctx.endpoint ?? 'upstream'}: a ${head.status} response closed the connection before the final response`));
           return;
         }
         // 1xx informational (100 Continue, 103 Early Hints): relayed; HTTP/1.0 clients never see them.

@@ -164,8 +164,9 @@ export function parseResponseHead(buf: Buffer, start: number, end: number, limit
   const done = parseFields(buf, i + 2, end, start, limits, head, null);
   if (done < 0) return incomplete(start, end, limits);
   head.headBytes = done - start;
-  // A 1xx ends at its head; one that claims a body would be framed differently by different parsers.
-  if (status < 200 && (head.contentLength !== -1 || head.transferEncoding !== null)) {
+  // A 1xx ends at its head (a 101 hands the connection over); one that claims a body would
+  // be framed differently by different parsers.
+  if (status < 200 && status !== 101 && (head.contentLength !== -1 || head.transferEncoding !== null)) {
     throw new ParseError('INVALID_STATUS', `a ${status} response cannot carry Content-Length or Transfer-Encoding`);
   }
   return head;
@@ -255,12 +256,22 @@ export function parseFields(
     const name = buf.toString('latin1', n0, n1);
     const value = buf.toString('latin1', v0, v1);
     const lower = name.toLowerCase();
+    // Framing fields end at their last visible byte or a space: a trailing HTAB is read
+    // differently by different parsers (one of the classic desync tricks), so it is refused.
+    if ((lower === 'content-length' || lower === 'transfer-encoding') && hasTab(buf, v1, i - 2)) {
+      throw new ParseError(lower === 'content-length' ? 'INVALID_CONTENT_LENGTH' : 'INVALID_TRANSFER_ENCODING', `whitespace other than SP after ${name}`);
+    }
     head.names.push(name);
     head.lower.push(lower);
     head.values.push(value);
     fieldSemantics(head, lower, value);
     if (onField !== null) onField(lower, value);
   }
+}
+
+function hasTab(buf: Buffer, from: number, to: number): boolean {
+  for (let k = from; k < to; k++) if (buf[k] === HTAB) return true;
+  return false;
 }
 
 function fieldSemantics(head: MessageHead, lower: string, value: string): void {
@@ -276,6 +287,7 @@ function fieldSemantics(head: MessageHead, lower: string, value: string): void {
       head.chunked = codingsEndInChunked(head.transferEncoding);
       return;
     case 'connection':
+    case 'proxy-connection': // read as Connection, as llhttp does, so both agree on keep-alive
       for (const t of value.split(',')) {
         const tok = t.trim().toLowerCase();
         if (tok.length > 0) (head.connectionTokens ??= []).push(tok);

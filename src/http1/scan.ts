@@ -46,7 +46,7 @@ export function scanRequests(bytes: Buffer, limits: Partial<HeadLimits> = {}): S
       messages.push({ method: head.method, target: head.target, versionMinor: head.versionMinor, headers: pairs(head), body: r.body, trailers: r.trailers, upgrade });
       i = r.end;
       if (upgrade) break;
-      if (!requestKeepsAlive(head) && i < bytes.length) throw new ParseError('DATA_AFTER_MESSAGE', 'bytes after a request that closes the connection');
+      if (!requestKeepsAlive(head) && skipLeadingCrlf(bytes, i, bytes.length) < bytes.length) throw new ParseError('DATA_AFTER_MESSAGE', 'bytes after a request that closes the connection');
     }
   } catch (e) {
     if (e instanceof ParseError) return { messages, error: { code: e.code, reason: e.reason }, rest: bytes.length - i };
@@ -62,8 +62,9 @@ export function scanResponses(bytes: Buffer, methods: readonly string[], limits:
   let answered = 0;
   try {
     while (i < bytes.length) {
-      i = skipLeadingCrlf(bytes, i, bytes.length);
-      if (i === bytes.length) break;
+      const s = skipLeadingCrlf(bytes, i, bytes.length);
+      if (s === bytes.length) break; // empty lines only: the start of a message yet to come
+      i = s;
       const head = parseResponseHead(bytes, i, bytes.length, l);
       if (head === null) break;
       const method = methods[answered] ?? 'GET';
@@ -74,10 +75,8 @@ export function scanResponses(bytes: Buffer, methods: readonly string[], limits:
       messages.push({ status: head.status, versionMinor: head.versionMinor, headers: pairs(head), body: r.body, trailers: r.trailers, upgrade });
       i = r.end;
       if (upgrade) break;
-      if (head.status >= 200) {
-        answered += 1;
-        if (!responseKeepsAlive(head) && i < bytes.length) throw new ParseError('DATA_AFTER_MESSAGE', 'bytes after a response that closes the connection');
-      }
+      if (head.status >= 200) answered += 1;
+      if (!responseKeepsAlive(head) && skipLeadingCrlf(bytes, i, bytes.length) < bytes.length) throw new ParseError('DATA_AFTER_MESSAGE', 'bytes after a response that closes the connection');
     }
   } catch (e) {
     if (e instanceof ParseError) return { messages, error: { code: e.code, reason: e.reason }, rest: bytes.length - i };

@@ -1,11 +1,12 @@
 // Upstream connection pools, one per address (host:port or a unix socket path). A pool whose
 // endpoint left the registry is closed gracefully: exchanges already on it finish, new ones
 // go elsewhere. Pools opened for egress destinations are capped and evicted oldest first.
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import type { MeshConfig } from '../config/schema.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { formatHostPort } from '../core/address.js';
 import { EndpointPool } from './endpoint-pool.js';
+import { reusableRead } from './read-buffer.js';
 
 const MAX_EGRESS_POOLS = 256;
 /** Idle pooled connections are closed after this long (or timeouts.idleMs if shorter). */
@@ -34,7 +35,16 @@ export class Pools {
     const opened = this.metrics.upstreamConnectionsOpened.labels({ service });
     pool = new EndpointPool({
       address: id,
-      dial: 'socketPath' in key ? () => connect({ path: key.socketPath }) : () => connect({ host: key.host, port: key.port, noDelay: true, keepAlive: true }),
+      dial:
+        'socketPath' in key
+          ? () => {
+              const s: Socket = connect({ path: key.socketPath, onread: reusableRead(() => s) });
+              return s;
+            }
+          : () => {
+              const s: Socket = connect({ host: key.host, port: key.port, noDelay: true, keepAlive: true, onread: reusableRead(() => s) });
+              return s;
+            },
       maxConnections: this.config.limits.maxConnectionsPerEndpoint,
       keepAliveMs: Math.min(this.config.timeouts.idleMs, KEEP_ALIVE_MS),
       idleMs: this.config.timeouts.idleMs,

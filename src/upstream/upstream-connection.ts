@@ -2,10 +2,12 @@
 // in the pool any byte or FIN from the upstream means the connection can no longer be
 // trusted (a late response, or the server closing it) and it is discarded.
 import type { Socket } from 'node:net';
+import { readSinks } from './read-buffer.js';
 
 /** What an exchange implements to receive an upstream connection's events. */
 export interface UpstreamUser {
-  onUpstreamData(chunk: Buffer): void;
+  /** `chunk` is a view of a reused read buffer: returns true if it kept a reference to it. */
+  onUpstreamData(chunk: Buffer): boolean;
   onUpstreamEnd(): void;
   /** The socket closed; `error` is set when it failed (reset, EPIPE, ...). */
   onUpstreamClose(error: NodeJS.ErrnoException | undefined): void;
@@ -29,9 +31,11 @@ export class UpstreamConnection {
     readonly socket: Socket,
     private readonly owner: ConnectionOwner,
   ) {
-    socket.on('data', (chunk: Buffer) => {
-      if (this.user !== null) this.user.onUpstreamData(chunk);
-      else socket.destroy();
+    // The socket reads into a reusable buffer (read-buffer.ts); the user says whether it kept the bytes.
+    readSinks.set(socket, (chunk) => {
+      if (this.user !== null) return this.user.onUpstreamData(chunk);
+      socket.destroy();
+      return false;
     });
     socket.on('end', () => {
       if (this.user !== null) this.user.onUpstreamEnd();
@@ -59,7 +63,9 @@ export class UpstreamConnection {
 
   /** Leaves the pool for good (a protocol switch): the caller owns the socket's events now. */
   detach(): Socket {
-    for (const ev of ['data', 'end', 'error', 'drain', 'timeout', 'close']) this.socket.removeAllListeners(ev);
+    for (const ev of ['end', 'error', 'drain', 'timeout', 'close']) this.socket.removeAllListeners(ev);
+    readSinks.set(this.socket, () => false); // until the tunnel sets its own (tcp-relay)
+    this.socket.pause();
     this.socket.setTimeout(0);
     this.user = null;
     return this.socket;
