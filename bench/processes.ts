@@ -92,7 +92,7 @@ export async function startSidecar(config: Record<string, unknown>, prefix: read
   const file = join(dir, 'mesh.yaml');
   writeFileSync(file, stringify(config));
   // The flag the installed `dreammesh` command runs with (see the first line of src/cli/main.ts).
-  const argv = [...prefix, process.execPath, '--max-semi-space-size=2', CLI, 'run', '--config', file];
+  const argv = [...prefix, process.execPath, '--max-semi-space-size=4', CLI, 'run', '--config', file];
   try {
     const { child, match } = await spawnUntil(argv, /dreammesh: outbound (\S+)/, 'dreammesh sidecar');
     child.stdout!.resume();

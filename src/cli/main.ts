@@ -1,5 +1,5 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
-// (The flag caps V8's young generation at 2 MiB per semi-space: the HTTP engine allocates
+#!/usr/bin/env -S node --max-semi-space-size=4
+// (The flag caps V8's young generation at 4 MiB per semi-space: the HTTP engine allocates
 // little per request, so a small young generation costs no throughput and keeps a sidecar's
 // memory near its idle size under load. `node dist/src/cli/main.js` runs without it.)
 // `dreammesh <command> [args]`: each command is one module in this folder exporting
