@@ -173,7 +173,8 @@ export function parseResponseHead(buf: Buffer, start: number, end: number, limit
 }
 
 const VERSION_PREFIX = Buffer.from('HTTP/1.');
-const ABSOLUTE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
+/** Scheme letters only, as llhttp reads them (RFC 3986 would also allow digits, + - .). */
+const ABSOLUTE = /^[A-Za-z]+:\/\//;
 
 /** RFC 9112 §3.2: origin-form, absolute-form, authority-form (CONNECT only) or asterisk-form (OPTIONS only). */
 function checkTargetForm(method: string, target: string): void {
