@@ -74,7 +74,7 @@ export class Sidecar {
     this.accessLog = new AccessLog(createAccessLogger(config.accessLog), config.accessLog.sample);
     this.registry = opts.registry ?? createRegistry(config, { log: this.log, metrics: this.metrics });
     this.clusters = new ClusterManager(config, this.metrics, this.log);
-    const self = this;
+    const isDraining = (): boolean => this.draining;
     this.context = {
       config,
       registry: this.registry,
@@ -97,7 +97,7 @@ export class Sidecar {
         new DownstreamConnection(socket, steering, this.outboundEngine);
       },
       get draining() {
-        return self.draining;
+        return isDraining();
       },
     };
     this.outboundEngine = this.engine(
