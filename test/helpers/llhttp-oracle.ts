@@ -43,7 +43,7 @@ export interface OracleMessage {
   readonly headers: readonly Header[];
   readonly body: Buffer;
   readonly trailers: readonly Header[];
-  /** llhttp's upgrade flag: CONNECT, Upgrade + Connection: upgrade (requests), or a 101. */
+  /** llhttp stopped after this message: CONNECT, Upgrade + Connection: upgrade, a 101, a 2xx to CONNECT. */
   readonly upgrade: boolean;
   readonly keepAlive: boolean;
   /** Offset just after the message's last byte. */
@@ -143,7 +143,14 @@ function pass(type: 'request' | 'response', bytes: Buffer, methods: readonly str
   {
     const r = parser.execute(bytes);
     if (typeof r !== 'number') out.error = { code: r.code, reason: r.reason, offset: r.bytesParsed };
-    else if (upgraded) out.upgradedAt = r;
+    else if (upgraded || r < bytes.length) {
+      // llhttp stopped: an upgrade, or any 101 (llhttp stops after a 101 even without an Upgrade
+      // header, leaving its own upgrade flag unset). Either way the bytes after the message
+      // belong to another protocol, which is what the codec's `upgrade` means.
+      out.upgradedAt = r;
+      const last = out.messages[out.messages.length - 1];
+      if (last && !last.upgrade) out.messages[out.messages.length - 1] = { ...last, upgrade: true };
+    }
     else if (atEof) {
       const n = out.messages.length;
       const f = parser.finish();
