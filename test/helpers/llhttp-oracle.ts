@@ -29,8 +29,6 @@ interface HTTPParserCtor {
 }
 const common = require('_http_common') as { HTTPParser: HTTPParserCtor; methods: string[] };
 const { HTTPParser } = common;
-/** llhttp's method table, in its numbering (http.METHODS is the sorted copy of it). */
-export const LLHTTP_METHODS: readonly string[] = common.methods;
 
 export type Header = readonly [string, string];
 
@@ -88,6 +86,31 @@ interface Pass {
 
 let shared: NodeHTTPParser | undefined;
 
+/**
+ * llhttp reports a method as its enum number, which is not an index into the method list
+ * `_http_common` exports (node:http maps it with an internal table). We learn the numbering
+ * once, by parsing one request per method name.
+ */
+const METHOD_BY_NUMBER: ReadonlyMap<number, string> = (() => {
+  const map = new Map<number, string>();
+  const p = new HTTPParser();
+  for (const name of common.methods) {
+    for (const target of ['/', 'a:1']) {
+      let n: number | undefined;
+      p.initialize(HTTPParser.REQUEST, {}, 1 << 16, HTTPParser.kLenientNone);
+      p[HTTPParser.kOnMessageBegin] = () => {};
+      p[HTTPParser.kOnHeaders] = () => {};
+      p[HTTPParser.kOnBody] = () => {};
+      p[HTTPParser.kOnMessageComplete] = () => {};
+      p[HTTPParser.kOnHeadersComplete] = (_a: number, _b: number, _h: unknown, m: number) => { n = m; return 0; };
+      p.execute(Buffer.from(`${name} ${target} HTTP/1.1\r\nHost: a\r\n\r\n`));
+      if (n !== undefined) { map.set(n, name); break; }
+    }
+  }
+  return map;
+})();
+
+
 /** One execute() over the whole input, as node:http does it. */
 function pass(type: 'request' | 'response', bytes: Buffer, methods: readonly string[], maxHeaderSize: number, atEof: boolean): Pass {
   // One parser object, initialized afresh for each pass (node:http reuses its parsers the same way).
@@ -120,16 +143,18 @@ function pass(type: 'request' | 'response', bytes: Buffer, methods: readonly str
     if (flat) headers.push(...flat);
     if (u !== undefined) url += u;
     const m: { -readonly [K in keyof Head]: Head[K] } = { versionMajor, versionMinor, headers: pairs(headers), upgrade, keepAlive };
-    if (type === 'request') { m.method = LLHTTP_METHODS[method!]; m.target = url; } else m.status = statusCode!;
+    if (type === 'request') { m.method = METHOD_BY_NUMBER.get(method!) ?? `#${method}`; m.target = url; } else m.status = statusCode!;
     out.partial = m;
     if (type === 'response') {
+      // llhttp stops after any 101, with or without an Upgrade header (its own flag may be unset).
+      if (statusCode === 101) m.upgrade = true;
       // Interim (1xx other than 101) responses answer no request; the others answer methods[i] in turn.
       const answers = methods[finals];
       if (statusCode! >= 200 || statusCode === 101) finals++;
       // A 2xx to CONNECT opens a tunnel; a response to HEAD has no body: node:http's client gives
       // llhttp the same answers (2 = no body, then upgrade; 1 = no body).
       if (answers === 'CONNECT' && statusCode! >= 200 && statusCode! < 300) { m.upgrade = true; return 2; }
-      if (answers === 'HEAD' && !upgrade) return 1;
+      if (answers === 'HEAD' && !m.upgrade) return 1;
     }
     return 0; // llhttp decides the framing itself (upgrades included)
   };
@@ -143,13 +168,12 @@ function pass(type: 'request' | 'response', bytes: Buffer, methods: readonly str
   {
     const r = parser.execute(bytes);
     if (typeof r !== 'number') out.error = { code: r.code, reason: r.reason, offset: r.bytesParsed };
-    else if (upgraded || r < bytes.length) {
-      // llhttp stopped: an upgrade, or any 101 (llhttp stops after a 101 even without an Upgrade
-      // header, leaving its own upgrade flag unset). Either way the bytes after the message
-      // belong to another protocol, which is what the codec's `upgrade` means.
-      out.upgradedAt = r;
-      const last = out.messages[out.messages.length - 1];
-      if (last && !last.upgrade) out.messages[out.messages.length - 1] = { ...last, upgrade: true };
+    else if (upgraded) out.upgradedAt = r; // the bytes after the message belong to another protocol
+    else if (r < bytes.length) {
+      // llhttp stopped inside a message whose head asked for an upgrade (a body with an
+      // Upgrade): Node's binding hides llhttp's error whenever the upgrade flag is set and
+      // returns where parsing stopped. llhttp itself refused these bytes: so do we.
+      out.error = { code: 'HPE_ERROR_IN_UPGRADE_BODY', reason: 'llhttp stopped inside a message that asked for an upgrade (error hidden by Node)', offset: r };
     }
     else if (atEof) {
       const n = out.messages.length;
