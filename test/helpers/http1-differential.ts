@@ -66,14 +66,34 @@ export const STRICTER: readonly StricterRule[] = [
     early: true,
   },
   {
-    // llhttp skips a run of spaces between the request-line elements.
+    // llhttp ends an HTTP/0.9-style request line (no version) at a bare LF, and then reads on.
+    id: 'bare-lf-in-head',
+    rule: 'CRLF line endings only (bare LF and bare CR rejected)',
+    applies: (_k, _m, { bytes, from }) => {
+      const s = bytes.toString('latin1', from);
+      const end = s.indexOf('\r\n\r\n');
+      return /(^|[^\r])\n|\r(?!\n|$)/.test(end < 0 ? s : s.slice(0, end + 4));
+    },
+    early: true,
+  },
+  {
+    // EXTENSION (not in the brief's list: confirm). llhttp takes any three digits.
+    id: 'status-class',
+    rule: 'status code: three digits, the first 1-5..9 (RFC 9110 §15: the first digit is the class)',
+    applies: (k, m) => k === 'response' && m.status !== undefined && m.status < 100,
+    early: true,
+  },
+  {
+    // EXTENSION (not in the brief's list: confirm). llhttp skips a run of spaces between the
+    // request-line elements.
     id: 'request-line-single-sp',
     rule: 'request-line = method SP request-target SP HTTP-version, one SP each (RFC 9112 §3)',
     applies: (k, _m, raw) => k === 'request' && firstLine(raw).includes('  '),
     early: true,
   },
   {
-    // llhttp takes any byte but CR/LF in a reason phrase; RFC 9112 §4 allows HTAB, SP, VCHAR, obs-text.
+    // EXTENSION (not in the brief's list: confirm). llhttp takes any byte but CR/LF in a reason
+    // phrase; RFC 9112 §4 allows HTAB, SP, VCHAR, obs-text.
     id: 'reason-phrase-ctl',
     rule: 'no CTLs except HTAB (the header-value rule, applied to the reason phrase: RFC 9112 §4)',
     applies: (k, _m, raw) => k === 'response' && /[\x00-\x08\x0a-\x1f\x7f]/.test(firstLine(raw)),
@@ -106,30 +126,46 @@ export const STRICTER: readonly StricterRule[] = [
     // llhttp takes an empty extension name or value (";=b", ";a="); RFC 9112 §7.1.1 does not.
     id: 'chunk-extension-grammar',
     rule: 'chunk extensions are ;name[=value] with a token name and a token or quoted-string value',
-    applies: (_k, _m, raw) => chunkLines(raw).some((l) => !CHUNK_LINE.test(l)),
+    applies: (_k, _m, raw) => {
+      const { complete, all } = chunkLines(raw);
+      // A line still arriving breaks the grammar when no continuation can mend it.
+      const arriving = all.length > complete.length ? all[all.length - 1]! : null;
+      return complete.some((l) => !CHUNK_LINE.test(l)) || (arriving !== null && !['', 'a', '"', 'a"'].some((x) => CHUNK_LINE.test(arriving + x)));
+    },
+    early: true,
+  },
+  {
+    // llhttp takes any chunk size below 2^64 (and waits for that much data).
+    id: 'chunk-size-bound',
+    rule: 'chunk size lines: hex digits, bounded (the codec: at most 2^48 bytes per chunk)',
+    applies: (_k, _m, raw) => chunkLines(raw).all.some((l) => BigInt('0x' + (/^[0-9A-Fa-f]*/.exec(l)![0] || '0')) > MAX_CHUNK_SIZE),
     early: true,
   },
 ];
+
+/** The codec's bound on one chunk's size (src/http1/chunked.ts). */
+const MAX_CHUNK_SIZE = 2n ** 48n;
 
 const T = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]+";
 const QS = '"(?:[\\t \\x21\\x23-\\x5b\\x5d-\\x7e\\x80-\\xff]|\\\\[\\t \\x21-\\x7e\\x80-\\xff])*"';
 /** chunk-size [ chunk-ext ] (RFC 9112 §7.1, §7.1.1), without BWS: what the codec accepts. */
 const CHUNK_LINE = new RegExp(`^[0-9A-Fa-f]+(?:;${T}(?:=(?:${T}|${QS}))?)*$`);
 
-/** The complete chunk-size lines of the chunked body after the head that starts at `from`. */
-function chunkLines({ bytes, from }: { bytes: Buffer; from: number }): string[] {
+/** The chunk-size lines of the chunked body after the head that starts at `from`: the
+ * complete ones, and all (with the one still arriving). */
+function chunkLines({ bytes, from }: { bytes: Buffer; from: number }): { complete: string[]; all: string[] } {
   const s = bytes.toString('latin1', from);
+  const complete: string[] = [];
   let i = s.indexOf('\r\n\r\n');
-  if (i < 0) return [];
+  if (i < 0) return { complete, all: complete };
   i += 4;
-  const lines: string[] = [];
   for (;;) {
     const e = s.indexOf('\r\n', i);
-    if (e < 0) return lines;
+    if (e < 0) return { complete, all: i < s.length ? [...complete, s.slice(i)] : complete };
     const line = s.slice(i, e);
-    lines.push(line);
+    complete.push(line);
     const size = parseInt(/^[0-9A-Fa-f]*/.exec(line)![0] || 'x', 16);
-    if (!(size > 0) || !Number.isSafeInteger(size)) return lines;
+    if (!(size > 0) || !Number.isSafeInteger(size)) return { complete, all: complete };
     i = e + 2 + size + 2;
   }
 }
@@ -162,7 +198,7 @@ function firstLine({ bytes, from }: { bytes: Buffer; from: number }): string {
 function rawHead(kind: Kind, bytes: Buffer, from: number): Head {
   let i = from;
   while (i < bytes.length && (bytes[i] === 0x0d || bytes[i] === 0x0a)) i++;
-  const lines = bytes.toString('latin1', i).split('\r\n');
+  const lines = bytes.toString('latin1', i).split(/\r?\n/);
   lines.pop(); // the line still arriving
   const start = lines.shift() ?? '';
   // A request line with no " HTTP/x.y" at its end is HTTP/0.9 to llhttp.
@@ -173,7 +209,8 @@ function rawHead(kind: Kind, bytes: Buffer, from: number): Head {
     const c = l.indexOf(':');
     headers.push(c < 0 ? [l, ''] : [l.slice(0, c), l.slice(c + 1).trim()]);
   }
-  return { versionMajor: v ? Number(v[1]) : 1, versionMinor: v ? Number(v[2]) : 1, headers, upgrade: false, keepAlive: true };
+  const status = kind === 'response' ? /^HTTP\/\d\.\d (\d{3})/.exec(start) : null;
+  return { versionMajor: v ? Number(v[1]) : 1, versionMinor: v ? Number(v[2]) : 1, headers, upgrade: false, keepAlive: true, ...(status ? { status: Number(status[1]) } : {}) };
 }
 
 export interface Verdict {
