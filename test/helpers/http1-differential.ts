@@ -113,6 +113,14 @@ export const STRICTER: readonly StricterRule[] = [
     early: true,
   },
   {
+    // Trailers are parsed like headers, so a Transfer-Encoding field there is held to the same
+    // list rule; llhttp takes some broken lists in trailers (",chunked", "chunked, gzip").
+    id: 'trailer-te-list-broken',
+    rule: 'trailers parsed like headers; Transfer-Encoding: chunked only once, and last',
+    applies: (_k, m, raw) => teBroken({ ...m, headers: chunkLines(raw).trailers }),
+    early: true,
+  },
+  {
     // EXTENSION of the rule above to responses (not in the brief's list: confirm). llhttp reads
     // a response whose Transfer-Encoding does not end in chunked until the connection closes
     // (RFC 9112 §6.3 rule 4), whatever the list holds: "chunked, gzip", ",chunked",
@@ -152,20 +160,29 @@ const QS = '"(?:[\\t \\x21\\x23-\\x5b\\x5d-\\x7e\\x80-\\xff]|\\\\[\\t \\x21-\\x7
 const CHUNK_LINE = new RegExp(`^[0-9A-Fa-f]+(?:;${T}(?:=(?:${T}|${QS}))?)*$`);
 
 /** The chunk-size lines of the chunked body after the head that starts at `from`: the
- * complete ones, and all (with the one still arriving). */
-function chunkLines({ bytes, from }: { bytes: Buffer; from: number }): { complete: string[]; all: string[] } {
+ * complete ones, and all (with the one still arriving); and the complete trailer fields. */
+function chunkLines({ bytes, from }: { bytes: Buffer; from: number }): { complete: string[]; all: string[]; trailers: [string, string][] } {
   const s = bytes.toString('latin1', from);
   const complete: string[] = [];
+  const trailers: [string, string][] = [];
   let i = s.indexOf('\r\n\r\n');
-  if (i < 0) return { complete, all: complete };
+  if (i < 0) return { complete, all: complete, trailers };
   i += 4;
   for (;;) {
     const e = s.indexOf('\r\n', i);
-    if (e < 0) return { complete, all: i < s.length ? [...complete, s.slice(i)] : complete };
+    if (e < 0) return { complete, all: i < s.length ? [...complete, s.slice(i)] : complete, trailers };
     const line = s.slice(i, e);
     complete.push(line);
     const size = parseInt(/^[0-9A-Fa-f]*/.exec(line)![0] || 'x', 16);
-    if (!(size > 0) || !Number.isSafeInteger(size)) return { complete, all: complete };
+    if (size === 0) {
+      // The trailer section: field lines up to the empty line.
+      for (let t = e + 2, te = s.indexOf('\r\n', t); te > t; t = te + 2, te = s.indexOf('\r\n', t)) {
+        const f = s.slice(t, te);
+        const c = f.indexOf(':');
+        trailers.push(c < 0 ? [f, ''] : [f.slice(0, c), f.slice(c + 1).trim()]);
+      }
+    }
+    if (!(size > 0) || !Number.isSafeInteger(size)) return { complete, all: complete, trailers };
     i = e + 2 + size + 2;
   }
 }

@@ -311,11 +311,13 @@ export function applyEdit(b: Buffer, e: Edit): Buffer {
 export type Structural =
   | { op: 'field'; msg: number; at: number; line: string; replace: boolean }
   | { op: 'chunk'; msg: number; chunk: number; line: string }
+  | { op: 'trailer'; msg: number; line: string }
   | { op: 'none' };
 
 export const structural: fc.Arbitrary<Structural> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ op: fc.constant('field' as const), msg: fc.nat(), at: fc.nat(), line: fc.constantFrom(...NASTY_FIELDS), replace: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('chunk' as const), msg: fc.nat(), chunk: fc.nat(), line: fc.constantFrom(...NASTY_CHUNK_LINES) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('trailer' as const), msg: fc.nat(), line: fc.constantFrom(...NASTY_FIELDS) }) },
   { weight: 1, arbitrary: fc.constant({ op: 'none' as const }) },
 );
 
@@ -327,6 +329,11 @@ export function applyStructural(s: Stream, m: Structural): Stream {
     const at = m.at % (target.headers.length + 1);
     if (m.replace && at < target.headers.length) target.headers[at] = m.line;
     else target.headers.splice(at, 0, m.line);
+  } else if (m.op === 'trailer') {
+    const k = msgs.findIndex((x, i) => i >= m.msg % msgs.length && x.body.kind === 'chunked');
+    const t = k >= 0 ? msgs[k]! : null;
+    if (t && t.body.kind === 'chunked') t.body = { ...t.body, trailers: [...t.body.trailers, m.line] };
+    else target.headers.push(m.line);
   } else {
     // The first chunked message at or after the chosen one.
     const k = msgs.findIndex((x, i) => i >= m.msg % msgs.length && x.body.kind === 'chunked');

@@ -40,6 +40,8 @@ const KNOWN: { id: string; corpus: string; hit: (c: Case, o: Outcome) => boolean
     hit: (c, o) => c.kind === 'request' && (o.ref.messages.some((m) => m.method === 'CONNECT') || o.ref.partial?.method === 'CONNECT') },
   { id: 'HTAB in a Content-Length or Transfer-Encoding value: llhttp does not trim it, the codec does', corpus: 'te-chunked-trailing-htab, cl-trailing-htab, res-te-chunked-trailing-htab',
     hit: (c) => /\r\n(content-length|transfer-encoding):[^\r\n]*\t/i.test(c.bytes.toString('latin1')) },
+  { id: 'Content-Length / Transfer-Encoding in trailers are accepted', corpus: 'chunk-trailer-content-length, chunk-trailer-transfer-encoding',
+    hit: (c, o) => passes(o) && /\r\n0[^\r\n]*\r\n(?:[^\r\n]*\r\n)*?(content-length|transfer-encoding)[ \t]*:/i.test(c.bytes.toString('latin1')) },
   { id: 'empty lines between responses are refused', corpus: 'res-crlf-between',
     hit: (c, o) => c.kind === 'response' && o.got.error?.code === 'INVALID_VERSION' && /^(\r\n)+/.test(c.bytes.toString('latin1', c.bytes.length - o.got.rest)) },
 ];
