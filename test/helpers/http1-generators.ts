@@ -252,6 +252,12 @@ export const NASTY_CHUNK_LINES: readonly string[] = [
   '5;a="\x00"', '5;a="\\\x7f"', '5;a=\x80', '00000000000000000005', '', ' ', '5\n', '5\r', '5;a\n', 'g', '0', '0;', '5;a=b;', '5;=b', '5;a="x"y',
 ];
 
+/** Request-targets at the edges of the four forms (RFC 9112 §3.2) and of llhttp's URL parser. */
+export const NASTY_TARGETS: readonly string[] = [
+  '*', '*x', 'foo', 'http:x', 'http:/x', 'http://', 'http://a@b/', 'http://[::1/', 'HTTP://A/', 'h-t.t+p://a/', '1http://a/', 'a:1',
+  'example.com:443', '?x', '#x', '//', '/\\', '/%zz', '/a#b#c', '/a\x7f', '/\x80', '/a\tb', '/\x00', '/a b', '/a?b"c', '/{}|^`<>',
+];
+
 /** A byte-level edit; positions are taken modulo the length at apply time. */
 export type Edit =
   | { op: 'set'; at: number; byte: number }
@@ -312,12 +318,14 @@ export type Structural =
   | { op: 'field'; msg: number; at: number; line: string; replace: boolean }
   | { op: 'chunk'; msg: number; chunk: number; line: string }
   | { op: 'trailer'; msg: number; line: string }
+  | { op: 'target'; msg: number; target: string }
   | { op: 'none' };
 
 export const structural: fc.Arbitrary<Structural> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ op: fc.constant('field' as const), msg: fc.nat(), at: fc.nat(), line: fc.constantFrom(...NASTY_FIELDS), replace: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('chunk' as const), msg: fc.nat(), chunk: fc.nat(), line: fc.constantFrom(...NASTY_CHUNK_LINES) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('trailer' as const), msg: fc.nat(), line: fc.constantFrom(...NASTY_FIELDS) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('target' as const), msg: fc.nat(), target: fc.constantFrom(...NASTY_TARGETS) }) },
   { weight: 1, arbitrary: fc.constant({ op: 'none' as const }) },
 );
 
@@ -329,6 +337,10 @@ export function applyStructural(s: Stream, m: Structural): Stream {
     const at = m.at % (target.headers.length + 1);
     if (m.replace && at < target.headers.length) target.headers[at] = m.line;
     else target.headers.splice(at, 0, m.line);
+  } else if (m.op === 'target') {
+    const parts = target.start.split(' ');
+    if (s.kind === 'request' && parts.length === 3) target.start = `${parts[0]} ${m.target} ${parts[2]}`;
+    else target.headers.push('X: ' + m.target);
   } else if (m.op === 'trailer') {
     const k = msgs.findIndex((x, i) => i >= m.msg % msgs.length && x.body.kind === 'chunked');
     const t = k >= 0 ? msgs[k]! : null;
