@@ -14,11 +14,13 @@ import fc from 'fast-check';
 import { describe as explain, runBoth, type Case, type Outcome } from '../helpers/http1-differential.js';
 import { applyEdit, applyStructural, edit, requestStream, responseStream, serialize, structural, type Stream } from '../helpers/http1-generators.js';
 
-const SEED = process.env.HTTP1_DIFF_SEED ? Number(process.env.HTTP1_DIFF_SEED) : undefined;
+/** One seed for the whole file, printed with every property, so any run can be replayed. */
+const SEED = process.env.HTTP1_DIFF_SEED ? Number(process.env.HTTP1_DIFF_SEED) : (Date.now() ^ Math.floor(Math.random() * 0x7fffffff)) | 0;
 const FACTOR = Number(process.env.HTTP1_DIFF_RUNS ?? 1);
 const SKIP_KNOWN = process.env.HTTP1_DIFF_SKIP_KNOWN === '1';
 const runs = (n: number) => Math.max(1, Math.round(n * FACTOR));
-const params = (n: number): fc.Parameters<unknown> => ({ numRuns: runs(n), includeErrorInReport: true, ...(SEED !== undefined ? { seed: SEED } : {}) });
+const params = (n: number): fc.Parameters<unknown> => ({ numRuns: runs(n), includeErrorInReport: true, seed: SEED });
+const replay = `seed ${SEED}: replay with HTTP1_DIFF_SEED=${SEED}`;
 
 /** The codec let through the message llhttp refused (now or once complete). */
 const passes = (o: Outcome): boolean => !o.got.error || o.got.messages.length > o.ref.messages.length;
@@ -68,15 +70,18 @@ function check(c: Case, opts: { wellFormed?: boolean } = {}): void {
 
 const asCase = (s: Stream, bytes = serialize(s)): Case => ({ kind: s.kind, bytes, methods: s.methods });
 
-test('well-formed request streams: same messages, same boundaries', () => {
+test('well-formed request streams: same messages, same boundaries', (t) => {
+  t.diagnostic(replay);
   fc.assert(fc.property(requestStream, (s) => check(asCase(s), { wellFormed: true })), params(2500));
 });
 
-test('well-formed response streams (HEAD/204/304/1xx/101, close-delimited): same messages, same boundaries', () => {
+test('well-formed response streams (HEAD/204/304/1xx/101, close-delimited): same messages, same boundaries', (t) => {
+  t.diagnostic(replay);
   fc.assert(fc.property(responseStream, (s) => check(asCase(s), { wellFormed: true })), params(2500));
 });
 
-test('truncated streams: the same complete messages and the same incomplete tail', () => {
+test('truncated streams: the same complete messages and the same incomplete tail', (t) => {
+  t.diagnostic(replay);
   const cut = fc.tuple(fc.oneof(requestStream, responseStream), fc.nat()).map(([s, at]) => {
     const b = serialize(s);
     return asCase(s, b.subarray(0, at % (b.length + 1)));
@@ -90,10 +95,12 @@ const mutated = (stream: fc.Arbitrary<Stream>) =>
     return asCase(t, edits.reduce(applyEdit, serialize(t)));
   });
 
-test('mutated request streams (smuggling field lines, chunk lines, byte edits): llhttp rejects ⇒ codec rejects', () => {
+test('mutated request streams (smuggling field lines, chunk lines, byte edits): llhttp rejects ⇒ codec rejects', (t) => {
+  t.diagnostic(replay);
   fc.assert(fc.property(mutated(requestStream), (c) => check(c)), params(5000));
 });
 
-test('mutated response streams: llhttp rejects ⇒ codec rejects; accepted ⇒ same boundaries', () => {
+test('mutated response streams: llhttp rejects ⇒ codec rejects; accepted ⇒ same boundaries', (t) => {
+  t.diagnostic(replay);
   fc.assert(fc.property(mutated(responseStream), (c) => check(c)), params(4000));
 });
