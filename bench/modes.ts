@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import type { LoadTarget } from './load/target.js';
 import { sidecarConfig, joinDir, type BenchEnv } from './bench-env.js';
-import { startSidecar, startHaproxy, type BenchProcess } from './processes.js';
+import { startSidecar, startHaproxy, freePort, type BenchProcess } from './processes.js';
 import { transparentModes } from './transparent-modes.js';
 import { inNetns } from './topology.js';
 
@@ -102,6 +102,17 @@ export const MODES: readonly Mode[] = [
       sidecarRow(env, sidecarConfig(upstreamAddr(env), '127.0.0.1:0'), (p) => ({ transport: { tcp: tcpOf(p.outbound) }, shape: 'absolute', authority: 'bench' })),
   },
   {
+    name: 'inbound',
+    title: 'inbound listener → app',
+    group: 'explicit',
+    unavailable: always,
+    setup: async (env) => {
+      const port = await freePort();
+      const config = { ...sidecarConfig(upstreamAddr(env), '127.0.0.1:0'), app: upstreamAddr(env), listeners: { outbound: '127.0.0.1:0', inbound: `127.0.0.1:${port}`, admin: '127.0.0.1:0' } };
+      return sidecarRow(env, config, () => ({ transport: { tcp: { host: '127.0.0.1', port } }, shape: 'origin', authority: 'bench' }));
+    },
+  },
+  {
     name: 'connect',
     title: 'forward proxy, CONNECT tunnel',
     group: 'proxy',
@@ -115,7 +126,7 @@ export const MODES: readonly Mode[] = [
 ];
 
 /** Rows of a --quick run without --modes: one of each kind, so it stays under a minute. */
-const QUICK = new Set(['direct', 'explicit', 'explicit-unix', 'proxy', 'connect', 'haproxy', 'transparent-nftables']);
+const QUICK = new Set(['direct', 'explicit', 'explicit-unix', 'proxy', 'inbound', 'connect', 'haproxy', 'transparent-nftables']);
 
 /** Resolves --modes: row names, or group names (`transparent`, `reference`, `proxy`); unknown names are an error. */
 export function selectModes(requested: readonly string[] | undefined, quick = false): Mode[] {

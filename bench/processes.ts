@@ -91,7 +91,8 @@ export async function startSidecar(config: Record<string, unknown>, prefix: read
   const dir = mkdtempSync(join(tmpdir(), 'dm-bench-'));
   const file = join(dir, 'mesh.yaml');
   writeFileSync(file, stringify(config));
-  const argv = [...prefix, process.execPath, CLI, 'run', '--config', file];
+  // The flag the installed `dreammesh` command runs with (see the first line of src/cli/main.ts).
+  const argv = [...prefix, process.execPath, '--max-semi-space-size=2', CLI, 'run', '--config', file];
   try {
     const { child, match } = await spawnUntil(argv, /dreammesh: outbound (\S+)/, 'dreammesh sidecar');
     child.stdout!.resume();
@@ -144,6 +145,8 @@ export async function startHaproxy(mode: 'http' | 'tcp', upstream: { host: strin
       `  bind 127.0.0.1:${port}`,
       '  default_backend upstream',
       'backend upstream',
+      // http-reuse always: idle server connections serve any client, as the sidecar's pool does.
+      mode === 'http' ? '  http-reuse always' : '',
       `  server u1 ${upstream.host}:${upstream.port}` + (mode === 'http' ? ' pool-max-conn 256' : ''),
       '',
     ].join('\n'),

@@ -1,13 +1,13 @@
 // A running sidecar: builds the context every stage shares, binds the three listeners and
 // drains gracefully. `dreammesh run` and the tests both start sidecars through here.
 import { networkInterfaces } from 'node:os';
-import type { Server as NetServer, Socket } from 'node:net';
+import type { Server as NetServer } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import type { Logger } from 'pino';
 import type { MeshConfig } from './config/schema.js';
 import type { Registry } from './registry/registry.js';
 import type { ListenAddress } from './core/address.js';
-import type { SidecarContext, Steering } from './core/sidecar-context.js';
+import type { SidecarContext } from './core/sidecar-context.js';
 import { MeshError } from './core/errors.js';
 import { createLogger, createAccessLogger } from './core/logger.js';
 import { createMetrics, type Metrics } from './telemetry/metrics.js';
@@ -18,10 +18,14 @@ import { ClusterManager } from './upstream/cluster-manager.js';
 import { decideEgress } from './routing/egress.js';
 import { originalDstAvailable, originalDstLoadError } from './steering/original-dst.js';
 import { FailOpenRules } from './steering/fail-open.js';
-import { createOutboundHandler } from './steering/outbound-http.js';
-import { createHttpServer } from './listeners/http-server.js';
 import { OutboundListener } from './listeners/outbound-listener.js';
-import { createInboundHandler } from './listeners/inbound-listener.js';
+import { createInboundListener } from './listeners/inbound-listener.js';
+import { DownstreamConnection } from './http1/downstream-connection.js';
+import type { HttpEngine, HttpRouter } from './http1/engine.js';
+import type { Entry } from './pipeline/request-context.js';
+import { OutboundRouter } from './routing/outbound-router.js';
+import { InboundRouter } from './routing/inbound-router.js';
+import { handleConnect } from './steering/connect-tunnel.js';
 import { createAdminServer } from './listeners/admin-listener.js';
 import { listen, describeBound } from './listeners/listen.js';
 import { formatHostPort } from './core/address.js';
@@ -48,10 +52,10 @@ export class Sidecar {
   readonly via = newViaPseudonym();
   private readonly accessLog: AccessLog;
   private readonly inflight = { count: 0 };
-  private readonly transparentSockets = new WeakMap<Socket, Steering>();
-  private readonly outboundHttp: HttpServer;
+  private readonly outboundEngine: HttpEngine;
   private readonly outbound: OutboundListener;
-  private readonly inboundHttp: HttpServer;
+  private readonly inboundEngine: HttpEngine;
+  private readonly inbound: NetServer;
   private readonly admin: HttpServer;
   private ready = false;
   private failOpen: FailOpenRules | undefined;
@@ -90,46 +94,39 @@ export class Sidecar {
       isOwnAddress: (host, port) => this.isOwnAddress(host, port),
       via: this.via,
       adoptHttp: (socket, steering) => {
-        if (steering.mode === 'transparent') this.transparentSockets.set(socket, steering);
-        this.outboundHttp.emit('connection', socket);
+        new DownstreamConnection(socket, steering, this.outboundEngine);
       },
       get draining() {
         return self.draining;
       },
     };
-    const countBad = (code: string): void => this.metrics.requests.inc({ mode: 'explicit', service: '-', code: code === 'HPE_HEADER_OVERFLOW' ? '431' : '400' });
-    this.outboundHttp = createHttpServer(
-      config,
-      createOutboundHandler({
-        config,
-        metrics: this.metrics,
-        accessLog: this.accessLog,
-        clusters: this.clusters,
-        via: this.via,
-        connectionSteering: (s) => this.transparentSockets.get(s),
-        isOwnAddress: (h, p) => this.isOwnAddress(h, p),
-        checkEgress: (h, p) => this.context.checkEgress(h, p),
-        inflight: this.inflight,
-        isDraining: () => this.draining,
-      }),
-      countBad,
+    this.outboundEngine = this.engine(
+      'outbound',
+      new OutboundRouter({ config, clusters: this.clusters, via: this.via, isOwnAddress: (h, p) => this.isOwnAddress(h, p), checkEgress: (h, p) => this.context.checkEgress(h, p) }),
+      (socket, head, rest) => handleConnect(this.context, { url: head.target, via: viaOf(head.lower, head.values) }, socket, rest ?? EMPTY),
     );
-    this.outbound = new OutboundListener(this.context, this.outboundHttp);
-    this.inboundHttp = createHttpServer(
-      config,
-      createInboundHandler({
-        config,
-        metrics: this.metrics,
-        accessLog: this.accessLog,
-        pools: this.clusters.pools,
-        via: this.via,
-        inflight: this.inflight,
-        isDraining: () => this.draining,
-        knownCaller: (name) => this.registry.snapshot().services.has(name),
-      }),
-      countBad,
-    );
+    this.outbound = new OutboundListener(this.context);
+    this.inboundEngine = this.engine('inbound', new InboundRouter({ config, pools: this.clusters.pools, knownCaller: (name) => this.registry.snapshot().services.has(name) }), null);
+    this.inbound = createInboundListener(config, this.inboundEngine, this.metrics, this.log);
     this.admin = createAdminServer({ config, metrics: this.metrics, registry: this.registry, clusters: this.clusters, state: () => ({ ready: this.ready, draining: this.draining }) });
+  }
+
+  private engine(listener: Entry, router: HttpRouter, onConnect: HttpEngine['onConnect']): HttpEngine {
+    const c = this.config;
+    return {
+      listener,
+      via: this.via,
+      limits: { maxHeaderBytes: c.limits.maxHeaderBytes, maxHeaderCount: c.limits.maxHeaderCount, maxUriBytes: c.limits.maxUriBytes },
+      responseLimits: RESPONSE_LIMITS,
+      timeouts: { requestHeaderMs: c.timeouts.requestHeaderMs, downstreamIdleMs: c.timeouts.downstreamIdleMs, idleMs: c.timeouts.idleMs },
+      metrics: this.metrics,
+      accessLog: this.accessLog,
+      router,
+      inflight: this.inflight,
+      connections: new Set(),
+      isDraining: () => this.draining,
+      onConnect,
+    };
   }
 
   async start(): Promise<BoundListeners> {
@@ -151,7 +148,7 @@ export class Sidecar {
     await this.registry.start();
     this.clusters.attach(this.registry);
     const outbound = await listen(this.outbound.server, this.config.listeners.outbound, 'outbound');
-    const inbound = await listen(this.inboundHttp as unknown as NetServer, this.config.listeners.inbound, 'inbound');
+    const inbound = await listen(this.inbound, this.config.listeners.inbound, 'inbound');
     this.bound = { outbound, inbound, admin };
     await this.registerSelf(inbound);
     this.ownPorts = [outbound, inbound, admin].flatMap((a) => (a.kind === 'tcp' ? [{ host: a.host, port: a.port }] : []));
@@ -195,17 +192,16 @@ export class Sidecar {
       await this.registry.deregister?.();
       await sleep(Math.min(drainMs, this.config.registry.etcd?.withdrawGraceMs ?? 0));
     }
-    const closing = [closeServer(this.outbound.server), closeServer(this.inboundHttp)];
-    this.outboundHttp.closeIdleConnections();
-    this.inboundHttp.closeIdleConnections();
+    const closing = [closeServer(this.outbound.server), closeServer(this.inbound)];
+    const engines = [this.outboundEngine, this.inboundEngine];
+    for (const e of engines) for (const dc of e.connections) dc.drain();
     const deadline = Date.now() + drainMs;
     while (this.inflight.count > 0 && Date.now() < deadline) await sleep(25);
-    this.outboundHttp.closeAllConnections();
-    this.inboundHttp.closeAllConnections();
+    for (const e of engines) for (const dc of e.connections) dc.destroy();
     this.outbound.destroyAll();
     await Promise.all(closing);
     this.clusters.detach();
-    await this.clusters.pools.closeAll(this.inflight.count > 0);
+    this.clusters.pools.closeAll(this.inflight.count > 0);
     await this.registry.close();
     this.admin.closeAllConnections();
     await closeServer(this.admin);
@@ -222,6 +218,15 @@ export function advertisedAddress(inbound: ListenAddress): string {
     if (a !== undefined) return formatHostPort(a.address, inbound.port);
   }
   throw new MeshError('MESH_ERR_CONFIG_INVALID', `instance.address: listeners.inbound binds ${inbound.host} and no external interface address was found; set instance.address to a routable host:port`);
+}
+
+/** Upstream response heads may be larger than request heads; beyond this they are refused (502). */
+const RESPONSE_LIMITS = Object.freeze({ maxHeaderBytes: 65536, maxHeaderCount: 500, maxUriBytes: 0 });
+const EMPTY = Buffer.alloc(0);
+
+function viaOf(lower: readonly string[], values: readonly string[]): string | undefined {
+  const i = lower.indexOf('via');
+  return i === -1 ? undefined : values[i];
 }
 
 function closeServer(s: NetServer | HttpServer): Promise<void> {

@@ -54,10 +54,16 @@ export const TimeoutsSchema = Type.Object(
   {
     connectMs: Type.Integer({ description: 'Upstream connect timeout', minimum: 1, default: 1000 }),
     requestMs: Type.Integer({ description: 'Time allowed for the upstream response headers (0 = none)', minimum: 0, default: 15000 }),
-    idleMs: Type.Integer({ description: 'Idle time before a pooled upstream connection or a silent downstream is closed', minimum: 1, default: 60000 }),
+    idleMs: Type.Integer({ description: 'Upstream: no bytes either way for this long while a request uses the connection (504); also the idle limit of CONNECT, opaque and upgraded tunnels', minimum: 1, default: 60000 }),
   },
   { additionalProperties: false, default: {} },
 );
+
+/** Timeouts of the downstream side: per listener, never per service. */
+export const DownstreamTimeoutsSchema = Type.Object({
+  requestHeaderMs: Type.Integer({ description: 'The whole request head must arrive within this time after its first byte; beyond it 408 MESH_ERR_REQUEST_HEADER_TIMEOUT and the connection closes (as HAProxy timeout http-request)', minimum: 1, default: 10000 }),
+  downstreamIdleMs: Type.Integer({ description: 'A downstream connection idle between requests, or a request body that stalls, for this long is closed (a stalled body gets 408 MESH_ERR_DOWNSTREAM_TIMEOUT)', minimum: 1, default: 60000 }),
+});
 
 export const RetriesSchema = Type.Object(
   {
@@ -182,14 +188,16 @@ export const ConfigSchema = Type.Object(
       { additionalProperties: false, default: {} },
     ),
     lb: Type.Union([Type.Literal('round-robin'), Type.Literal('least-request')], { default: 'least-request', description: 'Default load balancer' }),
-    timeouts: TimeoutsSchema,
+    timeouts: Type.Composite([TimeoutsSchema, DownstreamTimeoutsSchema], { additionalProperties: false, default: {} }),
     retries: RetriesSchema,
     limits: Type.Object(
       {
-        maxHeaderBytes: Type.Integer({ minimum: 1024, default: 16384, description: 'Largest accepted request header section (431 beyond)' }),
+        maxHeaderBytes: Type.Integer({ minimum: 1024, default: 16384, description: 'Largest accepted request head in bytes, counted exactly: request line, header lines and the final CRLF (431 beyond)' }),
         maxUriBytes: Type.Integer({ minimum: 64, default: 8192, description: 'Longest accepted request target (414 beyond)' }),
         maxConnectionsPerEndpoint: Type.Integer({ minimum: 1, default: 128, description: 'Pooled keep-alive connections per endpoint' }),
-        maxPendingRequests: Type.Integer({ minimum: 1, default: 4096, description: 'Requests waiting for a connection, per cluster (503 beyond)' }),
+        maxPendingRequests: Type.Integer({ minimum: 1, default: 1024, description: 'Requests waiting for a pooled connection, per cluster (and for the app, inbound); beyond it 503 MESH_ERR_LIMIT_EXCEEDED at once' }),
+        maxDownstreamConnections: Type.Integer({ minimum: 1, default: 4096, description: 'Open downstream connections per listener (outbound, inbound); beyond it new connections are closed at accept and counted' }),
+        maxHeaderCount: Type.Integer({ minimum: 1, maximum: 10000, default: 100, description: 'Most header fields in a request head (431 beyond)' }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -1,5 +1,5 @@
 // Where a message body ends (RFC 9112 §6.3): decided from the head once, never guessed.
-import type { RequestHead, ResponseHead } from './head.js';
+import type { MessageHead, RequestHead, ResponseHead } from './head.js';
 import { hasConnectionToken } from './head.js';
 
 export const enum Body {
@@ -14,6 +14,8 @@ export const enum Body {
 }
 
 export function requestBody(head: RequestHead): Body {
+  // CONNECT has no content: what follows the head is the tunnel.
+  if (head.method === 'CONNECT') return Body.None;
   if (head.chunked) return Body.Chunked;
   return head.contentLength > 0 ? Body.Length : Body.None;
 }
@@ -21,6 +23,7 @@ export function requestBody(head: RequestHead): Body {
 export function responseBody(head: ResponseHead, requestMethod: string): Body {
   const s = head.status;
   if (requestMethod === 'HEAD' || s < 200 || s === 204 || s === 304) return Body.None;
+  if (requestMethod === 'CONNECT' && s < 300) return Body.None; // a tunnel follows
   if (head.chunked) return Body.Chunked;
   if (head.contentLength >= 0) return head.contentLength > 0 ? Body.Length : Body.None;
   return Body.UntilClose;
@@ -33,12 +36,15 @@ export function wantsUpgrade(head: RequestHead): boolean {
 
 /** Whether the downstream connection may carry another request after this exchange. */
 export function requestKeepsAlive(head: RequestHead): boolean {
-  if (hasConnectionToken(head, 'close')) return false;
-  return head.versionMinor === 1 || hasConnectionToken(head, 'keep-alive');
+  return keepsAlive(head);
 }
 
 /** Whether the upstream connection may be reused after this response. */
 export function responseKeepsAlive(head: ResponseHead): boolean {
-  if (hasConnectionToken(head, 'close')) return false;
-  return head.versionMinor === 1 || hasConnectionToken(head, 'keep-alive');
+  return keepsAlive(head);
+}
+
+/** HTTP/1.1 unless `close`; HTTP/1.0 only with `keep-alive` (the rule llhttp applies too). */
+function keepsAlive(head: MessageHead): boolean {
+  return head.versionMinor === 1 ? !hasConnectionToken(head, 'close') : hasConnectionToken(head, 'keep-alive');
 }

@@ -49,7 +49,6 @@ export interface ResponseHead extends MessageHead {
 }
 
 const KNOWN_METHODS = new Set(METHODS);
-const MAX_CONTENT_LENGTH_DIGITS = 15; // below 2^53
 
 /** Skips empty lines (CRLF) that may precede a request line (RFC 9112 §2.2). */
 export function skipLeadingCrlf(buf: Buffer, start: number, end: number): number {
@@ -76,6 +75,7 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, limits
   if (i === end) return incomplete(start, end, limits);
   if (buf[i] !== SP || i === t0) throw new ParseError('INVALID_TARGET', 'the request target must be visible ASCII followed by a single space');
   const target = buf.toString('latin1', t0, i);
+  checkTargetForm(method, target);
   i++;
   if (end - i < 10) {
     checkPrefix(buf, i, end, VERSION_PREFIX);
@@ -164,10 +164,31 @@ export function parseResponseHead(buf: Buffer, start: number, end: number, limit
   const done = parseFields(buf, i + 2, end, start, limits, head, null);
   if (done < 0) return incomplete(start, end, limits);
   head.headBytes = done - start;
+  // A 1xx ends at its head (a 101 hands the connection over); one that claims a body would
+  // be framed differently by different parsers.
+  if (status < 200 && status !== 101 && (head.contentLength !== -1 || head.transferEncoding !== null)) {
+    throw new ParseError('INVALID_STATUS', `a ${status} response cannot carry Content-Length or Transfer-Encoding`);
+  }
   return head;
 }
 
 const VERSION_PREFIX = Buffer.from('HTTP/1.');
+const ABSOLUTE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
+
+/** RFC 9112 §3.2: origin-form, absolute-form, authority-form (CONNECT only) or asterisk-form (OPTIONS only). */
+function checkTargetForm(method: string, target: string): void {
+  const c = target.charCodeAt(0);
+  if (method === 'CONNECT') {
+    if (c === 0x2f || target === '*') throw new ParseError('INVALID_TARGET', 'CONNECT needs an authority (host:port)');
+    return;
+  }
+  if (c === 0x2f) return;
+  if (target === '*') {
+    if (method !== 'OPTIONS') throw new ParseError('INVALID_TARGET', 'the asterisk form is for OPTIONS only');
+    return;
+  }
+  if (!ABSOLUTE.test(target)) throw new ParseError('INVALID_TARGET', 'the request target must be a path, an absolute URI, or * for OPTIONS');
+}
 
 function checkPrefix(buf: Buffer, i: number, end: number, prefix: Buffer): void {
   for (let k = 0; k < prefix.length && i + k < end; k++) {
@@ -235,12 +256,22 @@ export function parseFields(
     const name = buf.toString('latin1', n0, n1);
     const value = buf.toString('latin1', v0, v1);
     const lower = name.toLowerCase();
+    // Framing fields end at their last visible byte or a space: a trailing HTAB is read
+    // differently by different parsers (one of the classic desync tricks), so it is refused.
+    if ((lower === 'content-length' || lower === 'transfer-encoding') && hasTab(buf, v1, i - 2)) {
+      throw new ParseError(lower === 'content-length' ? 'INVALID_CONTENT_LENGTH' : 'INVALID_TRANSFER_ENCODING', `whitespace other than SP after ${name}`);
+    }
     head.names.push(name);
     head.lower.push(lower);
     head.values.push(value);
     fieldSemantics(head, lower, value);
     if (onField !== null) onField(lower, value);
   }
+}
+
+function hasTab(buf: Buffer, from: number, to: number): boolean {
+  for (let k = from; k < to; k++) if (buf[k] === HTAB) return true;
+  return false;
 }
 
 function fieldSemantics(head: MessageHead, lower: string, value: string): void {
@@ -256,6 +287,7 @@ function fieldSemantics(head: MessageHead, lower: string, value: string): void {
       head.chunked = codingsEndInChunked(head.transferEncoding);
       return;
     case 'connection':
+    case 'proxy-connection': // read as Connection, as llhttp does, so both agree on keep-alive
       for (const t of value.split(',')) {
         const tok = t.trim().toLowerCase();
         if (tok.length > 0) (head.connectionTokens ??= []).push(tok);
@@ -268,12 +300,13 @@ function fieldSemantics(head: MessageHead, lower: string, value: string): void {
 }
 
 function parseContentLength(v: string): number {
-  if (v.length === 0 || v.length > MAX_CONTENT_LENGTH_DIGITS) throw new ParseError('INVALID_CONTENT_LENGTH', 'Content-Length must be 1 to 15 digits');
+  if (v.length === 0) throw new ParseError('INVALID_CONTENT_LENGTH', 'Content-Length is empty');
   let n = 0;
   for (let k = 0; k < v.length; k++) {
     const d = v.charCodeAt(k) - 0x30;
     if (d < 0 || d > 9) throw new ParseError('INVALID_CONTENT_LENGTH', 'Content-Length must be digits only');
     n = n * 10 + d;
+    if (n > Number.MAX_SAFE_INTEGER) throw new ParseError('INVALID_CONTENT_LENGTH', 'Content-Length is too large');
   }
   return n;
 }

@@ -3,7 +3,7 @@
 // head parser and chunked decoder; this is the form tests (differential checks against other
 // parsers) and tools use.
 import { ChunkedDecoder } from './chunked.js';
-import { Body, requestBody, responseBody, wantsUpgrade } from './framing.js';
+import { Body, requestBody, requestKeepsAlive, responseBody, responseKeepsAlive, wantsUpgrade } from './framing.js';
 import { DEFAULT_LIMITS, parseRequestHead, parseResponseHead, skipLeadingCrlf, type HeadLimits, type MessageHead } from './head.js';
 import { ParseError } from './parse-error.js';
 
@@ -46,6 +46,7 @@ export function scanRequests(bytes: Buffer, limits: Partial<HeadLimits> = {}): S
       messages.push({ method: head.method, target: head.target, versionMinor: head.versionMinor, headers: pairs(head), body: r.body, trailers: r.trailers, upgrade });
       i = r.end;
       if (upgrade) break;
+      if (!requestKeepsAlive(head) && skipLeadingCrlf(bytes, i, bytes.length) < bytes.length) throw new ParseError('DATA_AFTER_MESSAGE', 'bytes after a request that closes the connection');
     }
   } catch (e) {
     if (e instanceof ParseError) return { messages, error: { code: e.code, reason: e.reason }, rest: bytes.length - i };
@@ -61,6 +62,9 @@ export function scanResponses(bytes: Buffer, methods: readonly string[], limits:
   let answered = 0;
   try {
     while (i < bytes.length) {
+      const s = skipLeadingCrlf(bytes, i, bytes.length);
+      if (s === bytes.length) break; // empty lines only: the start of a message yet to come
+      i = s;
       const head = parseResponseHead(bytes, i, bytes.length, l);
       if (head === null) break;
       const method = methods[answered] ?? 'GET';
@@ -72,6 +76,7 @@ export function scanResponses(bytes: Buffer, methods: readonly string[], limits:
       i = r.end;
       if (upgrade) break;
       if (head.status >= 200) answered += 1;
+      if (!responseKeepsAlive(head) && skipLeadingCrlf(bytes, i, bytes.length) < bytes.length) throw new ParseError('DATA_AFTER_MESSAGE', 'bytes after a response that closes the connection');
     }
   } catch (e) {
     if (e instanceof ParseError) return { messages, error: { code: e.code, reason: e.reason }, rest: bytes.length - i };

@@ -1,27 +1,23 @@
 // The outbound listener: one port for all three ways in. Each accepted connection is
 // classified once: a redirected one (original destination ≠ our own address) goes to the
-// transparent path; everything else is HTTP/1 on the shared server, where absolute-form
-// requests are forward-proxy, CONNECT opens a tunnel, and origin-form is explicit mode.
+// transparent path; everything else is HTTP/1 for the engine, where absolute-form requests
+// are forward-proxy, CONNECT opens a tunnel, and origin-form is explicit mode.
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
-import type { Server as HttpServer } from 'node:http';
 import type { SidecarContext } from '../core/sidecar-context.js';
 import { originalDestination } from '../steering/original-dst.js';
 import { handleTransparent } from '../steering/transparent.js';
-import { handleConnect } from '../steering/connect-tunnel.js';
+import { capConnections } from './connection-cap.js';
 
 export class OutboundListener {
   readonly server: NetServer;
   private readonly sockets = new Set<Socket>();
 
-  constructor(
-    private readonly ctx: SidecarContext,
-    private readonly http: HttpServer,
-  ) {
-    // allowHalfOpen as node:http's own server does: a client's FIN must not end our side
-    // (CONNECT tunnels and opaque relays still owe it the rest of the response).
+  constructor(private readonly ctx: SidecarContext) {
+    // allowHalfOpen: a client's FIN must not end our side (a response, a CONNECT tunnel or an
+    // opaque relay may still owe it bytes).
     this.server = createNetServer({ noDelay: true, keepAlive: true, allowHalfOpen: true }, (socket) => this.accept(socket));
     this.server.on('error', (e) => ctx.log.error({ err: e }, 'outbound listener error'));
-    http.on('connect', (req, socket, head: Buffer) => handleConnect(ctx, req, socket, head));
+    capConnections(this.server, ctx.config.limits.maxDownstreamConnections, 'outbound', ctx.metrics, ctx.log);
   }
 
   private accept(socket: Socket): void {

@@ -7,7 +7,6 @@
 // Every way a CONNECT ends is counted once in dreammesh_tunnels_total{mode,kind,outcome}.
 // Errors before the 200 become HTTP answers on the raw socket (writeRawError); after it,
 // the connection is closed.
-import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { EndpointLease, SidecarContext } from '../core/sidecar-context.js';
@@ -57,14 +56,20 @@ export function connectAuthority(url: string, maxUriBytes: number): Authority & 
   return { host: a.host, port: a.port };
 }
 
-export function handleConnect(ctx: SidecarContext, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+/** What a tunnel needs of the CONNECT request: its target and the Via it carried. */
+export interface ConnectRequest {
+  readonly url: string;
+  readonly via: string | undefined;
+}
+
+export function handleConnect(ctx: SidecarContext, req: ConnectRequest, socket: Duplex, head: Buffer): void {
   tunnel(ctx, req, socket as Socket, head).catch((e: unknown) => {
     ctx.log.error({ err: e }, 'CONNECT tunnel failed unexpectedly');
     socket.destroy();
   });
 }
 
-async function tunnel(ctx: SidecarContext, req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+async function tunnel(ctx: SidecarContext, req: ConnectRequest, socket: Socket, head: Buffer): Promise<void> {
   const { metrics } = ctx;
   const started = performance.now();
   // Bytes the client sends before the 200 (a TLS ClientHello, a payload and its FIN) stay in
@@ -86,7 +91,7 @@ async function tunnel(ctx: SidecarContext, req: IncomingMessage, socket: Socket,
       mode: 'proxy',
       method: 'CONNECT',
       path: '',
-      authority: (req.url ?? '').slice(0, 256),
+      authority: req.url.slice(0, 256),
       service,
       ...(upstream?.remoteAddress !== undefined ? { endpoint: formatHostPort(upstream.remoteAddress, upstream.remotePort ?? 0) } : {}),
       status,
@@ -98,7 +103,7 @@ async function tunnel(ctx: SidecarContext, req: IncomingMessage, socket: Socket,
   try {
     if (ctx.draining) throw new MeshError('MESH_ERR_DRAINING', 'the sidecar is shutting down');
     const { host, port } = connectAuthority(req.url ?? '', ctx.config.limits.maxUriBytes);
-    if (viaShowsLoop(req.headers.via, ctx.via)) throw new MeshError('MESH_ERR_LOOP', 'this CONNECT already passed through this sidecar (Via)');
+    if (viaShowsLoop(req.via, ctx.via)) throw new MeshError('MESH_ERR_LOOP', 'this CONNECT already passed through this sidecar (Via)');
     if (ctx.isOwnAddress(host, port)) throw new MeshError('MESH_ERR_LOOP', `CONNECT ${host}:${port} targets this sidecar's own listener`);
     const dest = ctx.resolve(host, port);
     const connectMs = ctx.config.timeouts.connectMs;

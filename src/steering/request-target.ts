@@ -1,7 +1,6 @@
 // Steering for HTTP requests: which mode brought the request and which authority it names.
 // explicit: origin-form + Host; proxy: absolute-form URI (Host is ignored, RFC 9112 §3.2.2);
 // transparent: Host, else the original destination.
-import type { IncomingMessage } from 'node:http';
 import type { Steering } from '../core/sidecar-context.js';
 import { MeshError } from '../core/errors.js';
 import { formatHostPort } from '../core/address.js';
@@ -21,18 +20,15 @@ export interface RequestTarget {
   readonly fallback?: Authority;
 }
 
-export function requestTarget(req: IncomingMessage, connection: Steering, maxUriBytes: number): RequestTarget {
-  const url = req.url ?? '';
-  if (url.length > maxUriBytes) throw new MeshError('MESH_ERR_URI_TOO_LONG', `the request target is ${url.length} bytes; the limit is ${maxUriBytes}`);
+/** `url` is the request-target as received, `host` the Host header (null when absent). */
+export function requestTarget(url: string, host: string | null, connection: Steering): RequestTarget {
   if (url.startsWith('/')) {
     if (connection.mode === 'transparent') {
-      const host = req.headers.host;
-      if (host !== undefined && host.length > 0) return { steering: connection, authority: parseAuthority(host), hostHeader: host, path: url, fallback: connection.originalDst };
+      if (host !== null && host.length > 0) return { steering: connection, authority: parseAuthority(host), hostHeader: host, path: url, fallback: connection.originalDst };
       const hp = formatHostPort(connection.originalDst.host, connection.originalDst.port);
       return { steering: connection, authority: { host: connection.originalDst.host, port: connection.originalDst.port }, hostHeader: hp, path: url };
     }
-    const host = req.headers.host;
-    return { steering: { mode: 'explicit' }, authority: parseAuthority(host), hostHeader: host ?? '', path: url };
+    return { steering: { mode: 'explicit' }, authority: parseAuthority(host ?? undefined), hostHeader: host ?? '', path: url };
   }
   let rest: string;
   if (url.startsWith('http://')) rest = url.slice(7); // the common case, without a regex

@@ -24,10 +24,19 @@ export class AccessLog {
     private readonly sample: number,
   ) {}
 
+  /** Whether a request with this outcome would be logged (lets callers skip building the record). */
+  wants(status: number, failed: boolean): boolean {
+    return this.logger !== null && (failed || status >= 500 || this.sample >= 1 || Math.random() < this.sample);
+  }
+
+  /** Logs the record if sampling keeps it. */
   record(r: AccessRecord): void {
-    if (this.logger === null) return;
-    if (r.error === undefined && r.status < 500 && this.sample < 1 && Math.random() >= this.sample) return;
-    this.logger.info({ type: 'access', ...r });
+    if (this.wants(r.status, r.error !== undefined)) this.write(r);
+  }
+
+  /** Logs a record the caller already sampled with wants(). */
+  write(r: AccessRecord): void {
+    this.logger?.info({ type: 'access', ...r });
   }
 
   flush(): void {

@@ -9,6 +9,7 @@ import { MeshError } from '../core/errors.js';
 import { EndpointState } from './endpoint-state.js';
 import { loadBalancerFor, type LoadBalancer } from './load-balancer.js';
 import { RetryBudget } from './retry-budget.js';
+import type { PendingLimit } from './endpoint-pool.js';
 
 export interface ClusterPolicy {
   readonly connectMs: number;
@@ -21,6 +22,8 @@ export class Cluster {
   private states = new Map<string, EndpointState>();
   private lb: LoadBalancer;
   readonly budget: RetryBudget;
+  /** Requests of this cluster waiting for a pooled connection (limits.maxPendingRequests). */
+  readonly pending: PendingLimit;
   policy: ClusterPolicy;
   /** Called when an endpoint gets ejected (metrics, logs). */
   onEject: (e: Endpoint, ms: number) => void = () => {};
@@ -35,6 +38,7 @@ export class Cluster {
     const r = { ...config.retries, ...(svc?.retries ?? {}) };
     this.budget = new RetryBudget(r.budgetPercent, r.minPerSecond);
     this.policy = policyFor(config, name);
+    this.pending = { count: 0, max: config.limits.maxPendingRequests };
     this.update(endpoints);
   }
 

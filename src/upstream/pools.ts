@@ -1,14 +1,21 @@
-// Keep-alive connection pools, one undici Pool per upstream address. A pool whose endpoint
-// left the registry is closed gracefully: requests already on it finish, new ones go elsewhere.
-import { Pool } from 'undici';
+// Upstream connection pools, one per address (host:port or a unix socket path). A pool whose
+// endpoint left the registry is closed gracefully: exchanges already on it finish, new ones
+// go elsewhere. Pools opened for egress destinations are capped and evicted oldest first.
+import { connect, type Socket } from 'node:net';
 import type { MeshConfig } from '../config/schema.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { formatHostPort } from '../core/address.js';
+import { EndpointPool } from './endpoint-pool.js';
+import { reusableRead } from './read-buffer.js';
 
 const MAX_EGRESS_POOLS = 256;
+/** Idle pooled connections are closed after this long (or timeouts.idleMs if shorter). */
+const KEEP_ALIVE_MS = 4000;
+
+export type PoolKey = { readonly host: string; readonly port: number } | { readonly socketPath: string };
 
 export class Pools {
-  private readonly pools = new Map<string, Pool>();
+  private readonly pools = new Map<string, EndpointPool>();
   /** Pools opened for egress destinations: never closed by registry changes. */
   private readonly egress = new Set<string>();
 
@@ -18,42 +25,47 @@ export class Pools {
   ) {}
 
   /** The pool for host:port (or a unix socket path), created on first use. */
-  get(key: { host: string; port: number } | { socketPath: string }, service: string, connectMs: number): Pool {
+  get(key: PoolKey, service: string): EndpointPool {
     const id = 'socketPath' in key ? `unix:${key.socketPath}` : formatHostPort(key.host, key.port);
     let pool = this.pools.get(id);
     if (pool !== undefined) return pool;
-    const isEgress = service === 'egress' || service.startsWith('egress:');
-    if (isEgress && this.pools.size >= MAX_EGRESS_POOLS) this.evictOneEgress();
-    const origin = 'socketPath' in key ? 'http://localhost' : `http://${id}`;
-    pool = new Pool(origin, {
-      connections: this.config.limits.maxConnectionsPerEndpoint,
-      pipelining: 1,
-      connectTimeout: connectMs,
-      keepAliveTimeout: Math.min(this.config.timeouts.idleMs, 4000),
-      keepAliveMaxTimeout: this.config.timeouts.idleMs,
-      headersTimeout: 0,
-      bodyTimeout: 0,
-      ...('socketPath' in key ? { socketPath: key.socketPath } : {}),
+    const isEgress = service === 'egress';
+    if (isEgress && this.egress.size >= MAX_EGRESS_POOLS) this.evictOneEgress();
+    const gauge = this.metrics.upstreamConnections.labels({ service });
+    const opened = this.metrics.upstreamConnectionsOpened.labels({ service });
+    pool = new EndpointPool({
+      address: id,
+      dial:
+        'socketPath' in key
+          ? () => {
+              const s: Socket = connect({ path: key.socketPath, onread: reusableRead(() => s) });
+              return s;
+            }
+          : () => {
+              const s: Socket = connect({ host: key.host, port: key.port, noDelay: true, keepAlive: true, onread: reusableRead(() => s) });
+              return s;
+            },
+      maxConnections: this.config.limits.maxConnectionsPerEndpoint,
+      keepAliveMs: Math.min(this.config.timeouts.idleMs, KEEP_ALIVE_MS),
+      idleMs: this.config.timeouts.idleMs,
+      onOpen: () => {
+        gauge.inc();
+        opened.inc();
+      },
+      onClose: () => gauge.dec(),
     });
-    const label = { service };
-    pool.on('connect', () => {
-      this.metrics.upstreamConnections.inc(label);
-      this.metrics.upstreamConnectionsOpened.inc(label);
-    });
-    pool.on('disconnect', () => this.metrics.upstreamConnections.dec(label));
-    pool.on('connectionError', () => {});
     this.pools.set(id, pool);
     if (isEgress) this.egress.add(id);
     return pool;
   }
 
-  /** Closes the pools of addresses that left the registry (in-flight requests still complete). */
+  /** Closes the pools of addresses that left the registry (exchanges on them still complete). */
   drop(addresses: Iterable<string>): void {
     for (const id of addresses) {
       const pool = this.pools.get(id);
       if (pool === undefined || this.egress.has(id)) continue;
       this.pools.delete(id);
-      pool.close().catch(() => {});
+      pool.close(false);
     }
   }
 
@@ -63,12 +75,12 @@ export class Pools {
     const pool = this.pools.get(first.value);
     this.pools.delete(first.value);
     this.egress.delete(first.value);
-    pool?.close().catch(() => {});
+    pool?.close(false);
   }
 
-  async closeAll(force: boolean): Promise<void> {
-    const all = [...this.pools.values()];
+  closeAll(force: boolean): void {
+    for (const p of this.pools.values()) p.close(force);
     this.pools.clear();
-    await Promise.all(all.map((p) => (force ? p.destroy() : p.close()).catch(() => {})));
+    this.egress.clear();
   }
 }

@@ -5,6 +5,7 @@
 import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { MeshError } from '../core/errors.js';
+import { readSinks, reusableRead, writeKept } from './read-buffer.js';
 
 export interface RelayOptions {
   readonly connectTimeoutMs: number;
@@ -27,12 +28,6 @@ export interface RelayResult {
 
 const noop = (): void => {};
 
-/** Bytes read from an upstream per read call (HAProxy's default buffer is 16 KiB). */
-const READ_BUFFER_BYTES = 32 * 1024;
-
-/** Where each upstream socket's bytes go once its relay started (see relayDown). */
-const sinks = new WeakMap<Socket, (chunk: Buffer) => boolean>();
-
 /**
  * Connects a TCP upstream for a tunnel. Its bytes are read into a buffer of its own that is
  * reused while the downstream takes each chunk at once: a bulk transfer then allocates
@@ -41,30 +36,9 @@ const sinks = new WeakMap<Socket, (chunk: Buffer) => boolean>();
  */
 export function connectUpstream(host: string, port: number, timeoutMs: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    let buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
-    let handedOver = false;
-    const s: Socket = connect({
-      host,
-      port,
-      noDelay: true,
-      allowHalfOpen: true,
-      onread: {
-        // Called after every read: a buffer still held by a queued write is left to it.
-        buffer: () => {
-          if (handedOver) {
-            buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
-            handedOver = false;
-          }
-          return buffer;
-        },
-        callback: (n: number, buf: Uint8Array) => {
-          handedOver = sinks.get(s)!(Buffer.from(buf.buffer, buf.byteOffset, n));
-          return true;
-        },
-      },
-    });
+    const s: Socket = connect({ host, port, noDelay: true, allowHalfOpen: true, onread: reusableRead(() => s) });
     // Nothing is read until the relay gives the bytes a destination (relayDown).
-    sinks.set(s, () => true);
+    readSinks.set(s, () => false);
     s.pause();
     const timer = setTimeout(() => {
       s.destroy();
@@ -150,28 +124,26 @@ export function pipeBoth(downstream: Duplex, upstream: Socket, opts: Pick<RelayO
     }
     if (opts.head && opts.head.length > 0) upstream.write(opts.head);
     downstream.pipe(upstream);
-    if (sinks.has(upstream)) relayDown(upstream, downstream);
+    if (readSinks.has(upstream)) relayDown(upstream, downstream);
     else upstream.pipe(downstream); // not made by connectUpstream: a plain stream
   });
 }
 
 /**
- * upstream → downstream for a socket made by connectUpstream: each chunk is a view of the
- * upstream's read buffer. The sink reports whether the downstream kept a reference to it
+ * upstream → downstream for a socket that reads into a reusable buffer (read-buffer.ts): each
+ * chunk is a view of that buffer. The sink reports whether the downstream kept a reference to it
  * (queued instead of handed to the kernel), so the next read gets a fresh buffer; a full
  * downstream pauses reading until it drains. The upstream's FIN becomes the downstream's.
  */
 function relayDown(upstream: Socket, downstream: Duplex): void {
   // (The placeholder sink set by connectUpstream is never called: the socket was paused.)
-  const handle = (downstream as { _handle?: { writeQueueSize?: number } | null })._handle;
-  sinks.set(upstream, (chunk) => {
+  readSinks.set(upstream, (chunk) => {
     const queuedBefore = downstream.writableLength > 0;
     if (!downstream.write(chunk)) {
       upstream.pause();
       downstream.once('drain', () => upstream.resume());
     }
-    // Taken by the kernel at once only when nothing was queued before and libuv queued nothing.
-    return queuedBefore || handle?.writeQueueSize !== 0;
+    return writeKept(downstream, queuedBefore);
   });
   upstream.once('end', () => downstream.end());
   upstream.resume();

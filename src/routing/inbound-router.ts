@@ -1,0 +1,83 @@
+// Routing for the inbound listener: every request goes to the local app, one cluster of one
+// endpoint. Captured inbound traffic (transparent mode) goes to the app on the port it was
+// sent to, decided once per connection. A down app is a clear 503, not a hang.
+import type { Socket } from 'node:net';
+import type { MeshConfig } from '../config/schema.js';
+import type { Endpoint } from '../registry/registry.js';
+import type { Pools } from '../upstream/pools.js';
+import type { ForwardTarget } from '../upstream/forward-target.js';
+import type { PendingLimit } from '../upstream/endpoint-pool.js';
+import type { RequestContext } from '../pipeline/request-context.js';
+import type { HttpRouter } from '../http1/engine.js';
+import type { RoutedRequest } from '../http1/exchange.js';
+import type { DownstreamConnection } from '../http1/downstream-connection.js';
+import type { RequestHead } from '../http1/head.js';
+import { MeshError } from '../core/errors.js';
+import { parseListenAddress, formatHostPort, type ListenAddress } from '../core/address.js';
+import { originalDestination, originalDstAvailable } from '../steering/original-dst.js';
+import { policyFor, type ClusterPolicy } from '../upstream/cluster.js';
+import { forwardsUpgrade } from './outbound-router.js';
+
+export interface InboundRouterDeps {
+  readonly config: MeshConfig;
+  readonly pools: Pools;
+  knownCaller(name: string): boolean;
+}
+
+export class InboundRouter implements HttpRouter {
+  private readonly app: ListenAddress;
+  private readonly appEndpoint: Endpoint;
+  private readonly service: string;
+  private readonly policy: ClusterPolicy;
+  private readonly pending: PendingLimit;
+  private readonly byOriginalPort: boolean;
+  private readonly endpoints = new WeakMap<Socket, Endpoint>();
+
+  constructor(private readonly deps: InboundRouterDeps) {
+    const app = parseListenAddress(deps.config.app);
+    if (app === null) throw new MeshError('MESH_ERR_CONFIG_INVALID', `app: "${deps.config.app}" is not host:port or unix:/path`);
+    this.app = app;
+    this.appEndpoint =
+      app.kind === 'unix' ? { address: deps.config.app, host: 'localhost', port: 0, weight: 1, labels: {} } : { address: deps.config.app, host: app.host, port: app.port, weight: 1, labels: {} };
+    this.service = deps.config.service ?? 'app';
+    this.policy = { ...policyFor(deps.config, undefined), retryAttempts: 0 };
+    this.pending = { count: 0, max: deps.config.limits.maxPendingRequests };
+    this.byOriginalPort = deps.config.transparent.enabled && app.kind === 'tcp' && originalDstAvailable();
+  }
+
+  route(head: RequestHead, ctx: RequestContext, dc: DownstreamConnection): RoutedRequest {
+    ctx.service = this.service;
+    const claimed = head.lower.indexOf('x-dreammesh-caller');
+    ctx.caller = claimed !== -1 && this.deps.knownCaller(head.values[claimed]!) ? head.values[claimed] : 'unknown';
+    const endpoint = this.endpointFor(dc.socket);
+    const app = this.app;
+    const pools = this.deps.pools;
+    const target: ForwardTarget = {
+      service: this.service,
+      policy: this.policy,
+      budget: undefined,
+      pending: this.pending,
+      pick: () => ({ endpoint, release: () => {} }),
+      pool: (e) => pools.get(app.kind === 'unix' ? { socketPath: app.path } : e, this.service),
+      mapError: (e) =>
+        e.code === 'MESH_ERR_UPSTREAM_REFUSED' || e.code === 'MESH_ERR_UPSTREAM_CONNECT_TIMEOUT'
+          ? new MeshError('MESH_ERR_APP_UNAVAILABLE', `the local app at ${endpoint.address} is not accepting connections`, { cause: e })
+          : e,
+    };
+    return { target, path: head.target, host: head.host ?? 'localhost', extra: '', upgrade: forwardsUpgrade(head) };
+  }
+
+  private endpointFor(socket: Socket): Endpoint {
+    const app = this.app;
+    if (!this.byOriginalPort || app.kind !== 'tcp') return this.appEndpoint;
+    let e = this.endpoints.get(socket);
+    if (e === undefined) {
+      const dst = originalDestination(socket);
+      const local = (socket.localAddress ?? '').replace(/^::ffff:(?=\d+\.)/, '');
+      const redirected = dst !== null && !(dst.host === local && dst.port === socket.localPort);
+      e = redirected && dst.port !== app.port ? { address: formatHostPort(app.host, dst.port), host: app.host, port: dst.port, weight: 1, labels: {} } : this.appEndpoint;
+      this.endpoints.set(socket, e);
+    }
+    return e;
+  }
+}

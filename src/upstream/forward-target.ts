@@ -1,0 +1,22 @@
+// Where a routed request may go: the cluster (or the app, or an egress host) as the HTTP
+// engine sees it. Built by routing for each request; the exchange picks endpoints from it.
+import type { EndpointLease } from '../core/sidecar-context.js';
+import type { MeshError } from '../core/errors.js';
+import type { Endpoint } from '../registry/registry.js';
+import type { ClusterPolicy } from './cluster.js';
+import type { RetryBudget } from './retry-budget.js';
+import type { EndpointPool, PendingLimit } from './endpoint-pool.js';
+
+export interface ForwardTarget {
+  /** Metrics label: the service name, "egress" for destinations outside the mesh, the app's name inbound. */
+  readonly service: string;
+  readonly policy: ClusterPolicy;
+  readonly budget: RetryBudget | undefined;
+  /** Requests of this cluster waiting for a connection. */
+  readonly pending: PendingLimit;
+  /** Picks the endpoint for an attempt, skipping addresses already tried; throws MeshError. */
+  pick(exclude: ReadonlySet<string>): EndpointLease;
+  pool(endpoint: Endpoint): EndpointPool;
+  /** Rewrites an upstream failure for this target (inbound: "the app is unavailable"). */
+  mapError?(e: MeshError): MeshError;
+}
