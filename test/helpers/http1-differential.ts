@@ -309,6 +309,8 @@ export interface Verdict {
   readonly ok: boolean;
   /** llhttp refused bytes the codec still holds as an incomplete tail (see runBoth). */
   readonly deferred?: boolean;
+  /** The codec refused a message llhttp has not finished (see runBoth). */
+  readonly early?: boolean;
   /** Why not, or which STRICTER rule made a rejection acceptable. */
   readonly note: string;
 }
@@ -346,9 +348,10 @@ export function judge(kind: Kind, bytes: Buffer, got: ScanResult, ref: OracleRes
     // can be judged early.
     const m = whole ?? rawHead(kind, bytes, from);
     const rule = STRICTER.find((r) => (whole !== null || r.early === true) && r.applies(kind, m, { bytes, from }));
-    return rule
-      ? { ok: true, note: `stricter: ${rule.id} (${got.error.code})` }
-      : { ok: false, note: `the codec rejects message ${k} (${got.error.code}: ${got.error.reason}), which llhttp accepts, for no STRICTER reason` };
+    if (rule) return { ok: true, note: `stricter: ${rule.id} (${got.error.code})` };
+    const note = `the codec rejects message ${k} (${got.error.code}: ${got.error.reason}), which llhttp accepts, for no STRICTER reason`;
+    // In a message llhttp has not finished, the codec may just be the first to see the fault.
+    return k === ref.messages.length && !ref.error ? { ok: false, early: true, note } : { ok: false, note };
   }
   // Same number of messages.
   if (ref.error) {
@@ -391,6 +394,16 @@ export function runBoth(c: Case): Outcome {
     const later = codec(c, Buffer.concat([c.bytes, COMPLETE_HEAD]));
     const ok = later.error !== null && later.messages.length <= ref.messages.length;
     return { ok, note: ok ? `${v.note}, and refuses once the head is complete (${later.error!.code})` : `${v.note}, and still accepts once the head is complete ('\\r\\n\\r\\n' appended)`, got, ref };
+  }
+  if (v.early) {
+    // Judge the same bytes with the head completed: llhttp must then refuse the message too,
+    // or the codec's refusal must be one of the STRICTER reasons.
+    const more = Buffer.concat([c.bytes, COMPLETE_HEAD]);
+    const later = codec(c, more);
+    const ref2 = c.kind === 'request' ? llhttpScanRequests(more) : llhttpScanResponses(more, c.methods ?? []);
+    const v2 = judge(c.kind, more, later, ref2);
+    const ok = v2.ok && later.error !== null && later.messages.length === got.messages.length;
+    return { ok, note: ok ? `the codec refuses message ${got.messages.length} before llhttp has all of it; completed: ${v2.note}` : v.note, got, ref };
   }
   return { ...v, got, ref };
 }
