@@ -20,192 +20,153 @@ export const NO_LIMITS = { maxHeaderBytes: 1 << 24, maxHeaderCount: 1 << 20, max
 
 type Head = Omit<OracleMessage, 'end' | 'body' | 'trailers'>;
 
+interface Raw {
+  readonly bytes: Buffer;
+  /** Where the message starts (the end of the previous one). */
+  readonly from: number;
+  /** llhttp has the whole head (else it is judged from its complete lines, read naively). */
+  readonly complete: boolean;
+}
+
 interface StricterRule {
   readonly id: string;
-  /** The codec rule (from the codec's intended strictness) this entry stands for. */
+  /** The codec rule this entry stands for: the brief's list of intended rules, or, marked
+   * ADDED, a rule the codec gained for parity with llhttp or the RFC (argued in the comment). */
   readonly rule: string;
-  readonly applies: (kind: Kind, m: Head, raw: { bytes: Buffer; from: number }) => boolean;
-  /** The rule can be judged on a head that is not complete yet (the codec refuses a bad head
-   * as soon as a line breaks the rule; llhttp may still be waiting for the rest of it). */
-  readonly early?: boolean;
+  /** Whether message `m` breaks the rule. With !raw.complete the head is still arriving: a
+   * rule may only say yes when the lines seen so far already break it. */
+  readonly applies: (kind: Kind, m: Head, raw: Raw) => boolean;
 }
 
 const count = (m: Head, lower: string): number => m.headers.filter(([n]) => n.toLowerCase() === lower).length;
+const has = (m: Head, lower: string): boolean => count(m, lower) > 0;
 
 export const STRICTER: readonly StricterRule[] = [
   {
-    // llhttp accepts "HTTP/2.0" (and other majors/minors it knows) on an HTTP/1 connection.
+    // llhttp accepts HTTP/2.0 and HTTP/0.9 (a request line without a version) on HTTP/1.
     id: 'version',
     rule: 'versions HTTP/1.0 and HTTP/1.1 only',
     applies: (_k, m) => m.versionMajor !== 1 || m.versionMinor > 1,
-    early: true,
   },
   {
-    // llhttp does not look at Host at all (node:http checks it later, in JavaScript).
+    // llhttp does not look at Host at all (node:http checks it later, in JavaScript). RFC 9112
+    // §3.2 also makes "more than one Host" a 400 in any request; the codec applies that to
+    // HTTP/1.0 too.
     id: 'host',
-    rule: 'HTTP/1.1 requests need exactly one Host header (RFC 9112 §3.2)',
-    applies: (k, m) => k === 'request' && m.versionMajor === 1 && m.versionMinor === 1 && count(m, 'host') !== 1,
+    rule: 'HTTP/1.1 requests need exactly one Host header',
+    applies: (k, m, { complete }) => k === 'request' && (count(m, 'host') > 1 || (complete && m.versionMajor === 1 && m.versionMinor === 1 && !has(m, 'host'))),
   },
   {
-    // The same RFC sentence covers duplicates in any request ("any request message that
-    // contains more than one Host header field line"); the codec applies it to HTTP/1.0 too.
-    id: 'host-duplicate',
-    rule: 'HTTP/1.1 requests need exactly one Host header (RFC 9112 §3.2: more than one is a 400 in any request)',
-    applies: (k, m) => k === 'request' && count(m, 'host') > 1,
-    early: true,
-  },
-  {
-    // llhttp skips any run of CR and LF bytes before a message; the codec only skips CRLF pairs.
-    id: 'bare-lf-before-message',
+    // llhttp skips any run of CR and LF before a message, and ends an HTTP/0.9-style request
+    // line (no version) at a bare LF; the codec takes CRLF only, everywhere in a head.
+    id: 'line-endings',
     rule: 'CRLF line endings only (bare LF and bare CR rejected)',
     applies: (_k, _m, { bytes, from }) => {
       let i = from;
       while (i < bytes.length && (bytes[i] === 0x0d || bytes[i] === 0x0a)) i++;
-      return !/^(\r\n)*$/.test(bytes.toString('latin1', from, i));
-    },
-    early: true,
-  },
-  {
-    // llhttp ends an HTTP/0.9-style request line (no version) at a bare LF, and then reads on.
-    id: 'bare-lf-in-head',
-    rule: 'CRLF line endings only (bare LF and bare CR rejected)',
-    applies: (_k, _m, { bytes, from }) => {
+      if (!/^(\r\n)*$/.test(bytes.toString('latin1', from, i))) return true;
       const s = bytes.toString('latin1', from);
       const end = s.indexOf('\r\n\r\n');
       return /(^|[^\r])\n|\r(?!\n|$)/.test(end < 0 ? s : s.slice(0, end + 4));
     },
-    early: true,
   },
   {
-    // llhttp does not take HTAB as whitespace around a Content-Length or Transfer-Encoding
-    // value: "chunked\t" is not chunked to it (a request is refused, a response read until
-    // close), "5\t" is not a length. The codec refuses such values in both directions rather
-    // than read them differently from llhttp. (A consequence of parity with llhttp; the brief's
-    // list has no such rule: confirm.)
-    id: 'framing-value-htab',
-    rule: 'Content-Length: digits only / Transfer-Encoding codings: no HTAB in these values',
-    applies: (_k, _m, { bytes, from }) => {
-      const s = bytes.toString('latin1', from);
-      const end = s.indexOf('\r\n\r\n');
-      return /\n(content-length|transfer-encoding):[^\r\n]*\t/i.test(end < 0 ? s : s.slice(0, end + 2));
-    },
-    early: true,
-  },
-  {
-    // llhttp checks the URL's syntax but not which form goes with which method: it takes
-    // "GET *", "OPTIONS *x", "CONNECT /x". (Added with the codec's target-form check, which the
-    // differential test asked for: llhttp refuses targets in none of the forms.)
-    id: 'target-form',
-    rule: 'request-target in the form its method allows (RFC 9112 §3.2: asterisk for OPTIONS, authority for CONNECT)',
-    applies: (k, m) => {
-      if (k !== 'request' || m.target === undefined) return false;
-      const t = m.target;
-      if (m.method === 'CONNECT') return !/^(\[[0-9A-Fa-f:.]+\]|[^\s/?#@:[\]]+):\d+$/.test(t);
-      if (t.startsWith('*')) return t !== '*' || m.method !== 'OPTIONS';
-      return false;
-    },
-    early: true,
-  },
-  {
-    // EXTENSION (not in the brief's list: confirm). llhttp takes any three digits.
-    id: 'status-class',
-    rule: 'status code: three digits, the first 1-5..9 (RFC 9110 §15: the first digit is the class)',
-    applies: (k, m) => k === 'response' && m.status !== undefined && m.status < 100,
-    early: true,
-  },
-  {
-    // EXTENSION (not in the brief's list: confirm). llhttp skips a run of spaces between the
-    // request-line elements.
-    id: 'request-line-single-sp',
-    rule: 'request-line = method SP request-target SP HTTP-version, one SP each (RFC 9112 §3)',
-    applies: (k, _m, raw) => k === 'request' && firstLine(raw).includes('  '),
-    early: true,
-  },
-  {
-    // EXTENSION (not in the brief's list: confirm). llhttp takes any byte but CR/LF in a reason
-    // phrase; RFC 9112 §4 allows HTAB, SP, VCHAR, obs-text.
-    id: 'reason-phrase-ctl',
-    rule: 'no CTLs except HTAB (the header-value rule, applied to the reason phrase: RFC 9112 §4)',
-    applies: (k, _m, raw) => k === 'response' && /[\x00-\x08\x0a-\x1f\x7f]/.test(firstLine(raw)),
-    early: true,
-  },
-  {
-    // llhttp ignores an empty Transfer-Encoding (and then honours a Content-Length after it).
-    id: 'request-te-ends-in-chunked',
-    rule: 'in requests, Transfer-Encoding must end with chunked; chunked only once, last',
-    applies: (k, m) => k === 'request' && m.headers.some(([n]) => n.toLowerCase() === 'transfer-encoding') && (teBroken(m) || codings(m).at(-1) !== 'chunked'),
-  },
-  {
-    // A broken list is visible as soon as its line is complete.
-    id: 'te-list-broken',
-    rule: 'Transfer-Encoding: chunked may appear only once, and last',
-    applies: (k, m) => k === 'request' && teBroken(m),
-    early: true,
-  },
-  {
-    // Trailers are parsed like headers, so a Transfer-Encoding field there is held to the same
-    // list rule; llhttp takes some broken lists in trailers (",chunked", "chunked, gzip").
-    id: 'trailer-te-list-broken',
-    rule: 'trailers parsed like headers; Transfer-Encoding: chunked only once, and last',
-    applies: (_k, m, raw) => teBroken({ ...m, headers: chunkLines(raw).trailers }),
-    early: true,
-  },
-  {
-    // llhttp ignores framing fields on a 100 and reads a body for other 1xx; RFC 9110 §15.2: a
-    // 1xx ends at its head, and §8.6/§6.1: it carries no Content-Length or Transfer-Encoding.
-    // The codec refuses such a 1xx (asked for by the corpus case res-1xx-with-cl). A 101 may
-    // carry them: the tunnel follows its head.
-    id: '1xx-framing-fields',
-    rule: 'a 1xx response has no content: Content-Length or Transfer-Encoding on it is refused',
-    applies: (k, m) => k === 'response' && m.status !== undefined && m.status >= 100 && m.status < 200 && m.status !== 101 && (count(m, 'content-length') > 0 || count(m, 'transfer-encoding') > 0),
-    early: true,
-  },
-  {
-    // llhttp applies Content-Length, Transfer-Encoding and Connection found in trailers (it
-    // refuses some, and a trailer "Connection: keep-alive" keeps an HTTP/1.0 connection open).
-    // RFC 9110 §6.5.1: a recipient must not process framing or connection fields from trailers
-    // as if they were header fields. For the codec to refuse them (it cannot apply them as
-    // llhttp does without re-framing after the body): the corpus pins the cases.
-    id: 'trailer-framing-fields',
-    rule: 'trailers parsed like headers; framing and connection fields are not trailers (RFC 9110 §6.5.1)',
-    applies: (_k, _m, raw) => chunkLines(raw).trailers.some(([n]) => /^(content-length|transfer-encoding|connection|proxy-connection)$/i.test(n)),
-    early: true,
-  },
-  {
-    // EXTENSION of the rule above to responses (not in the brief's list: confirm). llhttp reads
-    // a response whose Transfer-Encoding does not end in chunked until the connection closes
-    // (RFC 9112 §6.3 rule 4), whatever the list holds: "chunked, gzip", ",chunked",
-    // "chunked;q=1". The codec refuses such a list in a response too (a 502, never a guess).
-    id: 'response-te-list-broken',
-    rule: 'Transfer-Encoding: chunked may appear only once, and last (applied to responses too)',
-    applies: (k, m) => k === 'response' && teBroken(m),
-    early: true,
-  },
-  {
-    // llhttp takes an empty extension name or value (";=b", ";a="); RFC 9112 §7.1.1 does not.
-    id: 'chunk-extension-grammar',
-    rule: 'chunk extensions are ;name[=value] with a token name and a token or quoted-string value',
-    applies: (_k, _m, raw) => {
-      const { complete, all } = chunkLines(raw);
-      // A line still arriving breaks the grammar when no continuation can mend it.
-      const arriving = all.length > complete.length ? all[all.length - 1]! : null;
-      return complete.some((l) => !CHUNK_LINE.test(l)) || (arriving !== null && !['', 'a', '"', 'a"'].some((x) => CHUNK_LINE.test(arriving + x)));
-    },
-    early: true,
+    // llhttp ignores an empty Transfer-Encoding (and then honours a Content-Length after it),
+    // and in a response reads a body whose codings do not end in chunked until the connection
+    // closes, whatever the list holds (",chunked", "chunked, gzip", "chunked;q=1"). Trailers
+    // are parsed like headers, so a Transfer-Encoding there is held to the same list rule.
+    // Responses: the list rule applied to responses too (a 502, never a guess).
+    id: 'transfer-encoding',
+    rule: 'in requests, Transfer-Encoding must end with chunked; chunked may appear only once, last (headers and trailers)',
+    applies: (k, m, raw) =>
+      teBroken(m) || teBroken({ ...m, headers: chunkLines(raw).trailers }) || (k === 'request' && raw.complete && has(m, 'transfer-encoding') && codings(m).at(-1) !== 'chunked'),
   },
   {
     // llhttp takes any Content-Length below 2^64; the codec's lengths are JS numbers.
     id: 'content-length-bound',
-    rule: 'Content-Length: digits only, bounded (the codec: at most 2^53 - 1)',
+    rule: 'Content-Length: digits only (bounded: at most 2^53 - 1)',
     applies: (_k, m) => m.headers.some(([n, v]) => n.toLowerCase() === 'content-length' && /^\d+$/.test(v) && BigInt(v) > BigInt(Number.MAX_SAFE_INTEGER)),
-    early: true,
   },
   {
     // llhttp takes any chunk size below 2^64 (and waits for that much data).
     id: 'chunk-size-bound',
     rule: 'chunk size lines: hex digits, bounded (the codec: at most 2^48 bytes per chunk)',
     applies: (_k, _m, raw) => chunkLines(raw).all.some((l) => BigInt('0x' + (/^[0-9A-Fa-f]*/.exec(l)![0] || '0')) > MAX_CHUNK_SIZE),
-    early: true,
+  },
+  {
+    // llhttp takes an empty extension name or value (";=b", ";a=", ";;"); RFC 9112 §7.1.1 does not.
+    id: 'chunk-extension',
+    rule: 'chunk extensions ;name[=value], a token name, a token or quoted-string value',
+    applies: (_k, _m, raw) => {
+      const { complete, all } = chunkLines(raw);
+      // A line still arriving breaks the grammar when no continuation can mend it.
+      const arriving = all.length > complete.length ? all[all.length - 1]! : null;
+      return complete.some((l) => !CHUNK_LINE.test(l)) || (arriving !== null && !['', 'a', '"', 'a"'].some((x) => CHUNK_LINE.test(arriving + x)));
+    },
+  },
+  {
+    // ADDED (parity). llhttp does not take HTAB as whitespace around a Content-Length or
+    // Transfer-Encoding value: "chunked\t" is not chunked to it (a request is refused, a
+    // response read until close), "5\t" is no length. The codec refuses such values in both
+    // directions rather than read them differently from llhttp.
+    id: 'framing-value-htab',
+    rule: 'ADDED: no HTAB in Content-Length or Transfer-Encoding values',
+    applies: (_k, _m, { bytes, from }) => {
+      const s = bytes.toString('latin1', from);
+      const end = s.indexOf('\r\n\r\n');
+      return /\n(content-length|transfer-encoding):[^\r\n]*\t/i.test(end < 0 ? s : s.slice(0, end + 2));
+    },
+  },
+  {
+    // ADDED (parity). llhttp checks the URL's syntax, which the codec now does too (the corpus
+    // asked for it), but not which form goes with which method: it takes "GET *", "OPTIONS *x",
+    // "CONNECT /x".
+    id: 'target-form',
+    rule: 'ADDED: request-target in the form its method allows (RFC 9112 §3.2: * for OPTIONS, authority for CONNECT)',
+    applies: (k, m) => {
+      if (k !== 'request' || m.target === undefined) return false;
+      const t = m.target;
+      if (m.method === 'CONNECT') return !/^(\[[0-9A-Fa-f:.]+\]|[^\s/?#@:[\]]+):\d+$/.test(t);
+      return t.startsWith('*') && (t !== '*' || m.method !== 'OPTIONS');
+    },
+  },
+  {
+    // ADDED (the fix the corpus case res-1xx-with-cl asked for). llhttp ignores framing fields
+    // on a 100 and reads a body for other 1xx; RFC 9110 §15.2: a 1xx ends at its head, §8.6:
+    // it carries no Content-Length. A 101 may carry them: the tunnel follows its head.
+    id: '1xx-framing-fields',
+    rule: 'ADDED: a 1xx response (other than 101) with Content-Length or Transfer-Encoding is refused',
+    applies: (k, m) => k === 'response' && m.status !== undefined && m.status >= 100 && m.status < 200 && m.status !== 101 && (has(m, 'content-length') || has(m, 'transfer-encoding')),
+  },
+  {
+    // ADDED (the fix the corpus cases chunk-trailer-* ask for). llhttp applies Content-Length,
+    // Transfer-Encoding and Connection found in trailers (it refuses some; a trailer
+    // "Connection: keep-alive" keeps an HTTP/1.0 connection open). RFC 9110 §6.5.1: framing and
+    // connection fields are not to be processed from trailers; the codec is to refuse them.
+    id: 'trailer-framing-fields',
+    rule: 'ADDED: no Content-Length, Transfer-Encoding or Connection in trailers',
+    applies: (_k, _m, raw) => chunkLines(raw).trailers.some(([n]) => /^(content-length|transfer-encoding|connection|proxy-connection)$/i.test(n)),
+  },
+  {
+    // ADDED (RFC grammar, not framing: confirm). llhttp skips a run of spaces between the
+    // request-line elements; RFC 9112 §3 has one SP.
+    id: 'request-line-single-sp',
+    rule: 'ADDED: request-line = method SP request-target SP HTTP-version',
+    applies: (k, _m, raw) => k === 'request' && firstLine(raw).includes('  '),
+  },
+  {
+    // ADDED (RFC grammar, not framing: confirm). llhttp takes any byte but CR/LF in a reason
+    // phrase; RFC 9112 §4 allows HTAB, SP, VCHAR, obs-text (the header-value rule).
+    id: 'reason-phrase-ctl',
+    rule: 'ADDED: no CTLs except HTAB in the reason phrase',
+    applies: (k, _m, raw) => k === 'response' && /[\x00-\x08\x0a-\x1f\x7f]/.test(firstLine(raw)),
+  },
+  {
+    // ADDED (RFC semantics, not framing: confirm). llhttp takes any three digits; RFC 9110 §15:
+    // the first digit is the class, 1 to 5 (the codec takes 1 to 9).
+    id: 'status-class',
+    rule: 'ADDED: status code 100-999',
+    applies: (k, m) => k === 'response' && m.status !== undefined && m.status < 100,
   },
 ];
 
@@ -219,7 +180,7 @@ const CHUNK_LINE = new RegExp(`^[0-9A-Fa-f]+(?:;${T}(?:=(?:${T}|${QS}))?)*$`);
 
 /** The chunk-size lines of the chunked body after the head that starts at `from`: the
  * complete ones, and all (with the one still arriving); and the complete trailer fields. */
-function chunkLines({ bytes, from }: { bytes: Buffer; from: number }): { complete: string[]; all: string[]; trailers: [string, string][] } {
+function chunkLines({ bytes, from }: Raw): { complete: string[]; all: string[]; trailers: [string, string][] } {
   const s = bytes.toString('latin1', from);
   const complete: string[] = [];
   const trailers: [string, string][] = [];
@@ -261,7 +222,7 @@ function teBroken(m: Head): boolean {
 }
 
 /** The message's first line (start line), from where it begins after any empty lines. */
-function firstLine({ bytes, from }: { bytes: Buffer; from: number }): string {
+function firstLine({ bytes, from }: Raw): string {
   let i = from;
   while (i < bytes.length && (bytes[i] === 0x0d || bytes[i] === 0x0a)) i++;
   const s = bytes.toString('latin1', i, Math.min(bytes.length, i + 65536));
@@ -269,7 +230,7 @@ function firstLine({ bytes, from }: { bytes: Buffer; from: number }): string {
   return e < 0 ? s : s.slice(0, e);
 }
 
-/** A head that is still arriving, read naively from its bytes (for early rules only): the
+/** A head that is still arriving, read naively from its bytes (for the STRICTER rules): the
  * start line so far, and the complete field lines. */
 function rawHead(kind: Kind, bytes: Buffer, from: number): Head {
   let i = from;
@@ -344,10 +305,9 @@ export function judge(kind: Kind, bytes: Buffer, got: ScanResult, ref: OracleRes
     if (!got.error) return { ok: false, note: `the codec completes ${k} messages, llhttp ${ref.messages.length} (boundaries differ)` };
     const from = k === 0 ? 0 : ref.messages[k - 1]!.end;
     const whole: Head | null = k < ref.messages.length ? ref.messages[k]! : ref.partial;
-    // A head llhttp has not finished yet is judged on its complete lines, by the rules that
-    // can be judged early.
+    // A head llhttp has not finished yet is judged on the lines that have arrived.
     const m = whole ?? rawHead(kind, bytes, from);
-    const rule = STRICTER.find((r) => (whole !== null || r.early === true) && r.applies(kind, m, { bytes, from }));
+    const rule = STRICTER.find((r) => r.applies(kind, m, { bytes, from, complete: whole !== null }));
     if (rule) return { ok: true, note: `stricter: ${rule.id} (${got.error.code})` };
     const note = `the codec rejects message ${k} (${got.error.code}: ${got.error.reason}), which llhttp accepts, for no STRICTER reason`;
     // In a message llhttp has not finished, the codec may just be the first to see the fault.
