@@ -16,7 +16,7 @@ export interface Msg {
 export type Body =
   | { kind: 'none' }
   | { kind: 'raw'; data: string }
-  | { kind: 'chunked'; chunks: { line: string; data: string }[]; last: string; trailers: string[] };
+  | { kind: 'chunked'; chunks: { line: string; data: string; lineEnd?: string; dataEnd?: string }[]; last: string; trailers: string[] };
 
 export interface Stream {
   readonly kind: 'request' | 'response';
@@ -30,7 +30,7 @@ const CRLF = '\r\n';
 export function serializeBody(b: Body): string {
   if (b.kind === 'none') return '';
   if (b.kind === 'raw') return b.data;
-  return b.chunks.map((c) => c.line + CRLF + c.data + CRLF).join('') + b.last + CRLF + b.trailers.map((t) => t + CRLF).join('') + CRLF;
+  return b.chunks.map((c) => c.line + (c.lineEnd ?? CRLF) + c.data + (c.dataEnd ?? CRLF)).join('') + b.last + CRLF + b.trailers.map((t) => t + CRLF).join('') + CRLF;
 }
 
 export function serialize(s: Stream): Buffer {
@@ -319,6 +319,7 @@ export type Structural =
   | { op: 'chunk'; msg: number; chunk: number; line: string }
   | { op: 'trailer'; msg: number; line: string }
   | { op: 'target'; msg: number; target: string }
+  | { op: 'chunk-end'; msg: number; chunk: number; data: boolean; to: string }
   | { op: 'none' };
 
 export const structural: fc.Arbitrary<Structural> = fc.oneof(
@@ -326,6 +327,8 @@ export const structural: fc.Arbitrary<Structural> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ op: fc.constant('chunk' as const), msg: fc.nat(), chunk: fc.nat(), line: fc.constantFrom(...NASTY_CHUNK_LINES) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('trailer' as const), msg: fc.nat(), line: fc.constantFrom(...NASTY_FIELDS) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('target' as const), msg: fc.nat(), target: fc.constantFrom(...NASTY_TARGETS) }) },
+  // What ends a chunk-size line or a chunk's data: missing, bare LF, bare CR, junk, doubled.
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('chunk-end' as const), msg: fc.nat(), chunk: fc.nat(), data: fc.boolean(), to: fc.constantFrom('', '\n', '\r', 'X\r\n', '\r\n\r\n', '\n\r', ' \r\n') }) },
   { weight: 1, arbitrary: fc.constant({ op: 'none' as const }) },
 );
 
@@ -341,6 +344,13 @@ export function applyStructural(s: Stream, m: Structural): Stream {
     const parts = target.start.split(' ');
     if (s.kind === 'request' && parts.length === 3) target.start = `${parts[0]} ${m.target} ${parts[2]}`;
     else target.headers.push('X: ' + m.target);
+  } else if (m.op === 'chunk-end') {
+    const k = msgs.findIndex((x, i) => i >= m.msg % msgs.length && x.body.kind === 'chunked' && x.body.chunks.length > 0);
+    const t = k >= 0 ? msgs[k]! : null;
+    if (t && t.body.kind === 'chunked') {
+      const which = m.chunk % t.body.chunks.length;
+      t.body = { ...t.body, chunks: t.body.chunks.map((c, i) => (i !== which ? c : m.data ? { ...c, dataEnd: m.to } : { ...c, lineEnd: m.to })) };
+    }
   } else if (m.op === 'trailer') {
     const k = msgs.findIndex((x, i) => i >= m.msg % msgs.length && x.body.kind === 'chunked');
     const t = k >= 0 ? msgs[k]! : null;
