@@ -26,6 +26,8 @@ interface Raw {
   readonly from: number;
   /** llhttp has the whole head (else it is judged from its complete lines, read naively). */
   readonly complete: boolean;
+  /** The head frames a chunked body (chunk rules look at the bytes after the head only then). */
+  readonly chunked: boolean;
 }
 
 interface StricterRule {
@@ -180,12 +182,12 @@ const CHUNK_LINE = new RegExp(`^[0-9A-Fa-f]+(?:;${T}(?:=(?:${T}|${QS}))?)*$`);
 
 /** The chunk-size lines of the chunked body after the head that starts at `from`: the
  * complete ones, and all (with the one still arriving); and the complete trailer fields. */
-function chunkLines({ bytes, from }: Raw): { complete: string[]; all: string[]; trailers: [string, string][] } {
+function chunkLines({ bytes, from, chunked }: Raw): { complete: string[]; all: string[]; trailers: [string, string][] } {
   const s = bytes.toString('latin1', from);
   const complete: string[] = [];
   const trailers: [string, string][] = [];
   let i = s.indexOf('\r\n\r\n');
-  if (i < 0) return { complete, all: complete, trailers };
+  if (i < 0 || !chunked) return { complete, all: complete, trailers };
   i += 4;
   for (;;) {
     const e = s.indexOf('\r\n', i);
@@ -207,6 +209,15 @@ function chunkLines({ bytes, from }: Raw): { complete: string[]; all: string[]; 
 }
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** Whether head `m` (after `before`) is followed by a chunked body, as llhttp frames it. */
+function framesChunked(kind: Kind, m: Head, before: readonly Head[], methods: readonly string[]): boolean {
+  if (codings(m).at(-1) !== 'chunked') return false;
+  if (kind === 'request') return m.method !== 'CONNECT'; // an Upgrade request's body is read before the switch
+  const s = m.status ?? 200;
+  const method = methods[before.filter((x) => x.status! >= 200 || x.status === 101).length];
+  return s >= 200 && s !== 204 && s !== 304 && method !== 'HEAD' && !(method === 'CONNECT' && s < 300);
+}
 
 /** The transfer codings of all Transfer-Encoding lines, in order, lower-cased. */
 function codings(m: Head): string[] {
@@ -288,7 +299,7 @@ function sameMessage(kind: Kind, a: ScannedMessage, b: OracleMessage): string | 
 }
 
 /** Judges the codec's result against llhttp's for one input. */
-export function judge(kind: Kind, bytes: Buffer, got: ScanResult, ref: OracleResult): Verdict {
+export function judge(kind: Kind, bytes: Buffer, got: ScanResult, ref: OracleResult, methods: readonly string[] = []): Verdict {
   const n = Math.min(got.messages.length, ref.messages.length);
   for (let i = 0; i < n; i++) {
     const d = sameMessage(kind, got.messages[i]!, ref.messages[i]!);
@@ -307,7 +318,7 @@ export function judge(kind: Kind, bytes: Buffer, got: ScanResult, ref: OracleRes
     const whole: Head | null = k < ref.messages.length ? ref.messages[k]! : ref.partial;
     // A head llhttp has not finished yet is judged on the lines that have arrived.
     const m = whole ?? rawHead(kind, bytes, from);
-    const rule = STRICTER.find((r) => r.applies(kind, m, { bytes, from, complete: whole !== null }));
+    const rule = STRICTER.find((r) => r.applies(kind, m, { bytes, from, complete: whole !== null, chunked: framesChunked(kind, m, ref.messages.slice(0, k), methods) }));
     if (rule) return { ok: true, note: `stricter: ${rule.id} (${got.error.code})` };
     const note = `the codec rejects message ${k} (${got.error.code}: ${got.error.reason}), which llhttp accepts, for no STRICTER reason`;
     // In a message llhttp has not finished, the codec may just be the first to see the fault.
@@ -347,7 +358,7 @@ const COMPLETE_HEAD = Buffer.from('\r\n\r\n');
 export function runBoth(c: Case): Outcome {
   const got = codec(c, c.bytes);
   const ref = c.kind === 'request' ? llhttpScanRequests(c.bytes) : llhttpScanResponses(c.bytes, c.methods ?? []);
-  const v = judge(c.kind, c.bytes, got, ref);
+  const v = judge(c.kind, c.bytes, got, ref, c.methods);
   if (v.deferred) {
     // llhttp's refusal stands for every continuation of these bytes; the codec must refuse
     // at least the one that completes the head, no later than llhttp's message.
@@ -361,7 +372,7 @@ export function runBoth(c: Case): Outcome {
     const more = Buffer.concat([c.bytes, COMPLETE_HEAD]);
     const later = codec(c, more);
     const ref2 = c.kind === 'request' ? llhttpScanRequests(more) : llhttpScanResponses(more, c.methods ?? []);
-    const v2 = judge(c.kind, more, later, ref2);
+    const v2 = judge(c.kind, more, later, ref2, c.methods);
     const ok = v2.ok && later.error !== null && later.messages.length === got.messages.length;
     return { ok, note: ok ? `the codec refuses message ${got.messages.length} before llhttp has all of it; completed: ${v2.note}` : v.note, got, ref };
   }
