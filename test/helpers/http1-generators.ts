@@ -244,6 +244,8 @@ export const NASTY_FIELDS: readonly string[] = [
   'X: a\r\n b', 'X: a\x00b', 'X: a\x7fb', 'X: a\x01', 'X: a\rb', 'X: a\nb', 'X : v', ': v', 'X', 'X:\x1b[0m', 'X: \x80\xff',
   'Host: other.example', 'Host:', 'Connection: close', 'Connection: keep-alive', 'Connection: upgrade', 'Upgrade: websocket',
   'Proxy-Connection: close', 'Expect: 100-continue', 'Trailer: Content-Length',
+  // Unicode whitespace that a language's trim() may eat (NBSP is 0xA0 in latin1).
+  'Transfer-Encoding: chunked\xa0', 'Transfer-Encoding: \xa0chunked', 'Content-Length: \xa05', 'Connection: close\xa0', 'Connection: \xa0keep-alive',
 ];
 
 /** Chunk size lines that parsers have read differently. */
@@ -267,7 +269,7 @@ export type Edit =
   | { op: 'dup'; at: number; n: number }
   | { op: 'cut'; at: number };
 
-const INTERESTING = [0x0d, 0x0a, 0x09, 0x20, 0x3a, 0x3b, 0x2c, 0x22, 0x5c, 0x00, 0x7f, 0x80, 0xff, 0x0b, 0x0c, 0x30, 0x35, 0x61, 0x41, 0x2d, 0x2b, 0x3d, 0x2f];
+const INTERESTING = [0x0d, 0x0a, 0x09, 0x20, 0xa0, 0x85, 0x3a, 0x3b, 0x2c, 0x22, 0x5c, 0x00, 0x7f, 0x80, 0xff, 0x0b, 0x0c, 0x30, 0x35, 0x61, 0x41, 0x2d, 0x2b, 0x3d, 0x2f];
 const someByte = fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...INTERESTING) }, { weight: 1, arbitrary: fc.integer({ min: 0, max: 255 }) });
 
 export const edit: fc.Arbitrary<Edit> = fc.oneof(

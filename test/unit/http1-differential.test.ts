@@ -38,6 +38,8 @@ const KNOWN: { id: string; corpus: string; hit: (c: Case, o: Outcome) => boolean
     hit: (_c, o) => passes(o) && o.ref.error?.code === 'HPE_INVALID_URL' && /schema/.test(o.ref.error.reason) },
   { id: 'hosts in absolute-form and authority-form targets are not checked (llhttp: no \\ " etc.)', corpus: 'target-host-backslash, target-authority-quote',
     hit: (_c, o) => passes(o) && o.ref.error?.code === 'HPE_INVALID_URL' && /server/.test(o.ref.error.reason) },
+  { id: 'NBSP (0xA0) around Transfer-Encoding / Connection tokens is trimmed (String.prototype.trim)', corpus: 'garden-te-nbsp, garden-res-te-nbsp, garden-connection-close-nbsp',
+    hit: (c) => /\r\n(transfer-encoding|connection|proxy-connection):[^\r\n]*\xa0/i.test(c.bytes.toString('latin1')) },
 ];
 
 /** HTTP1_DIFF_STATS=1: how the runs were judged (both accept, both reject, which STRICTER rule...). */
