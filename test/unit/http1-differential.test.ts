@@ -4,8 +4,9 @@
 // message or earlier; whatever llhttp accepts the codec accepts with identical boundaries, or
 // rejects for a reason on the short STRICTER list.
 //
-// Reproduce a failure: HTTP1_DIFF_SEED=<seed> (printed by fast-check with the path) and the
-// escaped bytes in the message can be pasted into a corpus case. HTTP1_DIFF_RUNS=<factor>
+// Reproduce a failure: HTTP1_DIFF_SEED=<seed> (each property prints the run's seed; fast-check
+// adds the path of the shrunk counterexample), and the escaped bytes in the failure message can
+// be pasted into a corpus case. HTTP1_DIFF_RUNS=<factor>
 // scales the number of runs (e.g. 10 for a long soak). HTTP1_DIFF_SKIP_KNOWN=1 skips inputs
 // that hit a divergence already pinned by a failing corpus case, to look for new ones.
 import { test } from 'node:test';
@@ -38,7 +39,7 @@ const KNOWN: { id: string; corpus: string; hit: (c: Case, o: Outcome) => boolean
     hit: (_c, o) => passes(o) && o.ref.error?.code === 'HPE_INVALID_URL' && /schema/.test(o.ref.error.reason) },
   { id: 'hosts in absolute-form and authority-form targets are not checked (llhttp: no \\ " etc.)', corpus: 'target-host-backslash, target-authority-quote',
     hit: (_c, o) => passes(o) && o.ref.error?.code === 'HPE_INVALID_URL' && /server/.test(o.ref.error.reason) },
-  { id: 'NBSP (0xA0) around Transfer-Encoding / Connection tokens is trimmed (String.prototype.trim)', corpus: 'garden-te-nbsp, garden-res-te-nbsp, garden-connection-close-nbsp',
+  { id: 'NBSP (0xA0) around Transfer-Encoding / Connection tokens is trimmed (String.prototype.trim)', corpus: 'garden-te-nbsp, garden-res-te-nbsp, garden-connection-close-nbsp, garden-connection-upgrade-nbsp',
     hit: (c) => /\r\n(transfer-encoding|connection|proxy-connection):[^\r\n]*\xa0/i.test(c.bytes.toString('latin1')) },
 ];
 
@@ -49,7 +50,8 @@ if (STATS) process.on('exit', () => console.log([...STATS].sort((a, b) => b[1] -
 function check(c: Case, opts: { wellFormed?: boolean } = {}): void {
   const o = runBoth(c);
   if (STATS) {
-    const key = `${c.kind}: ${o.ok ? o.note.replace(/\d+/g, 'N').replace(/\(.*\)/, '').trim() : 'FAIL'}`;
+    const known = !o.ok && KNOWN.find((k) => k.hit(c, o));
+    const key = `${c.kind}: ${o.ok ? o.note.replace(/\d+/g, 'N').replace(/\(.*\)/, '').trim() : known ? `known: ${known.corpus}` : 'FAIL'}`;
     STATS.set(key, (STATS.get(key) ?? 0) + 1);
   }
   if (SKIP_KNOWN && !o.ok && KNOWN.some((k) => k.hit(c, o))) return;
