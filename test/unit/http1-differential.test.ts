@@ -41,6 +41,8 @@ const KNOWN: { id: string; corpus: string; hit: (c: Case, o: Outcome) => boolean
     hit: (_c, o) => passes(o) && o.ref.error?.code === 'HPE_INVALID_URL' && /server/.test(o.ref.error.reason) },
   { id: 'NBSP (0xA0) around Transfer-Encoding / Connection tokens is trimmed (String.prototype.trim)', corpus: 'garden-te-nbsp, garden-res-te-nbsp, garden-connection-close-nbsp, garden-connection-upgrade-nbsp',
     hit: (c) => /\r\n(transfer-encoding|connection|proxy-connection):[^\r\n]*\xa0/i.test(c.bytes.toString('latin1')) },
+  { id: 'HTAB after a Connection token: llhttp does not trim it, the codec does', corpus: 'connection-close-trailing-htab, connection-upgrade-trailing-htab',
+    hit: (c) => /\r\n(connection|proxy-connection):[^\r\n]*\t/i.test(c.bytes.toString('latin1')) },
 ];
 
 /** HTTP1_DIFF_STATS=1: how the runs were judged (both accept, both reject, which STRICTER rule...). */
