@@ -185,7 +185,8 @@ export class Sidecar {
     this.draining = true;
     // failOpen: new connections go direct from now on; the ones already captured drain below.
     this.failOpen?.remove();
-    this.log.info({ inflight: this.inflight.count, drainMs }, 'draining');
+    // A start that failed is undone quietly: nothing was serving, so nothing drains.
+    if (this.ready) this.log.info({ inflight: this.inflight.count, drainMs }, 'draining');
     if (this.registered) {
       // Withdraw first and keep serving while peers drop this instance, so that nobody is sent
       // to a closed listener; then drain as usual.

@@ -1,5 +1,5 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
-// (The flag caps V8's young generation at 2 MiB per semi-space: the HTTP engine allocates
+#!/usr/bin/env -S node --max-semi-space-size=4
+// (The flag caps V8's young generation at 4 MiB per semi-space: the HTTP engine allocates
 // little per request, so a small young generation costs no throughput and keeps a sidecar's
 // memory near its idle size under load. `node dist/src/cli/main.js` runs without it.)
 // `dreammesh <command> [args]`: each command is one module in this folder exporting
@@ -11,7 +11,7 @@ const COMMANDS: Record<string, string> = {
   run: 'start the sidecar: dreammesh run --config mesh.yaml',
   validate: 'check a config file: dreammesh validate mesh.yaml',
   schema: 'print the config JSON Schema (for editors)',
-  quickstart: 'start a sidecar with two demo services and print curl lines to try',
+  quickstart: 'start a sidecar with two demo services and print curl lines to try [--base-port N]',
   env: 'print the environment an app needs: dreammesh env --mode explicit|proxy',
   exec: 'run a command inside the mesh: dreammesh exec --mode proxy -- CMD ARGS...',
   redirect: 'transparent capture rules: dreammesh redirect install|uninstall|show [--dry-run]',
@@ -51,6 +51,11 @@ export async function dispatch(argv: string[]): Promise<number> {
 
 const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
 if (invokedDirectly || process.argv[1]?.endsWith('/dreammesh')) {
+  // `dreammesh schema | head` closes the pipe early: that is the reader's choice, not a crash.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
   dispatch(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

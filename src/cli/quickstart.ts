@@ -27,8 +27,23 @@ function rebase(text: string, base: number): string {
   return text.replace(/127\.0\.0\.1:15(\d{3})/g, (_m, off: string) => `127.0.0.1:${base + Number(off)}`);
 }
 
+const USAGE = `usage: dreammesh quickstart [--base-port N]
+  --base-port N   move every port: admin N, outbound N+1, inbound N+6, demo instances N+101 and N+102
+                  (default 15000; use another when those ports are taken, e.g. 25000)
+`;
+
 export async function main(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { 'base-port': { type: 'string' } } });
+  let values;
+  try {
+    ({ values } = parseArgs({ args: argv, options: { 'base-port': { type: 'string' }, help: { type: 'boolean', short: 'h' } }, strict: true }));
+  } catch (e) {
+    process.stderr.write(`dreammesh quickstart: ${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   const base = Number(values['base-port'] ?? 15000);
   if (!Number.isInteger(base) || base < 1024 || base > 65000) {
     process.stderr.write('dreammesh quickstart: --base-port must be an integer between 1024 and 65000\n');

@@ -1,6 +1,7 @@
 // `dreammesh run --config mesh.yaml`: start the sidecar; SIGTERM/SIGINT drain and exit 0.
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../config/load.js';
+import { preflight } from '../config/preflight.js';
 import { Sidecar } from '../sidecar.js';
 import { describeBound } from '../listeners/listen.js';
 import { isMeshError } from '../core/errors.js';
@@ -21,6 +22,12 @@ export async function main(argv: string[]): Promise<number> {
   let sidecar: Sidecar;
   try {
     const config = await loadConfigFile(file);
+    // What `validate` checks, before anything binds: a bad start is one clear error.
+    const { problems } = await preflight(config);
+    if (problems.length > 0) {
+      for (const p of problems) process.stderr.write(`dreammesh run: ${p.code}: ${p.message}\n`);
+      return 1;
+    }
     sidecar = new Sidecar(config);
     const b = await sidecar.start();
     process.stderr.write(`dreammesh: outbound ${describeBound(b.outbound)}  inbound ${describeBound(b.inbound)}  admin ${describeBound(b.admin)}\n`);

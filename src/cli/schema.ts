@@ -1,6 +1,6 @@
 // `dreammesh schema [--markdown]`: the config JSON Schema, for editors (yaml-language-server
 // etc.), or the Markdown reference in docs/config.md.
-import { ConfigSchema } from '../config/schema.js';
+import { configJsonSchema } from '../config/json-schema.js';
 import { renderConfigDoc } from '../config/config-doc.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -8,6 +8,6 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write('usage: dreammesh schema [--markdown]\n');
     return 2;
   }
-  process.stdout.write(argv[0] === '--markdown' ? renderConfigDoc() : JSON.stringify(ConfigSchema, null, 2) + '\n');
+  process.stdout.write(argv[0] === '--markdown' ? renderConfigDoc() : JSON.stringify(configJsonSchema(), null, 2) + '\n');
   return 0;
 }

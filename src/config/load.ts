@@ -3,13 +3,16 @@
 import { readFile } from 'node:fs/promises';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import { ConfigSchema, ServiceSchema, type MeshConfig } from './schema.js';
+import { ServiceSchema, type MeshConfig } from './schema.js';
+import { configJsonSchema } from './json-schema.js';
 import { MeshError } from '../core/errors.js';
 import { parseHostPort, parseListenAddress } from '../core/address.js';
 import { bypassEntryError, egressEntryError } from '../routing/egress.js';
+import { splitErrors } from '../routing/split.js';
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
-const validateConfig = ajv.compile<MeshConfig>(ConfigSchema);
+// The exported JSON Schema itself, so that editors and the loader judge a file alike.
+const validateConfig = ajv.compile<MeshConfig>(configJsonSchema());
 export const validateService = ajv.compile(ServiceSchema);
 
 export function describeAjvErrors(errors: ErrorObject[] | null | undefined, root = ''): string {
@@ -44,7 +47,7 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
-/** Checks that the schema cannot express (address syntax). */
+/** Checks that the schema cannot express (address syntax, disjoint split selectors). */
 function semanticErrors(c: MeshConfig): string[] {
   const errs: string[] = [];
   for (const [k, v] of Object.entries(c.listeners)) {
@@ -56,7 +59,14 @@ function semanticErrors(c: MeshConfig): string[] {
       const a = typeof ep === 'string' ? ep : ep.address;
       if (!parseHostPort(a) && !a.startsWith('unix:')) errs.push(`services.${name}.endpoints.${i}: "${a}" is not host:port`);
     });
+    svc.routes?.forEach((r, i) => {
+      if (r.split !== undefined) errs.push(...splitErrors(r.split, `services.${name}.routes.${i}.split`));
+    });
   }
+  c.registry.etcd?.endpoints.forEach((u, i) => {
+    // etcd3 takes "http(s)://host:port" or "host:port"; anything else would only fail to dial.
+    if (!parseHostPort(u.replace(/^https?:\/\//, '').replace(/\/$/, ''))) errs.push(`registry.etcd.endpoints.${i}: "${u}" is not http(s)://host:port`);
+  });
   const adv = c.instance?.address;
   if (adv !== undefined) {
     const hp = parseHostPort(adv);

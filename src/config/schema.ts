@@ -26,20 +26,24 @@ export const LbPolicySchema = Type.Union([Type.Literal('round-robin'), Type.Lite
 
 export const RouteSchema = Type.Object(
   {
-    name: Type.Optional(Type.String({ description: 'Name used in logs and /config' })),
+    name: Type.Optional(Type.String({ description: 'Name used in logs, /config and 404 bodies (default: route-<index>)' })),
     match: Type.Object(
       {
         pathPrefix: Type.Optional(Type.String({ description: 'Matches when the request path starts with this', pattern: '^/' })),
         headers: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'Exact header values that must all be present (names are case-insensitive)' })),
       },
-      { additionalProperties: false, default: {} },
+      { additionalProperties: false, default: {}, description: 'What a request must look like for this route; {} matches every request' },
     ),
     split: Type.Optional(
       Type.Array(
         Type.Object(
           {
-            labels: Type.Record(Type.String(), Type.String(), { description: 'Endpoints carrying all these labels form this subset', default: {} }),
-            weight: Type.Number({ description: 'Share of traffic (relative to the other entries; 1 of 100 is a 1% canary)', minimum: 0 }),
+            labels: Type.Record(Type.String(), Type.String(), {
+              description:
+                'Endpoints carrying all these labels form this entry\'s subset; {} means the endpoints no other entry of this split selects. Selectors of one split must not overlap (two entries need different values of some label)',
+              default: {},
+            }),
+            weight: Type.Number({ description: 'Share of traffic relative to the other entries (1 and 99 make a 1% canary)', minimum: 0 }),
           },
           { additionalProperties: false },
         ),
@@ -71,7 +75,7 @@ export const RetriesSchema = Type.Object(
     budgetPercent: Type.Number({ description: 'Retries allowed as a percentage of recent requests', minimum: 0, maximum: 100, default: 20 }),
     minPerSecond: Type.Integer({ description: 'Retries always allowed per second, whatever the traffic', minimum: 0, default: 10 }),
   },
-  { additionalProperties: false, default: {} },
+  { additionalProperties: false, default: {}, description: 'Retries of idempotent requests whose connection failed, on another endpoint, within a budget' },
 );
 
 /**
@@ -89,7 +93,7 @@ export const ServiceSchema = Type.Object(
   {
     endpoints: Type.Array(EndpointSchema, { description: 'Instances of the service', default: [] }),
     lb: Type.Optional(LbPolicySchema),
-    routes: Type.Optional(Type.Array(RouteSchema, { description: 'Route rules, first match wins; none means all traffic to all endpoints' })),
+    routes: Type.Optional(Type.Array(RouteSchema, { description: 'Route rules, first match wins; none means all traffic to all endpoints; when there are rules and none matches, the answer is 404 MESH_ERR_NO_ROUTE_MATCH' })),
     timeouts: Type.Optional(overrides(TimeoutsSchema, 'Overrides of the global timeouts for this service')),
     retries: Type.Optional(overrides(RetriesSchema, 'Overrides of the global retries for this service')),
   },
@@ -106,19 +110,24 @@ export const EtcdSchema = Type.Object(
       Type.String({ description: 'Where the last snapshot is cached on disk (default: $DREAMMESH_STATE_DIR, else $XDG_STATE_HOME/dreammesh or ~/.local/state/dreammesh, one file per endpoints+prefix)' }),
     ),
     withdrawGraceMs: Type.Integer({ description: 'On graceful stop: time between withdrawing this instance from etcd and closing the listeners, so peers stop sending first (bounded by drainTimeoutMs)', minimum: 0, default: 1000 }),
-    auth: Type.Optional(Type.Object({ username: Type.String(), password: Type.String() }, { additionalProperties: false })),
+    auth: Type.Optional(
+      Type.Object(
+        { username: Type.String({ description: 'etcd user' }), password: Type.String({ description: 'etcd password (shown as <redacted> in /config)' }) },
+        { additionalProperties: false, description: 'etcd username/password authentication' },
+      ),
+    ),
     tls: Type.Optional(
       Type.Object(
         {
-          caFile: Type.Optional(Type.String()),
-          certFile: Type.Optional(Type.String()),
-          keyFile: Type.Optional(Type.String()),
+          caFile: Type.Optional(Type.String({ description: 'PEM file of the CA that signed the etcd servers\' certificates (required when tls is set)' })),
+          certFile: Type.Optional(Type.String({ description: 'PEM client certificate, for etcd with client-certificate auth' })),
+          keyFile: Type.Optional(Type.String({ description: 'PEM private key of certFile' })),
         },
-        { additionalProperties: false },
+        { additionalProperties: false, description: 'TLS to etcd (https:// endpoints); files are read at start' },
       ),
     ),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, description: 'Fleet registry on etcd: this sidecar registers `service` and watches every service (docs/registry-etcd.md)' },
 );
 
 export const RedirectSchema = Type.Object(
@@ -157,10 +166,10 @@ export const ConfigSchema = Type.Object(
               minLength: 3,
             }),
           ),
-          weight: Type.Integer({ minimum: 0, default: 1 }),
-          labels: Type.Record(Type.String(), Type.String(), { default: {} }),
+          weight: Type.Integer({ minimum: 0, default: 1, description: 'Load-balancing weight peers give this instance' }),
+          labels: Type.Record(Type.String(), Type.String(), { default: {}, description: 'Labels peers\' route splits select on (e.g. version: v2)' }),
         },
-        { additionalProperties: false },
+        { additionalProperties: false, description: 'How this sidecar registers itself in etcd (with `service` and registry.etcd)' },
       ),
     ),
     listeners: Type.Object(
@@ -169,7 +178,7 @@ export const ConfigSchema = Type.Object(
         inbound: hostPort('Inbound listener, forwarding to app', '0.0.0.0:15006'),
         admin: hostPort('Admin API: /ready /live /metrics /config /clusters', '127.0.0.1:15000'),
       },
-      { additionalProperties: false, default: {} },
+      { additionalProperties: false, default: {}, description: 'Where the sidecar listens' },
     ),
     app: hostPort('Where the local application listens (inbound target)', '127.0.0.1:8080'),
     domainSuffixes: Type.Array(Type.String({ minLength: 1 }), {
@@ -185,7 +194,7 @@ export const ConfigSchema = Type.Object(
         file: Type.Optional(Type.String({ description: 'YAML file with a services: map, hot-reloaded on change' })),
         etcd: Type.Optional(EtcdSchema),
       },
-      { additionalProperties: false, default: {} },
+      { additionalProperties: false, default: {}, description: 'Where services come from besides the inline services: map (merged)' },
     ),
     lb: Type.Union([Type.Literal('round-robin'), Type.Literal('least-request')], { default: 'least-request', description: 'Default load balancer' }),
     timeouts: Type.Composite([TimeoutsSchema, DownstreamTimeoutsSchema], { additionalProperties: false, default: {} }),
@@ -204,10 +213,10 @@ export const ConfigSchema = Type.Object(
     outlier: Type.Object(
       {
         consecutiveFailures: Type.Integer({ minimum: 1, default: 5, description: 'Connect failures / 5xx in a row that eject an endpoint' }),
-        baseEjectionMs: Type.Integer({ minimum: 100, default: 10000 }),
-        maxEjectionPercent: Type.Integer({ minimum: 0, maximum: 100, default: 50 }),
+        baseEjectionMs: Type.Integer({ minimum: 100, default: 10000, description: 'An ejection lasts this long times the number of times the endpoint was ejected (capped at 10)' }),
+        maxEjectionPercent: Type.Integer({ minimum: 0, maximum: 100, default: 50, description: 'Most endpoints of one service ejected at once, in percent' }),
       },
-      { additionalProperties: false, default: {} },
+      { additionalProperties: false, default: {}, description: 'Passive outlier ejection of failing endpoints' },
     ),
     egress: Type.Object(
       {
@@ -221,7 +230,7 @@ export const ConfigSchema = Type.Object(
           description: 'Destinations apps reach directly, never through the sidecar: NO_PROXY entries (host, .domain, *.domain, IP, CIDR, optional :port) printed by `dreammesh env --mode proxy` after the loopback entries',
         }),
       },
-      { additionalProperties: false, default: {} },
+      { additionalProperties: false, default: {}, description: 'Destinations outside the mesh (docs/forward-proxy.md)' },
     ),
     transparent: Type.Object(
       {
@@ -237,17 +246,17 @@ export const ConfigSchema = Type.Object(
           description: 'The sidecar installs the capture rules when it starts and removes them when it stops, so apps reach destinations directly while it is down',
         }),
       },
-      { additionalProperties: false, default: {} },
+      { additionalProperties: false, default: {}, description: 'Transparent capture (docs/transparent.md)' },
     ),
     accessLog: Type.Object(
       {
-        enabled: Type.Boolean({ default: true }),
+        enabled: Type.Boolean({ default: true, description: 'Write one JSON line per request' }),
         sample: Type.Number({ minimum: 0, maximum: 1, default: 1, description: 'Fraction of requests logged (errors are always logged)' }),
         path: Type.Optional(Type.String({ description: 'File to append to (default: stdout)' })),
       },
-      { additionalProperties: false, default: {} },
+      { additionalProperties: false, default: {}, description: 'The access log' },
     ),
-    logLevel: Type.Union(['trace', 'debug', 'info', 'warn', 'error', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+    logLevel: Type.Union(['trace', 'debug', 'info', 'warn', 'error', 'silent'].map((l) => Type.Literal(l)), { default: 'info', description: 'Level of the process log (JSON on stderr)' }),
     drainTimeoutMs: Type.Integer({ minimum: 0, default: 10000, description: 'How long in-flight requests may run after SIGTERM' }),
   },
   { additionalProperties: false, $id: 'https://dreammesh.dev/schema/mesh.json', title: 'DreamMesh sidecar configuration' },

@@ -29,6 +29,7 @@ export const ERRORS = {
   MESH_ERR_LIMIT_EXCEEDED: { status: 503, origin: 'local', retryable: false, summary: 'A circuit-breaking limit (connections, pending or active requests) was reached.' },
   MESH_ERR_RETRY_BUDGET: { status: 503, origin: 'local', retryable: false, summary: 'A retry was needed but the retry budget is spent.' },
   MESH_ERR_UPSTREAM_REFUSED: { status: 503, origin: 'upstream', retryable: true, summary: 'Every tried endpoint refused the connection.' },
+  MESH_ERR_UPSTREAM_UNRESOLVED: { status: 502, origin: 'upstream', retryable: true, summary: 'The destination is a host name that does not resolve (DNS answered no address, or could not be asked).' },
   MESH_ERR_UPSTREAM_CONNECT_TIMEOUT: { status: 504, origin: 'upstream', retryable: true, summary: 'Connecting to the endpoint took longer than the connect timeout.' },
   MESH_ERR_UPSTREAM_TIMEOUT: { status: 504, origin: 'upstream', retryable: false, summary: 'The upstream did not answer within the request timeout.' },
   MESH_ERR_UPSTREAM_RESET: { status: 502, origin: 'upstream', retryable: false, summary: 'The upstream closed or reset the connection before a complete response.' },
@@ -45,6 +46,7 @@ export const ERRORS = {
   MESH_ERR_PROXY_NEEDS_TCP: { status: 500, origin: 'local', retryable: false, summary: 'Forward-proxy settings (HTTP_PROXY, Java properties) need a TCP outbound listener; a unix: listener cannot be a proxy.' },
   MESH_ERR_REQUEST_HEADER_TIMEOUT: { status: 408, origin: 'local', retryable: false, summary: 'The request head did not arrive completely within timeouts.requestHeaderMs; the connection is closed.' },
   MESH_ERR_DOWNSTREAM_TIMEOUT: { status: 408, origin: 'local', retryable: false, summary: 'The client stopped sending its request body for timeouts.downstreamIdleMs; the request is abandoned and the connection closed.' },
+  MESH_ERR_OPTIONAL_DEPENDENCY: { status: 500, origin: 'local', retryable: false, summary: 'A feature needs an optional package that is not installed (the message names it and the npm install command).' },
   MESH_ERR_INTERNAL: { status: 500, origin: 'local', retryable: false, summary: 'A bug in DreamMesh; the message and logs say where.' },
 } as const satisfies Record<string, ErrorSpec>;
 

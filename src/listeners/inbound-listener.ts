@@ -13,7 +13,9 @@ export function createInboundListener(config: MeshConfig, engine: HttpEngine, me
     socket.on('error', () => socket.destroy());
     new DownstreamConnection(socket, { mode: 'explicit' }, engine);
   });
-  server.on('error', (e) => log.error({ err: e }, 'inbound listener error'));
+  server.on('error', (e) => {
+    if (server.listening) log.error({ err: e }, 'inbound listener error');
+  });
   capConnections(server, config.limits.maxDownstreamConnections, 'inbound', metrics, log);
   return server;
 }

@@ -16,7 +16,10 @@ export class OutboundListener {
     // allowHalfOpen: a client's FIN must not end our side (a response, a CONNECT tunnel or an
     // opaque relay may still owe it bytes).
     this.server = createNetServer({ noDelay: true, keepAlive: true, allowHalfOpen: true }, (socket) => this.accept(socket));
-    this.server.on('error', (e) => ctx.log.error({ err: e }, 'outbound listener error'));
+    // Errors before listening (EADDRINUSE) are reported by listen(); these are the later ones.
+    this.server.on('error', (e) => {
+      if (this.server.listening) ctx.log.error({ err: e }, 'outbound listener error');
+    });
     capConnections(this.server, ctx.config.limits.maxDownstreamConnections, 'outbound', ctx.metrics, ctx.log);
   }
 

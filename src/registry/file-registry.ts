@@ -73,29 +73,7 @@ export class FileRegistry extends BaseRegistry {
   }
 
   private parse(text: string): Map<string, ServiceRecord> {
-    let doc: unknown;
-    try {
-      doc = parse(text);
-    } catch (e) {
-      const where = e instanceof YAMLParseError && e.linePos ? ` (line ${e.linePos[0].line})` : '';
-      throw new MeshError('MESH_ERR_CONFIG_INVALID', `${this.path}: not valid YAML${where}`);
-    }
-    const services = (doc as { services?: unknown } | null)?.services;
-    const extra = doc !== null && typeof doc === 'object' ? Object.keys(doc).filter((k) => k !== 'services') : [];
-    if (extra.length > 0) throw new MeshError('MESH_ERR_CONFIG_INVALID', `${this.path}: ${extra[0]}: unknown key (expected only services:)`);
-    if (services === undefined || services === null || typeof services !== 'object' || Array.isArray(services)) {
-      throw new MeshError('MESH_ERR_CONFIG_INVALID', `${this.path}: expected a top-level services: map`);
-    }
-    const out = new Map<string, ServiceRecord>();
-    for (const [name, raw] of Object.entries(services as Record<string, unknown>)) {
-      if (!validateService(raw)) throw new MeshError('MESH_ERR_CONFIG_INVALID', `${this.path}: ${describeAjvErrors(validateService.errors, `/services/${name}`)}`);
-      const rec = toServiceRecord(name, (raw as ServiceConfig).endpoints);
-      if (rec.endpoints.length !== (raw as ServiceConfig).endpoints.length) {
-        throw new MeshError('MESH_ERR_CONFIG_INVALID', `${this.path}: services.${name}.endpoints: an address is not host:port (or is repeated)`);
-      }
-      out.set(name, rec);
-    }
-    return out;
+    return parseServicesFile(text, this.path);
   }
 
   health(): RegistryHealth {
@@ -106,4 +84,39 @@ export class FileRegistry extends BaseRegistry {
     clearTimeout(this.timer);
     this.watcher?.close();
   }
+}
+
+/**
+ * Reads the services: map of a registry file. Only endpoints are taken from it: policy (routes,
+ * lb, timeouts, retries) lives in the config, so a file that sets it is refused rather than
+ * silently ignored. Also used by `dreammesh validate`.
+ */
+export function parseServicesFile(text: string, path: string): Map<string, ServiceRecord> {
+  let doc: unknown;
+  try {
+    doc = parse(text);
+  } catch (e) {
+    const where = e instanceof YAMLParseError && e.linePos ? ` (line ${e.linePos[0].line})` : '';
+    throw new MeshError('MESH_ERR_CONFIG_INVALID', `${path}: not valid YAML${where}`);
+  }
+  const services = (doc as { services?: unknown } | null)?.services;
+  const extra = doc !== null && typeof doc === 'object' ? Object.keys(doc).filter((k) => k !== 'services') : [];
+  if (extra.length > 0) throw new MeshError('MESH_ERR_CONFIG_INVALID', `${path}: ${extra[0]}: unknown key (expected only services:)`);
+  if (services === undefined || services === null || typeof services !== 'object' || Array.isArray(services)) {
+    throw new MeshError('MESH_ERR_CONFIG_INVALID', `${path}: expected a top-level services: map`);
+  }
+  const out = new Map<string, ServiceRecord>();
+  for (const [name, raw] of Object.entries(services as Record<string, unknown>)) {
+    if (!validateService(raw)) throw new MeshError('MESH_ERR_CONFIG_INVALID', `${path}: ${describeAjvErrors(validateService.errors, `/services/${name}`)}`);
+    const policy = Object.keys(raw as object).find((k) => k !== 'endpoints');
+    if (policy !== undefined) {
+      throw new MeshError('MESH_ERR_CONFIG_INVALID', `${path}: services.${name}.${policy}: a registry file carries endpoints only; ${policy} goes in the config's services.${name}`);
+    }
+    const rec = toServiceRecord(name, (raw as ServiceConfig).endpoints);
+    if (rec.endpoints.length !== (raw as ServiceConfig).endpoints.length) {
+      throw new MeshError('MESH_ERR_CONFIG_INVALID', `${path}: services.${name}.endpoints: an address is not host:port (or is repeated)`);
+    }
+    out.set(name, rec);
+  }
+  return out;
 }

@@ -1,7 +1,7 @@
 // The route table: which service a destination names, and which endpoints of it a request
 // may go to (route rules: first match on path prefix and headers, then a weighted split by
-// endpoint labels). A new table per registry snapshot is cheap: it holds the snapshot and a
-// shared endpoint index; lookups never allocate much.
+// endpoint labels, see split.ts). A new table per registry snapshot is cheap: it holds the
+// snapshot and a shared endpoint index; lookups never allocate much.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { MeshConfig, RouteConfig, ServiceConfig } from '../config/schema.js';
 import type { Endpoint, RegistrySnapshot } from '../registry/registry.js';
@@ -9,9 +9,9 @@ import type { Destination } from '../core/sidecar-context.js';
 import { MeshError } from '../core/errors.js';
 import { formatHostPort } from '../core/address.js';
 import type { EndpointIndex } from './endpoint-index.js';
+import { compileSplit, pickFilter, type CompiledSplit, type EndpointFilter } from './split.js';
 
-/** Which endpoints a request may use; null = all endpoints of the service. */
-export type EndpointFilter = ((e: Endpoint) => boolean) | null;
+export type { EndpointFilter } from './split.js';
 
 export interface RouteDecision {
   readonly route: string;
@@ -96,23 +96,13 @@ function matches(r: RouteConfig, path: string, headers: IncomingHttpHeaders): bo
   return true;
 }
 
-/** Weighted random choice among the split's label subsets (a 1-in-100 entry is a 1% canary). */
+/** Splits compiled once per route: the config is frozen for the life of a sidecar. */
+const compiled = new WeakMap<object, CompiledSplit>();
+
 function pickSplit(r: RouteConfig): EndpointFilter {
   const split = r.split;
   if (split === undefined) return null;
-  let total = 0;
-  for (const s of split) total += s.weight;
-  if (total <= 0) return null;
-  let x = Math.random() * total;
-  let chosen = split[split.length - 1]!;
-  for (const s of split) {
-    x -= s.weight;
-    if (x < 0) {
-      chosen = s;
-      break;
-    }
-  }
-  const labels = Object.entries(chosen.labels);
-  if (labels.length === 0) return null;
-  return (e) => labels.every(([k, v]) => e.labels[k] === v);
+  let c = compiled.get(split);
+  if (c === undefined) compiled.set(split, (c = compileSplit(split)));
+  return pickFilter(c);
 }

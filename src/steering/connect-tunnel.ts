@@ -36,6 +36,7 @@ const OUTCOME: Partial<Record<ErrorCode, string>> = {
   MESH_ERR_NO_ROUTE: 'no-endpoint',
   MESH_ERR_UPSTREAM_REFUSED: 'connect-refused',
   MESH_ERR_UPSTREAM_CONNECT_TIMEOUT: 'connect-timeout',
+  MESH_ERR_UPSTREAM_UNRESOLVED: 'unresolved',
   MESH_ERR_UPSTREAM_RESET: 'upstream-reset',
   MESH_ERR_DOWNSTREAM_ABORTED: 'downstream-aborted',
   MESH_ERR_TUNNEL_IDLE: 'idle-timeout',

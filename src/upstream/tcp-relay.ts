@@ -6,6 +6,7 @@ import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { MeshError } from '../core/errors.js';
 import { readSinks, reusableRead, writeKept } from './read-buffer.js';
+import { isNameNotResolved } from './upstream-error.js';
 
 export interface RelayOptions {
   readonly connectTimeoutMs: number;
@@ -53,7 +54,7 @@ export function connectUpstream(host: string, port: number, timeoutMs: number): 
     s.once('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       s.destroy();
-      const code = e.code === 'ECONNREFUSED' ? 'MESH_ERR_UPSTREAM_REFUSED' : 'MESH_ERR_UPSTREAM_RESET';
+      const code = e.code === 'ECONNREFUSED' ? 'MESH_ERR_UPSTREAM_REFUSED' : isNameNotResolved(e.code) ? 'MESH_ERR_UPSTREAM_UNRESOLVED' : 'MESH_ERR_UPSTREAM_RESET';
       reject(new MeshError(code, `connect to ${host}:${port}: ${e.code ?? e.message}`, { cause: e }));
     });
   });

@@ -6,6 +6,7 @@ export function upstreamError(e: unknown, where: string): MeshError {
   const err = e as { code?: string; message?: string; cause?: { code?: string } };
   const code = err.code ?? err.cause?.code ?? '';
   let mesh: ErrorCode;
+  if (isNameNotResolved(code)) return new MeshError('MESH_ERR_UPSTREAM_UNRESOLVED', `${where}: ${code} ${err.message ?? ''}`.trim(), { cause: e });
   switch (code) {
     case 'ECONNREFUSED':
     case 'ENOENT': // unix socket path gone
@@ -31,10 +32,6 @@ export function upstreamError(e: unknown, where: string): MeshError {
     case 'UND_ERR_INFO':
       mesh = 'MESH_ERR_UPSTREAM_PROTOCOL';
       break;
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-      mesh = 'MESH_ERR_UPSTREAM_REFUSED';
-      break;
     default:
       mesh = code.startsWith('HPE_') ? 'MESH_ERR_UPSTREAM_PROTOCOL' : 'MESH_ERR_UPSTREAM_RESET';
   }
@@ -43,5 +40,10 @@ export function upstreamError(e: unknown, where: string): MeshError {
 
 /** Failures that happened before the request could have reached the application. */
 export function failedBeforeSending(e: MeshError): boolean {
-  return e.code === 'MESH_ERR_UPSTREAM_REFUSED' || e.code === 'MESH_ERR_UPSTREAM_CONNECT_TIMEOUT';
+  return e.code === 'MESH_ERR_UPSTREAM_REFUSED' || e.code === 'MESH_ERR_UPSTREAM_CONNECT_TIMEOUT' || e.code === 'MESH_ERR_UPSTREAM_UNRESOLVED';
+}
+
+/** getaddrinfo's ways of saying a name has no address (or the resolver could not be asked). */
+export function isNameNotResolved(code: string | undefined): boolean {
+  return code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NONAME' || code === 'EAI_NODATA' || code === 'EAI_FAIL';
 }

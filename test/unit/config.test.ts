@@ -77,3 +77,44 @@ test('a service overriding one timeout keeps the other global values', () => {
   assert.equal(c.timeouts.requestMs, 5000);
   assert.equal(c.timeouts.connectMs, 1000, 'the global default is untouched by the override');
 });
+
+const splitConfig = (split: string): string =>
+  `services:\n  users:\n    endpoints: [127.0.0.1:9101]\n    routes:\n      - name: canary\n        split: ${split}\n`;
+
+test('overlapping split selectors are refused, naming both fields', () => {
+  assert.throws(
+    () => parseConfigText(splitConfig('[{labels: {version: v2}, weight: 1}, {labels: {zone: eu}, weight: 99}]')),
+    /services\.users\.routes\.0\.split\.1\.labels: \{zone: eu\} overlaps services\.users\.routes\.0\.split\.0\.labels \{version: v2\}/,
+  );
+  assert.throws(() => parseConfigText(splitConfig('[{labels: {}, weight: 1}, {labels: {}, weight: 99}]')), /split\.1\.labels: \{\} already appears at .*split\.0\.labels/);
+  assert.throws(() => parseConfigText(splitConfig('[{labels: {version: v2}, weight: 0}, {weight: 0}]')), /routes\.0\.split: every weight is 0/);
+});
+
+test('disjoint selectors and one "the rest" entry are accepted', () => {
+  const c = parseConfigText(splitConfig('[{labels: {version: v2}, weight: 1}, {labels: {version: v3, zone: eu}, weight: 1}, {weight: 98}]'));
+  assert.deepEqual({ ...c.services.users!.routes![0]!.split![2]!.labels }, {}, 'labels defaults to {} (the rest)');
+});
+
+test('an etcd endpoint that is not http(s)://host:port is refused, naming it', () => {
+  assert.throws(() => parseConfigText('registry:\n  etcd:\n    endpoints: [http://127.0.0.1:2379, etcd-without-port]\n'), /registry\.etcd\.endpoints\.1: "etcd-without-port" is not http\(s\):\/\/host:port/);
+  assert.equal(parseConfigText('registry:\n  etcd:\n    endpoints: [https://etcd-1:2379, 127.0.0.1:2379]\n').registry.etcd!.endpoints.length, 2);
+});
+
+test('dreammesh schema requires no field that has a default, and a minimal config passes it', async () => {
+  const { stdout } = await run(process.execPath, [CLI, 'schema']);
+  const schema = JSON.parse(stdout) as object;
+  const offenders: string[] = [];
+  const walk = (n: unknown, path: string): void => {
+    if (n === null || typeof n !== 'object') return;
+    const o = n as { required?: string[]; properties?: Record<string, { default?: unknown }> };
+    for (const k of o.required ?? []) if (o.properties?.[k]?.default !== undefined) offenders.push(`${path}.${k}`);
+    for (const [k, v] of Object.entries(n)) walk(v, `${path}.${k}`);
+  };
+  walk(schema, '');
+  assert.deepEqual(offenders, []);
+  const { Ajv } = await import('ajv');
+  const validate = new Ajv().compile(schema);
+  const minimal = { services: { users: { endpoints: ['127.0.0.1:9101'], routes: [{ split: [{ weight: 1 }] }] } } };
+  assert.ok(validate(minimal), JSON.stringify(validate.errors));
+  assert.ok(!validate({ services: { users: { endpoints: ['127.0.0.1:9101'], routes: [{ split: [{ labels: {} }] }] } } }), 'a split entry still needs its weight');
+});
