@@ -40,6 +40,9 @@ interface StricterRule {
   readonly applies: (kind: Kind, m: Head, raw: Raw) => boolean;
 }
 
+/** Leading and trailing OWS: SP and HTAB only (String.prototype.trim also strips NBSP, 0xA0). */
+const OWS = /^[ \t]+|[ \t]+$/g;
+
 const count = (m: Head, lower: string): number => m.headers.filter(([n]) => n.toLowerCase() === lower).length;
 const has = (m: Head, lower: string): boolean => count(m, lower) > 0;
 
@@ -200,7 +203,7 @@ function chunkLines({ bytes, from, chunked }: Raw): { complete: string[]; all: s
       for (let t = e + 2, te = s.indexOf('\r\n', t); te > t; t = te + 2, te = s.indexOf('\r\n', t)) {
         const f = s.slice(t, te);
         const c = f.indexOf(':');
-        trailers.push(c < 0 ? [f, ''] : [f.slice(0, c), f.slice(c + 1).trim()]);
+        trailers.push(c < 0 ? [f, ''] : [f.slice(0, c), f.slice(c + 1).replace(OWS, '')]);
       }
     }
     if (!(size > 0) || !Number.isSafeInteger(size)) return { complete, all: complete, trailers };
@@ -221,7 +224,7 @@ function framesChunked(kind: Kind, m: Head, before: readonly Head[], methods: re
 
 /** The transfer codings of all Transfer-Encoding lines, in order, lower-cased. */
 function codings(m: Head): string[] {
-  return m.headers.filter(([n]) => n.toLowerCase() === 'transfer-encoding').flatMap(([, v]) => v.split(',')).map((c) => c.trim().toLowerCase());
+  return m.headers.filter(([n]) => n.toLowerCase() === 'transfer-encoding').flatMap(([, v]) => v.split(',')).map((c) => c.replace(OWS, '').toLowerCase());
 }
 
 /** A coding list with an empty or non-token element, or chunked twice or not last. */
@@ -255,7 +258,7 @@ function rawHead(kind: Kind, bytes: Buffer, from: number): Head {
   for (const l of lines) {
     if (l === '') break;
     const c = l.indexOf(':');
-    headers.push(c < 0 ? [l, ''] : [l.slice(0, c), l.slice(c + 1).trim()]);
+    headers.push(c < 0 ? [l, ''] : [l.slice(0, c), l.slice(c + 1).replace(OWS, '')]);
   }
   const head: { -readonly [K in keyof Head]: Head[K] } = { versionMajor: 1, versionMinor: 1, headers, upgrade: false, keepAlive: true };
   const v = (kind === 'request' ? / HTTP\/(\d)(?:\.(\d))?/ : /^HTTP\/(\d)(?:\.(\d))?/).exec(start);
