@@ -275,6 +275,11 @@ export function parseFields(
     if ((lower === 'content-length' || lower === 'transfer-encoding') && hasTab(buf, v1, i - 2)) {
       throw new ParseError(lower === 'content-length' ? 'INVALID_CONTENT_LENGTH' : 'INVALID_TRANSFER_ENCODING', `whitespace other than SP after ${name}`);
     }
+    // Connection decides keep-alive and upgrades: a tab inside it (`upgrade\t`) is read as part of
+    // the token by some parsers and as whitespace by others, so it is refused.
+    if ((lower === 'connection' || lower === 'proxy-connection') && hasTab(buf, v0, i - 2)) {
+      throw new ParseError('INVALID_HEADER_VALUE', `a tab in ${name}`);
+    }
     head.names.push(name);
     head.lower.push(lower);
     head.values.push(value);

@@ -66,10 +66,9 @@ export function scanResponses(bytes: Buffer, methods: readonly string[], limits:
       if (s === bytes.length) break; // empty lines only: the start of a message yet to come
       const head = parseResponseHead(bytes, s, bytes.length, l);
       if (head === null) break; // the tail, empty lines included, is a message yet to come
-      i = s;
       const method = methods[answered] ?? 'GET';
       const kind = responseBody(head, method);
-      const r = kind === Body.UntilClose ? { body: bytes.subarray(i + head.headBytes), trailers: [], end: bytes.length } : readBody(bytes, i + head.headBytes, kind, head.contentLength, l);
+      const r = kind === Body.UntilClose ? { body: bytes.subarray(s + head.headBytes), trailers: [], end: bytes.length } : readBody(bytes, s + head.headBytes, kind, head.contentLength, l);
       if (r === null) break;
       const upgrade = head.status === 101 || (method === 'CONNECT' && head.status >= 200 && head.status < 300);
       messages.push({ status: head.status, versionMinor: head.versionMinor, headers: pairs(head), body: r.body, trailers: r.trailers, upgrade });
