@@ -181,7 +181,12 @@ describe('HTTP/1 engine on captured (transparent) connections', { skip: skip ?? 
     assert.match(r.trace, /^< x-interim: upstream/im);
     const j = JSON.parse(r.body) as { bodyBytes: number; sha256: string };
     assert.equal(j.bodyBytes, 2 * 1024 * 1024);
-    assert.equal(j.sha256, createHash('sha256').update(Buffer.alloc(2 * 1024 * 1024, 0x71)).digest('hex'));
+    assert.equal(
+      j.sha256,
+      createHash('sha256')
+        .update(Buffer.alloc(2 * 1024 * 1024, 0x71))
+        .digest('hex'),
+    );
     alive();
   });
 
@@ -212,7 +217,10 @@ print(json.dumps(out))
   test('undici as the application: request, 30 pipelined on one client, a streamed upload', () => {
     const out = JSON.parse(mustInNs(net.client, [...APP, process.execPath, CLIENT, 'undici', dst()])) as [[number, string], [number, string][], [number, number]];
     assert.deepEqual(out[0], [200, '/undici/get']);
-    assert.deepEqual(out[1], Array.from({ length: 30 }, (_, i) => [200, `/undici/p/${i}`]));
+    assert.deepEqual(
+      out[1],
+      Array.from({ length: 30 }, (_, i) => [200, `/undici/p/${i}`]),
+    );
     assert.deepEqual(out[2], [200, 8 * 64 * 1024]);
   });
 
@@ -267,7 +275,11 @@ print(json.dumps(out))
   test('an upgrade the upstream refuses keeps the connection serving; one closed after 101 closes the client', () => {
     const t = tag('refused');
     const r = appRaw([{ write: req('GET', `/upgrade-400?${t}`, wsHeaders(wsKey())) }, { awaitResponses: 1 }, { write: req('GET', `/${t}/after`) }], { untilResponses: 2 });
-    assert.deepEqual(r.finals.map((m) => m.status), [400, 200], show(r));
+    assert.deepEqual(
+      r.finals.map((m) => m.status),
+      [400, 200],
+      show(r),
+    );
     const c = appRaw([{ write: req('GET', '/ws-close', wsHeaders(wsKey())) }], { ms: 3000 });
     assert.equal(c.finals[0]?.status, 101, show(c));
     assert.ok(c.closed, 'closed after the upstream closed');
@@ -276,7 +288,18 @@ print(json.dumps(out))
 
   test('Upgrade: h2c is stripped: plain HTTP/1.1 upstream, 200 to the client', () => {
     const t = tag('h2c');
-    const r = appRaw([{ write: req('GET', `/${t}`, [['Connection', 'Upgrade, HTTP2-Settings'], ['Upgrade', 'h2c'], ['HTTP2-Settings', 'AAMAAABkAARAAAAAAAIAAAAA']]) }], { untilResponses: 1 });
+    const r = appRaw(
+      [
+        {
+          write: req('GET', `/${t}`, [
+            ['Connection', 'Upgrade, HTTP2-Settings'],
+            ['Upgrade', 'h2c'],
+            ['HTTP2-Settings', 'AAMAAABkAARAAAAAAAIAAAAA'],
+          ]),
+        },
+      ],
+      { untilResponses: 1 },
+    );
     assert.equal(r.finals[0]?.status, 200, show(r));
     const s = seenWith(t)[0]!;
     assert.equal(header(s, 'upgrade'), undefined, s.head);
@@ -286,19 +309,30 @@ print(json.dumps(out))
   test('pipelining: 3 in one write and 1,000 on one connection, answered in order; half-close still answered', () => {
     const t = tag('pipe');
     const r = appRaw([{ write: [1, 2, 3].map((i) => req('GET', `/${t}/${i}`)).join('') }], { untilResponses: 3 });
-    assert.deepEqual(r.finals.map((m) => (JSON.parse(m.body.toString()) as { target: string }).target), [1, 2, 3].map((i) => `/${t}/${i}`), show(r));
+    assert.deepEqual(
+      r.finals.map((m) => (JSON.parse(m.body.toString()) as { target: string }).target),
+      [1, 2, 3].map((i) => `/${t}/${i}`),
+      show(r),
+    );
     const many: string[] = [];
     for (let i = 0; i < 1000; i++) many.push(req('GET', `/${t}/m/${i}`));
     const m = appRaw([{ write: many.join('') }], { untilResponses: 1000, ms: 15_000 });
     assert.equal(m.finals.length, 1000, `answered ${m.finals.length} of 1000`);
-    assert.ok(m.finals.every((x, i) => (JSON.parse(x.body.toString()) as { target: string }).target === `/${t}/m/${i}`), 'in order');
+    assert.ok(
+      m.finals.every((x, i) => (JSON.parse(x.body.toString()) as { target: string }).target === `/${t}/m/${i}`),
+      'in order',
+    );
     const h = appRaw([{ write: req('POST', `/${t}/half`, [['Content-Length', '5']]) + 'hello' }, { end: true }]);
     assert.equal(h.finals[0]?.status, 200, show(h));
   });
 
   test('1xx, trailers both ways, gzip+chunked intact, HEAD/204/304, 1-byte writes', () => {
     const hints = appRaw([{ write: req('GET', '/hints') }], { untilResponses: 1 });
-    assert.deepEqual(hints.responses.map((m) => m.status), [103, 200], show(hints));
+    assert.deepEqual(
+      hints.responses.map((m) => m.status),
+      [103, 200],
+      show(hints),
+    );
     const t = tag('trailers');
     const body = chunked(['abc', 'defg'], [['x-sum', '7']]);
     const tr = appRaw([{ write: Buffer.concat([Buffer.from(req('POST', `/${t}`, [['Transfer-Encoding', 'chunked']])), body]) }], { untilResponses: 1 });
@@ -313,7 +347,11 @@ print(json.dumps(out))
     assert.equal(header(seenWith(g)[0]!, 'transfer-encoding'), 'gzip, chunked');
     assert.equal(seenWith(g)[0]?.rawBody, gz.toString('latin1'));
     const nb = appRaw([{ write: req('HEAD', '/h') + req('GET', '/204') + req('GET', '/304') + req('GET', '/after-no-body') }], { untilResponses: 4, methods: ['HEAD', 'GET', 'GET', 'GET'] });
-    assert.deepEqual(nb.finals.map((m) => m.status), [200, 204, 304, 200], show(nb));
+    assert.deepEqual(
+      nb.finals.map((m) => m.status),
+      [200, 204, 304, 200],
+      show(nb),
+    );
     const d = tag('dribble');
     const dr = appRaw([{ write: `GET /${d}` }, { dribble: ` HTTP/1.1\r\nHost: ${dst()}\r\n\r\n` }], { untilResponses: 1, ms: 8000 });
     assert.equal(dr.finals[0]?.status, 200, show(dr));
@@ -321,18 +359,53 @@ print(json.dumps(out))
 
   describe('bad input: 400/431 with the code, the smuggled request never reaches the upstream, the process alive', () => {
     const cases: [string, (t: string) => string, number, string][] = [
-      ['CL + TE', (t) => req('POST', `/${t}`, [['Content-Length', '5'], ['Transfer-Encoding', 'chunked']]) + '0\r\n\r\n' + req('GET', `/${t}-smuggled`), 400, 'MESH_ERR_BAD_REQUEST'],
-      ['two Content-Lengths', (t) => req('POST', `/${t}`, [['Content-Length', '0'], ['Content-Length', '40']]) + req('GET', `/${t}-smuggled`), 400, 'MESH_ERR_BAD_REQUEST'],
+      [
+        'CL + TE',
+        (t) =>
+          req('POST', `/${t}`, [
+            ['Content-Length', '5'],
+            ['Transfer-Encoding', 'chunked'],
+          ]) +
+          '0\r\n\r\n' +
+          req('GET', `/${t}-smuggled`),
+        400,
+        'MESH_ERR_BAD_REQUEST',
+      ],
+      [
+        'two Content-Lengths',
+        (t) =>
+          req('POST', `/${t}`, [
+            ['Content-Length', '0'],
+            ['Content-Length', '40'],
+          ]) + req('GET', `/${t}-smuggled`),
+        400,
+        'MESH_ERR_BAD_REQUEST',
+      ],
       ['Content-Length: 1, 1', (t) => req('POST', `/${t}`, [['Content-Length', '1, 1']]) + 'x' + req('GET', `/${t}-smuggled`), 400, 'MESH_ERR_BAD_REQUEST'],
       ['obs-fold', (t) => req('GET', `/${t}`, [['X-Folded', 'a\r\n  Content-Length: 40']]) + req('GET', `/${t}-smuggled`), 400, 'MESH_ERR_BAD_REQUEST'],
       ['bare LF', (t) => req('GET', `/${t}`).replace(/\r\n/g, '\n') + req('GET', `/${t}-smuggled`), 400, 'MESH_ERR_BAD_REQUEST'],
       ['bad chunk size', (t) => req('POST', `/${t}`, [['Transfer-Encoding', 'chunked']]) + 'zz\r\nhello\r\n0\r\n\r\n' + req('GET', `/${t}-smuggled`), 400, 'MESH_ERR_BAD_REQUEST'],
       ['Transfer-Encoding: gzip', (t) => req('POST', `/${t}`, [['Transfer-Encoding', 'gzip']]) + 'abc' + req('GET', `/${t}-smuggled`), 400, 'MESH_ERR_BAD_REQUEST'],
-      ['101 header fields', (t) => req('GET', `/${t}`, Array.from({ length: 100 }, (_, i) => [`x-h${i}`, 'v'] as [string, string])), 431, 'MESH_ERR_HEADERS_TOO_LARGE'],
-      ['a 16385-byte head', (t) => {
-        const base = req('GET', `/${t}`, [['X-Pad', '']]);
-        return req('GET', `/${t}`, [['X-Pad', 'p'.repeat(16385 - base.length)]]);
-      }, 431, 'MESH_ERR_HEADERS_TOO_LARGE'],
+      [
+        '101 header fields',
+        (t) =>
+          req(
+            'GET',
+            `/${t}`,
+            Array.from({ length: 100 }, (_, i) => [`x-h${i}`, 'v'] as [string, string]),
+          ),
+        431,
+        'MESH_ERR_HEADERS_TOO_LARGE',
+      ],
+      [
+        'a 16385-byte head',
+        (t) => {
+          const base = req('GET', `/${t}`, [['X-Pad', '']]);
+          return req('GET', `/${t}`, [['X-Pad', 'p'.repeat(16385 - base.length)]]);
+        },
+        431,
+        'MESH_ERR_HEADERS_TOO_LARGE',
+      ],
       ['no Host', (t) => `GET /${t} HTTP/1.1\r\nX-A: b\r\n\r\n`, 400, 'MESH_ERR_BAD_HOST'],
     ];
     for (const [label, build, status, errCode] of cases) {

@@ -45,8 +45,7 @@ export function makeEntries(outbound: string, inbound: string, service = SERVICE
     url: (path) => (abs ? `http://${service}${path}` : `http://${address}${path}`),
     proxy: abs ? `http://${address}` : undefined,
     hostOverride: name === 'explicit' ? service : undefined,
-    curl: (path) =>
-      name === 'explicit' ? ['-H', `Host: ${service}`, `http://${address}${path}`] : name === 'proxy' ? ['-x', `http://${address}`, `http://${service}${path}`] : [`http://${address}${path}`],
+    curl: (path) => (name === 'explicit' ? ['-H', `Host: ${service}`, `http://${address}${path}`] : name === 'proxy' ? ['-x', `http://${address}`, `http://${service}${path}`] : [`http://${address}${path}`]),
   });
   return [mk('explicit', outbound, false), mk('proxy', outbound, true), mk('inbound', inbound, false)];
 }

@@ -139,8 +139,7 @@ export async function startScriptedUpstream(name: string, opts: ScriptedUpstream
       return 'next';
     };
     const isHead = method === 'HEAD';
-    const jsonBody = (): string =>
-      JSON.stringify({ name, method, target, bodyBytes: m.body.length, sha256: createHash('sha256').update(m.body).digest('hex'), conn });
+    const jsonBody = (): string => JSON.stringify({ name, method, target, bodyBytes: m.body.length, sha256: createHash('sha256').update(m.body).digest('hex'), conn });
     if (/^\/slow\/\d+/.test(path)) await new Promise((r) => setTimeout(r, Number(path.split('/')[2])));
     if (path === '/never') return 'stop';
     if (path === '/hints') s.write('HTTP/1.1 103 Early Hints\r\nlink: </style.css>; rel=preload; as=style\r\n\r\n');
@@ -189,7 +188,7 @@ export async function startScriptedUpstream(name: string, opts: ScriptedUpstream
       const n = Number(path.split('/')[2]);
       const out = Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nx-upstream: ${name}\r\nx-dribbled: yes\r\ncontent-length: ${n}\r\n\r\n`), isHead ? Buffer.alloc(0) : pattern(n)]);
       const headLen = out.indexOf('\r\n\r\n') + 4;
-      for (let p = 0; p < out.length && !s.destroyed; ) {
+      for (let p = 0; p < out.length && !s.destroyed;) {
         const step = p < headLen ? 3 : 100;
         s.write(out.subarray(p, p + step));
         p += step;
@@ -261,13 +260,17 @@ export async function startScriptedUpstream(name: string, opts: ScriptedUpstream
     const upgrade = (header(m, 'upgrade') ?? '').toLowerCase();
     if (path === '/ws-greet' && upgrade === 'websocket') {
       // The 101 and a first server frame in one write; closes a little later.
-      const accept = createHash('sha1').update((header(m, 'sec-websocket-key') ?? '') + WS_GUID).digest('base64');
+      const accept = createHash('sha1')
+        .update((header(m, 'sec-websocket-key') ?? '') + WS_GUID)
+        .digest('base64');
       s.write(Buffer.concat([Buffer.from(`HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ${accept}\r\n\r\n`), Buffer.from([0x81, 9]), Buffer.from('greetings')]));
       setTimeout(() => s.end(), 500).unref();
       return 'stop';
     }
     if (path === '/ws-close' && upgrade === 'websocket') {
-      const accept = createHash('sha1').update((header(m, 'sec-websocket-key') ?? '') + WS_GUID).digest('base64');
+      const accept = createHash('sha1')
+        .update((header(m, 'sec-websocket-key') ?? '') + WS_GUID)
+        .digest('base64');
       s.end(`HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ${accept}\r\n\r\n`);
       return 'stop';
     }
@@ -336,7 +339,15 @@ export async function startScriptedUpstream(name: string, opts: ScriptedUpstream
             if (path === '/early-close') {
               // Answers and closes its sending side before the body is in; reads and drops the rest.
               seen.push({ conn, method: 'POST', target, head: m.head, headers: m.headers, rawBody: Buffer.alloc(0), body: Buffer.alloc(0), trailers: [] });
-              respond(s, '413 Payload Too Large', [['x-upstream', name], ['connection', 'close']], 'too large, bye');
+              respond(
+                s,
+                '413 Payload Too Large',
+                [
+                  ['x-upstream', name],
+                  ['connection', 'close'],
+                ],
+                'too large, bye',
+              );
               s.end();
               stopped = true;
               return;

@@ -108,7 +108,13 @@ export function splitMessages(buf: Buffer, kind: 'request' | 'response', opts: {
     let complete = true;
     if (noBody) {
       end = start;
-    } else if (te !== '' && te.split(',').map((s) => s.trim()).pop() === 'chunked') {
+    } else if (
+      te !== '' &&
+      te
+        .split(',')
+        .map((s) => s.trim())
+        .pop() === 'chunked'
+    ) {
       end = parseChunked(buf, start, body, trailers);
       if (end === -1) {
         complete = false;

@@ -11,7 +11,9 @@ export function wsKey(): string {
 }
 
 export function wsAccept(key: string): string {
-  return createHash('sha1').update(key + WS_GUID).digest('base64');
+  return createHash('sha1')
+    .update(key + WS_GUID)
+    .digest('base64');
 }
 
 /** Handshake headers (after the request line and Host). */

@@ -72,7 +72,7 @@ for (const name of ENTRY_NAMES) {
       await mesh.alive(e(), 'after curl -d hello');
     });
 
-    test('POST 2 MiB from a file: Expect: 100-continue, the upstream\'s 100 reaches curl, then the final 200; every byte arrives', async () => {
+    test("POST 2 MiB from a file: Expect: 100-continue, the upstream's 100 reaches curl, then the final 200; every byte arrives", async () => {
       const t0 = Date.now();
       const r = await curl(['--data-binary', `@${file2m}`, ...e().curl('/curl/expect')]);
       assert.equal(r.status, 200, `status ${r.status}, curl exit ${r.code}: ${r.trace.slice(-1500)}`);
@@ -147,7 +147,10 @@ test('Python urllib and http.client through every entry (GET, POST, keep-alive, 
     if (r.case === 'http.client chunked PUT') assert.equal(json(r.body).bodyBytes, 3001, `${r.entry}: ${r.body}`);
     if (r.case === 'http.client keep-alive x3') {
       const bodies = JSON.parse(r.body) as { target: string }[];
-      assert.deepEqual(bodies.map((b) => b.target.replace(/^http:\/\/svc/, '')), ['/py/keepalive/0', '/py/keepalive/1', '/py/keepalive/2']);
+      assert.deepEqual(
+        bodies.map((b) => b.target.replace(/^http:\/\/svc/, '')),
+        ['/py/keepalive/0', '/py/keepalive/1', '/py/keepalive/2'],
+      );
     }
   }
   await mesh.alive();
@@ -193,8 +196,16 @@ test('undici: request, a proxy agent (absolute-form), pipelined keep-alive clien
           client.request({ path: `/undici/pipelined/${i}`, method: 'GET', headers: { host: 'svc' } }).then(async (r) => ({ status: r.statusCode, body: JSON.parse(await r.body.text()) as { target: string } })),
         ),
       );
-      assert.deepEqual(rs.map((r) => r.status), Array(50).fill(200), e.name);
-      assert.deepEqual(rs.map((r) => r.body.target), Array.from({ length: 50 }, (_, i) => `/undici/pipelined/${i}`), `${e.name}: each response matches its request`);
+      assert.deepEqual(
+        rs.map((r) => r.status),
+        Array(50).fill(200),
+        e.name,
+      );
+      assert.deepEqual(
+        rs.map((r) => r.body.target),
+        Array.from({ length: 50 }, (_, i) => `/undici/pipelined/${i}`),
+        `${e.name}: each response matches its request`,
+      );
       async function* gen(): AsyncGenerator<Buffer> {
         for (let i = 0; i < 16; i++) {
           yield Buffer.alloc(64 * 1024, 0x41 + i);

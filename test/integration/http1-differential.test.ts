@@ -120,7 +120,7 @@ for (const name of ENTRY_NAMES) {
 }
 
 const RESPONSES: Record<string, string> = {
-  'plain': 'HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello',
+  plain: 'HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello',
   'no reason phrase': 'HTTP/1.1 200\r\ncontent-length: 5\r\n\r\nhello',
   'empty reason phrase': 'HTTP/1.1 200 \r\ncontent-length: 5\r\n\r\nhello',
   'HTTP/1.0': 'HTTP/1.0 200 OK\r\ncontent-length: 5\r\n\r\nhello',

@@ -78,7 +78,7 @@ for (const name of ENTRY_NAMES) {
       const f = finals(r);
       assert.ok(f[0]?.status === 400 || f[0]?.status === 200, describeResult(r));
       if (f[0]?.status === 400) assert.equal(errorCode(f[0]), 'MESH_ERR_BAD_REQUEST');
-      else assert.equal((JSON.parse(f[0]!.body.toString()) as { bodyBytes: number }).bodyBytes, 3, 'the body was read as chunked');
+      else assert.equal((JSON.parse(f[0].body.toString()) as { bodyBytes: number }).bodyBytes, 3, 'the body was read as chunked');
       assert.equal(f.length, 1, describeResult(r));
       assert.ok(r.closed, 'the connection is closed after it');
       await new Promise((res) => setTimeout(res, 100));
@@ -92,10 +92,10 @@ for (const name of ENTRY_NAMES) {
         const r = await via(e(), [{ write: e().head('GET', path) }, { awaitResponses: 1 }, { write: e().head('GET', `/${t}`) }], { untilResponses: 2, ms: 4000 });
         const f = finals(r);
         assert.ok(f[0] !== undefined, `${path}: some answer: ${describeResult(r)}`);
-        if (f[0]!.status === 502) assert.equal(errorCode(f[0]), 'MESH_ERR_UPSTREAM_PROTOCOL', path);
+        if (f[0].status === 502) assert.equal(errorCode(f[0]), 'MESH_ERR_UPSTREAM_PROTOCOL', path);
         else {
-          assert.ok(!(header(f[0]!, 'content-length') !== undefined && header(f[0]!, 'transfer-encoding') !== undefined), `${path}: relayed with both framings: ${describeResult(r)}`);
-          assert.ok(!(header(f[0]!, 'content-length') ?? '').includes(','), `${path}: relayed with two lengths: ${describeResult(r)}`);
+          assert.ok(!(header(f[0], 'content-length') !== undefined && header(f[0], 'transfer-encoding') !== undefined), `${path}: relayed with both framings: ${describeResult(r)}`);
+          assert.ok(!(header(f[0], 'content-length') ?? '').includes(','), `${path}: relayed with two lengths: ${describeResult(r)}`);
         }
         if (!r.closed || f.length > 1) assert.equal(target(f[1]), `/${t}`, `${path}: the next response on the connection is the right one: ${describeResult(r)}`);
         await mesh.alive(e(), path);
@@ -137,7 +137,7 @@ for (const name of ENTRY_NAMES) {
       const r = await via(e(), [{ write: `GET ${e().target('/trailers')} HTTP/1.0\r\nHost: svc\r\n\r\n` }], { ms: 4000 });
       const f = finals(r)[0];
       assert.equal(f?.status, 200, describeResult(r));
-      assert.equal(header(f!, 'transfer-encoding'), undefined, `an HTTP/1.0 client got Transfer-Encoding: ${describeResult(r)}`);
+      assert.equal(header(f, 'transfer-encoding'), undefined, `an HTTP/1.0 client got Transfer-Encoding: ${describeResult(r)}`);
       const body = r.data.subarray(r.data.indexOf('\r\n\r\n') + 4).toString('latin1');
       assert.equal(body, 'hello world', `the body as an HTTP/1.0 client reads it (until close or Content-Length): ${describeResult(r)}`);
       assert.ok(r.closed);
@@ -146,7 +146,11 @@ for (const name of ENTRY_NAMES) {
 
     test('HTTP/1.0 client: no 1xx is sent to it (103 dropped), the final response is', async () => {
       const h = await via(e(), [{ write: `GET ${e().target('/hints')} HTTP/1.0\r\nHost: svc\r\n\r\n` }], { ms: 4000 });
-      assert.deepEqual(h.responses.map((m) => m.status), [200], `no 103 to an HTTP/1.0 client: ${describeResult(h)}`);
+      assert.deepEqual(
+        h.responses.map((m) => m.status),
+        [200],
+        `no 103 to an HTTP/1.0 client: ${describeResult(h)}`,
+      );
     });
 
     test('HTTP/1.0 without Host: served where the destination is known without it (proxy: the URI; inbound: the app), else 400 MESH_ERR_BAD_HOST', async () => {
@@ -164,7 +168,15 @@ for (const name of ENTRY_NAMES) {
 
     test('HTTP/1.0 client asking for keep-alive: either served on (two responses) or not told keep-alive and closed', async () => {
       const t = tag('ka10');
-      const k = await via(e(), [{ write: `GET ${e().target(`/${t}/1`)} HTTP/1.0\r\nHost: svc\r\nConnection: keep-alive\r\n\r\n` }, { awaitResponses: 1 }, { write: `GET ${e().target(`/${t}/2`)} HTTP/1.0\r\nHost: svc\r\nConnection: keep-alive\r\n\r\n` }], { untilResponses: 2, ms: 4000 });
+      const k = await via(
+        e(),
+        [
+          { write: `GET ${e().target(`/${t}/1`)} HTTP/1.0\r\nHost: svc\r\nConnection: keep-alive\r\n\r\n` },
+          { awaitResponses: 1 },
+          { write: `GET ${e().target(`/${t}/2`)} HTTP/1.0\r\nHost: svc\r\nConnection: keep-alive\r\n\r\n` },
+        ],
+        { untilResponses: 2, ms: 4000 },
+      );
       const kf = finals(k);
       if (kf.length === 2) assert.deepEqual(kf.map(target), [`/${t}/1`, `/${t}/2`], describeResult(k));
       else {
@@ -180,16 +192,24 @@ for (const name of ENTRY_NAMES) {
       assert.equal(finals(r)[0]?.status, 200, describeResult(r));
       const seen = mesh.seenWith(t)[0];
       assert.equal(seen?.target, path);
-      assert.equal(header(seen!, 'x-latin'), 'caf\xe9 cr\xe8me');
+      assert.equal(header(seen, 'x-latin'), 'caf\xe9 cr\xe8me');
     });
 
     test('a pipeline with an upstream error in the middle: every request answered, in order', async () => {
       const t = tag('mixed');
-      const bytes = e().head('GET', `/${t}/1`) + e().head('POST', `/${t}/2`, [['Content-Length', '3']]) + 'abc' + e().head('GET', '/bighead') + e().head('GET', `/${t}/4`) + e().head('GET', '/204') + e().head('GET', `/${t}/6`);
+      const bytes =
+        e().head('GET', `/${t}/1`) + e().head('POST', `/${t}/2`, [['Content-Length', '3']]) + 'abc' + e().head('GET', '/bighead') + e().head('GET', `/${t}/4`) + e().head('GET', '/204') + e().head('GET', `/${t}/6`);
       const r = await via(e(), [{ write: bytes }], { untilResponses: 6, ms: 6000 });
       const f = finals(r);
-      assert.deepEqual(f.map((m) => m.status), [200, 200, 502, 200, 204, 200], describeResult(r));
-      assert.deepEqual([f[0], f[1], f[3], f[5]].map(target), [1, 2, 4, 6].map((i) => `/${t}/${i}`));
+      assert.deepEqual(
+        f.map((m) => m.status),
+        [200, 200, 502, 200, 204, 200],
+        describeResult(r),
+      );
+      assert.deepEqual(
+        [f[0], f[1], f[3], f[5]].map(target),
+        [1, 2, 4, 6].map((i) => `/${t}/${i}`),
+      );
     });
 
     test('10,000 one-byte chunks arrive upstream with byte-identical framing', async () => {
@@ -280,7 +300,10 @@ test('40 concurrent downloads through every entry (plain and dribbled responses)
       return ok ? 'ok' : `${e.name} ${path}: ${body.length} bytes, content ${ok ? 'ok' : 'differs'}`;
     }),
   );
-  assert.deepEqual(results.filter((r) => r !== 'ok'), []);
+  assert.deepEqual(
+    results.filter((r) => r !== 'ok'),
+    [],
+  );
   await mesh.alive();
 });
 
@@ -294,7 +317,10 @@ test('100 concurrent keep-alive connections, 10 requests each, through explicit,
       return f.length === 10 && f.every((m, k) => m.status === 200 && target(m) === `/${t}/${k}`) ? 'ok' : `${e.name} ${t}: ${describeResult(r)}`;
     }),
   );
-  assert.deepEqual(results.filter((x) => x !== 'ok'), []);
+  assert.deepEqual(
+    results.filter((x) => x !== 'ok'),
+    [],
+  );
   await mesh.alive();
 });
 
@@ -302,4 +328,3 @@ test('no socket is left behind after the edge cases', async () => {
   await mesh.alive();
   await mesh.noLeaks(baseline, 'after the edge cases');
 });
-

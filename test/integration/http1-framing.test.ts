@@ -47,8 +47,15 @@ for (const name of ENTRY_NAMES) {
       const bytes = [1, 2, 3].map((i) => e().head('GET', `/${t}/${i}`)).join('');
       const r = await via(e(), [{ write: bytes }], { untilResponses: 3 });
       const f = finals(r);
-      assert.deepEqual(f.map((m) => m.status), [200, 200, 200], describeResult(r));
-      assert.deepEqual(f.map((m) => bodyJson(m).target?.replace(/^http:\/\/svc/, '')), [1, 2, 3].map((i) => `/${t}/${i}`));
+      assert.deepEqual(
+        f.map((m) => m.status),
+        [200, 200, 200],
+        describeResult(r),
+      );
+      assert.deepEqual(
+        f.map((m) => bodyJson(m).target?.replace(/^http:\/\/svc/, '')),
+        [1, 2, 3].map((i) => `/${t}/${i}`),
+      );
     });
 
     test('10,000 pipelined GETs on one connection are all answered, in order, in bounded time', async () => {
@@ -132,33 +139,71 @@ for (const name of ENTRY_NAMES) {
     test('HEAD (also of a chunked resource), 204 and 304 carry no body: the next pipelined response parses cleanly', async () => {
       const t = tag('nobody');
       const bytes =
-        e().head('HEAD', `/${t}/head`) + e().head('GET', `/${t}/1`) + e().head('GET', '/204') + e().head('GET', `/${t}/2`) + e().head('GET', '/304', [['If-None-Match', '"v1"']]) + e().head('GET', `/${t}/3`) +
-        e().head('HEAD', '/trailers') + e().head('GET', `/${t}/4`);
+        e().head('HEAD', `/${t}/head`) +
+        e().head('GET', `/${t}/1`) +
+        e().head('GET', '/204') +
+        e().head('GET', `/${t}/2`) +
+        e().head('GET', '/304', [['If-None-Match', '"v1"']]) +
+        e().head('GET', `/${t}/3`) +
+        e().head('HEAD', '/trailers') +
+        e().head('GET', `/${t}/4`);
       const r = await via(e(), [{ write: bytes }], { untilResponses: 8, methods: ['HEAD', 'GET', 'GET', 'GET', 'GET', 'GET', 'HEAD', 'GET'] });
       const f = finals(r);
-      assert.deepEqual(f.map((m) => m.status), [200, 200, 204, 200, 304, 200, 200, 200], describeResult(r));
+      assert.deepEqual(
+        f.map((m) => m.status),
+        [200, 200, 204, 200, 304, 200, 200, 200],
+        describeResult(r),
+      );
       assert.equal(f[6]?.body.length, 0, 'HEAD of a chunked resource: no body, no chunk framing');
       assert.equal(target(f[7]), `/${t}/4`);
       assert.equal(f[0]?.body.length, 0);
-      assert.ok(Number(header(f[0]!, 'content-length')) > 0, 'HEAD keeps the Content-Length a GET would have');
-      assert.deepEqual([f[1], f[3], f[5]].map((m) => bodyJson(m).target?.replace(/^http:\/\/svc/, '')), [1, 2, 3].map((i) => `/${t}/${i}`));
+      assert.ok(Number(header(f[0], 'content-length')) > 0, 'HEAD keeps the Content-Length a GET would have');
+      assert.deepEqual(
+        [f[1], f[3], f[5]].map((m) => bodyJson(m).target?.replace(/^http:\/\/svc/, '')),
+        [1, 2, 3].map((i) => `/${t}/${i}`),
+      );
     });
 
     test('103 Early Hints is relayed before the final response', async () => {
       const r = await via(e(), [{ write: e().head('GET', '/hints') }], { untilResponses: 1 });
-      assert.deepEqual(r.responses.map((m) => m.status), [103, 200], describeResult(r));
+      assert.deepEqual(
+        r.responses.map((m) => m.status),
+        [103, 200],
+        describeResult(r),
+      );
       assert.match(header(r.responses[0]!, 'link') ?? '', /style\.css/);
     });
 
     test('a chunked request with trailers reaches the upstream with byte-identical framing', async () => {
       const t = tag('reqtrailers');
-      const body = chunked(['hello ', 'chunked ', 'world'], [['x-checksum', 'abc123'], ['x-more', 'yes']]);
-      const r = await via(e(), [{ write: e().head('POST', `/${t}`, [['Transfer-Encoding', 'chunked'], ['Trailer', 'x-checksum, x-more']]) }, { write: body }], { untilResponses: 1 });
+      const body = chunked(
+        ['hello ', 'chunked ', 'world'],
+        [
+          ['x-checksum', 'abc123'],
+          ['x-more', 'yes'],
+        ],
+      );
+      const r = await via(
+        e(),
+        [
+          {
+            write: e().head('POST', `/${t}`, [
+              ['Transfer-Encoding', 'chunked'],
+              ['Trailer', 'x-checksum, x-more'],
+            ]),
+          },
+          { write: body },
+        ],
+        { untilResponses: 1 },
+      );
       assert.equal(finals(r)[0]?.status, 200, describeResult(r));
       const seen = mesh.seenWith(t)[0];
       assert.ok(seen, 'the upstream saw the request');
       assert.equal(seen.rawBody.toString('latin1'), body.toString('latin1'));
-      assert.deepEqual(seen.trailers, [['x-checksum', 'abc123'], ['x-more', 'yes']]);
+      assert.deepEqual(seen.trailers, [
+        ['x-checksum', 'abc123'],
+        ['x-more', 'yes'],
+      ]);
     });
 
     test('chunked response trailers reach the client', async () => {
@@ -192,9 +237,34 @@ for (const name of ENTRY_NAMES) {
 
     describe('request smuggling: 400 MESH_ERR_BAD_REQUEST, and the upstream never sees a second request', () => {
       const cases: [string, (t: string) => string][] = [
-        ['CL + TE', (t) => e().head('POST', `/${t}`, [['Content-Length', '5'], ['Transfer-Encoding', 'chunked']]) + '0\r\n\r\n' + e().head('GET', `/${t}-smuggled`)],
-        ['TE + CL', (t) => e().head('POST', `/${t}`, [['Transfer-Encoding', 'chunked'], ['Content-Length', '30']]) + '0\r\n\r\n' + e().head('GET', `/${t}-smuggled`)],
-        ['two Content-Lengths', (t) => e().head('POST', `/${t}`, [['Content-Length', '0'], ['Content-Length', '40']]) + e().head('GET', `/${t}-smuggled`)],
+        [
+          'CL + TE',
+          (t) =>
+            e().head('POST', `/${t}`, [
+              ['Content-Length', '5'],
+              ['Transfer-Encoding', 'chunked'],
+            ]) +
+            '0\r\n\r\n' +
+            e().head('GET', `/${t}-smuggled`),
+        ],
+        [
+          'TE + CL',
+          (t) =>
+            e().head('POST', `/${t}`, [
+              ['Transfer-Encoding', 'chunked'],
+              ['Content-Length', '30'],
+            ]) +
+            '0\r\n\r\n' +
+            e().head('GET', `/${t}-smuggled`),
+        ],
+        [
+          'two Content-Lengths',
+          (t) =>
+            e().head('POST', `/${t}`, [
+              ['Content-Length', '0'],
+              ['Content-Length', '40'],
+            ]) + e().head('GET', `/${t}-smuggled`),
+        ],
         ['Content-Length: 1, 1', (t) => e().head('POST', `/${t}`, [['Content-Length', '1, 1']]) + 'x' + e().head('GET', `/${t}-smuggled`)],
         ['obs-fold', (t) => e().head('GET', `/${t}`, [['X-Folded', 'a\r\n  Content-Length: 40']]) + e().head('GET', `/${t}-smuggled`)],
         ['bare LF line ends', (t) => e().head('GET', `/${t}`).replace(/\r\n/g, '\n') + e().head('GET', `/${t}-smuggled`)],
@@ -264,9 +334,25 @@ for (const name of ENTRY_NAMES) {
       const m0 = await mesh.metrics();
       const b0 = metricSum(m0, 'dreammesh_requests_total', { code: '400' });
       const h0 = metricSum(m0, 'dreammesh_requests_total', { code: '431' });
-      const bad = await via(e(), [{ write: e().head('POST', '/counted', [['Content-Length', '1'], ['Transfer-Encoding', 'chunked']]) + '0\r\n\r\n' }]);
+      const bad = await via(e(), [
+        {
+          write:
+            e().head('POST', '/counted', [
+              ['Content-Length', '1'],
+              ['Transfer-Encoding', 'chunked'],
+            ]) + '0\r\n\r\n',
+        },
+      ]);
       assert.equal(finals(bad)[0]?.status, 400, describeResult(bad));
-      const big = await via(e(), [{ write: e().head('GET', '/counted', Array.from({ length: 150 }, (_, i) => [`x-c${i}`, 'v'] as [string, string])) }]);
+      const big = await via(e(), [
+        {
+          write: e().head(
+            'GET',
+            '/counted',
+            Array.from({ length: 150 }, (_, i) => [`x-c${i}`, 'v'] as [string, string]),
+          ),
+        },
+      ]);
       assert.equal(finals(big)[0]?.status, 431, describeResult(big));
       let m1 = await mesh.metrics();
       for (let i = 0; i < 20 && metricSum(m1, 'dreammesh_requests_total', { code: '431' }) < h0 + 1; i++) {
@@ -279,7 +365,11 @@ for (const name of ENTRY_NAMES) {
 
     test('a request head (and body) written one byte at a time succeeds', async () => {
       const t = tag('dribble');
-      const bytes = e().head('POST', `/${t}`, [['Content-Length', '11'], ['X-Some', 'header value']]) + 'hello world';
+      const bytes =
+        e().head('POST', `/${t}`, [
+          ['Content-Length', '11'],
+          ['X-Some', 'header value'],
+        ]) + 'hello world';
       const r = await via(e(), [{ dribble: bytes }], { untilResponses: 1, ms: 8000 });
       assert.equal(finals(r)[0]?.status, 200, describeResult(r));
       assert.equal(bodyJson(finals(r)[0]).bodyBytes, 11);
@@ -289,7 +379,7 @@ for (const name of ENTRY_NAMES) {
   });
 }
 
-test('no socket is left behind after all of the above, and no endpoint was blamed for a client\'s bad input', async () => {
+test("no socket is left behind after all of the above, and no endpoint was blamed for a client's bad input", async () => {
   await mesh.alive();
   for (const ep of await mesh.endpoints()) {
     assert.ok(ep.healthy, JSON.stringify(ep));

@@ -78,7 +78,11 @@ describe('header and idle timeouts (requestHeaderMs 1000, downstreamIdleMs 1500)
         const e = mesh.entry(name);
         const h = e.head('GET', '/pieces');
         const steps = [0, 1, 2, 3].map((i) => ({ write: h.slice((i * h.length) / 4, ((i + 1) * h.length) / 4) }));
-        const r = await via(e, steps.flatMap((s) => [s, { wait: 100 }]), { untilResponses: 1 });
+        const r = await via(
+          e,
+          steps.flatMap((s) => [s, { wait: 100 }]),
+          { untilResponses: 1 },
+        );
         assert.equal(finals(r)[0]?.status, 200, describeResult(r));
       });
 
@@ -273,7 +277,11 @@ describe('limits.maxPendingRequests 10 with maxConnectionsPerEndpoint 2 and a sl
       const ok = results.filter((r) => r.status === 200);
       const shed = results.filter((r) => r.status === 503);
       const other = results.filter((r) => r.status !== 200 && r.status !== 503);
-      assert.deepEqual(other.map((r) => r.raw), [], 'every request got a 200 or a 503');
+      assert.deepEqual(
+        other.map((r) => r.raw),
+        [],
+        'every request got a 200 or a 503',
+      );
       assert.ok(shed.length >= 50 - 12 - 2, `${shed.length} shed (2 active + 10 pending may wait; about 38 must be shed)`);
       assert.ok(ok.length >= 2, `${ok.length} succeeded`);
       for (const r of shed) {

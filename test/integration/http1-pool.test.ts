@@ -107,7 +107,10 @@ for (const name of ENTRY_NAMES) {
     });
 
     test('an upstream that answers 413 and closes before the request body is in: the client gets the 413, never a 502', async () => {
-      const r = await via(e(), [{ write: e().head('POST', '/early-close', [['Content-Length', '300000']]) + 'v'.repeat(2000) }, { awaitResponses: 1, ms: 3000 }, { write: 'v'.repeat(298_000) }], { ms: 4000, untilResponses: 1 });
+      const r = await via(e(), [{ write: e().head('POST', '/early-close', [['Content-Length', '300000']]) + 'v'.repeat(2000) }, { awaitResponses: 1, ms: 3000 }, { write: 'v'.repeat(298_000) }], {
+        ms: 4000,
+        untilResponses: 1,
+      });
       const f = finals(r)[0];
       assert.equal(f?.status, 413, describeResult(r));
       assert.equal(f?.body.toString(), 'too large, bye');
@@ -119,13 +122,13 @@ for (const name of ENTRY_NAMES) {
       const r = await via(e(), [{ write: e().head('GET', '/until-close') }, { awaitResponses: 1, ms: 3000 }, { wait: 300 }, { write: e().head('GET', `/${t}`) }], { ms: 4000 });
       const f = finals(r);
       assert.equal(f[0]?.status, 200, describeResult(r));
-      const chunkedOrLength = header(f[0]!, 'transfer-encoding') !== undefined || header(f[0]!, 'content-length') !== undefined;
+      const chunkedOrLength = header(f[0], 'transfer-encoding') !== undefined || header(f[0], 'content-length') !== undefined;
       if (chunkedOrLength) {
         assert.equal(f[0]?.body.toString(), 'body delimited by close', describeResult(r));
         if (!r.closed) assert.equal(target(f[1]), `/${t}`, describeResult(r));
       } else {
         assert.ok(r.closed, 'relayed without framing: the client connection must close');
-        assert.ok(f[0]!.body.toString().startsWith('body delimited by close'), describeResult(r));
+        assert.ok(f[0].body.toString().startsWith('body delimited by close'), describeResult(r));
       }
       await mesh.alive(e());
     });
@@ -135,7 +138,11 @@ for (const name of ENTRY_NAMES) {
       const bytes = e().head('GET', '/dribble-resp/5000') + e().head('GET', `/${t}/1`) + e().head('GET', '/dribble-resp/777') + e().head('GET', `/${t}/2`);
       const r = await via(e(), [{ write: bytes }], { untilResponses: 4, ms: 8000 });
       const f = finals(r);
-      assert.deepEqual(f.map((m) => m.status), [200, 200, 200, 200], describeResult(r));
+      assert.deepEqual(
+        f.map((m) => m.status),
+        [200, 200, 200, 200],
+        describeResult(r),
+      );
       assert.ok(f[0]!.body.equals(pattern(5000)), 'first dribbled body intact');
       assert.ok(f[2]!.body.equals(pattern(777)), 'second dribbled body intact');
       assert.deepEqual([target(f[1]), target(f[3])], [`/${t}/1`, `/${t}/2`]);
@@ -154,19 +161,29 @@ for (const name of ENTRY_NAMES) {
     test('hop-by-hop headers are removed both ways (Connection-listed, Keep-Alive, Proxy-Connection); Via is added', async () => {
       const r = await via(
         e(),
-        [{ write: e().head('GET', '/hop', [['Connection', 'keep-alive, x-private'], ['X-Private', 'secret'], ['Keep-Alive', 'timeout=5'], ['Proxy-Connection', 'keep-alive'], ['X-End-To-End', 'kept']]) }],
+        [
+          {
+            write: e().head('GET', '/hop', [
+              ['Connection', 'keep-alive, x-private'],
+              ['X-Private', 'secret'],
+              ['Keep-Alive', 'timeout=5'],
+              ['Proxy-Connection', 'keep-alive'],
+              ['X-End-To-End', 'kept'],
+            ]),
+          },
+        ],
         { untilResponses: 1 },
       );
       const f = finals(r)[0];
       assert.equal(f?.status, 200, describeResult(r));
-      const got = (JSON.parse(f!.body.toString()) as { headers: [string, string][] }).headers.map(([k, v]) => [k.toLowerCase(), v]);
+      const got = (JSON.parse(f.body.toString()) as { headers: [string, string][] }).headers.map(([k, v]) => [k.toLowerCase(), v]);
       const names = got.map(([k]) => k);
       assert.ok(!names.includes('x-private'), `a Connection-listed header reached the upstream: ${JSON.stringify(got)}`);
       assert.ok(!names.includes('keep-alive'), JSON.stringify(got));
       assert.ok(!names.includes('proxy-connection'), JSON.stringify(got));
       assert.ok(names.includes('x-end-to-end'), JSON.stringify(got));
       assert.match(got.find(([k]) => k === 'via')?.[1] ?? '', /dreammesh/);
-      assert.equal(header(f!, 'x-resp-private'), undefined, `a Connection-listed response header reached the client: ${f!.head}`);
+      assert.equal(header(f, 'x-resp-private'), undefined, `a Connection-listed response header reached the client: ${f.head}`);
     });
 
     test('an upstream that answers before the request body is in: the client gets that answer, then a clean state', async () => {
@@ -201,7 +218,18 @@ describe('Expect: 100-continue against upstreams that do not send 100', () => {
     test(`${name}: the upstream refuses at once (413, no 100): the client gets the 413, and that upstream connection is never reused`, async () => {
       const e = mesh.entry(name);
       const t0 = Date.now();
-      const r = await via(e, [{ write: e.head('POST', '/expect-reject/raw', [['Content-Length', '100000'], ['Expect', '100-continue']]) }], { untilResponses: 1, ms: 4000 });
+      const r = await via(
+        e,
+        [
+          {
+            write: e.head('POST', '/expect-reject/raw', [
+              ['Content-Length', '100000'],
+              ['Expect', '100-continue'],
+            ]),
+          },
+        ],
+        { untilResponses: 1, ms: 4000 },
+      );
       assert.equal(finals(r)[0]?.status, 413, describeResult(r));
       assert.ok(Date.now() - t0 < 2000, 'promptly');
       const c = await curl(['--data-binary', `@${file2m}`, ...e.curl('/expect-reject/curl')]);

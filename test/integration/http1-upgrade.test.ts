@@ -79,21 +79,46 @@ for (const name of ENTRY_NAMES) {
   describe(`${name} entry`, () => {
     const e = (): Entry => mesh.entry(name);
 
-    test('Expect: 100-continue: the upstream\'s 100 arrives before the body is sent, then the final 200', async () => {
+    test("Expect: 100-continue: the upstream's 100 arrives before the body is sent, then the final 200", async () => {
       const t = tag('expect');
       const body = 'b'.repeat(1000);
-      const r = await via(e(), [{ write: e().head('POST', `/${t}`, [['Content-Length', '1000'], ['Expect', '100-continue']]) }, { awaitResponses: 1, ms: 3000 }, { write: body }], { untilResponses: 1 });
+      const r = await via(
+        e(),
+        [
+          {
+            write: e().head('POST', `/${t}`, [
+              ['Content-Length', '1000'],
+              ['Expect', '100-continue'],
+            ]),
+          },
+          { awaitResponses: 1, ms: 3000 },
+          { write: body },
+        ],
+        { untilResponses: 1 },
+      );
       assert.equal(r.responses[0]?.status, 100, `a 100 Continue first: ${describeResult(r)}`);
       const f = finals(r)[0];
       assert.equal(f?.status, 200, describeResult(r));
       assert.equal(bodyJson(f).bodyBytes, 1000);
-      assert.equal(header(r.responses[0]!, 'x-interim'), 'upstream', `the upstream's own 100, relayed (not one the sidecar made up): ${describeResult(r)}`);
+      assert.equal(header(r.responses[0], 'x-interim'), 'upstream', `the upstream's own 100, relayed (not one the sidecar made up): ${describeResult(r)}`);
       assert.match(header(mesh.seenWith(t)[0]!, 'expect') ?? '', /100-continue/i, 'Expect reached the upstream');
     });
 
     test('Expect: 100-continue with the body sent at once (no wait): 100 then 200, never a 502', async () => {
       const t = tag('expect-eager');
-      const r = await via(e(), [{ write: e().head('PUT', `/${t}`, [['Content-Length', '5'], ['Expect', '100-continue']]) + 'hello' }], { untilResponses: 1 });
+      const r = await via(
+        e(),
+        [
+          {
+            write:
+              e().head('PUT', `/${t}`, [
+                ['Content-Length', '5'],
+                ['Expect', '100-continue'],
+              ]) + 'hello',
+          },
+        ],
+        { untilResponses: 1 },
+      );
       const f = finals(r)[0];
       assert.equal(f?.status, 200, describeResult(r));
       assert.equal(bodyJson(f).bodyBytes, 5);
@@ -102,10 +127,31 @@ for (const name of ENTRY_NAMES) {
 
     test('Expect with the body sent at once, and a GET pipelined behind it: 100, 200, 200 in order', async () => {
       const t = tag('expect-pipe');
-      const r = await via(e(), [{ write: e().head('POST', `/${t}/1`, [['Content-Length', '5'], ['Expect', '100-continue']]) + 'hello' + e().head('GET', `/${t}/2`) }], { untilResponses: 2 });
+      const r = await via(
+        e(),
+        [
+          {
+            write:
+              e().head('POST', `/${t}/1`, [
+                ['Content-Length', '5'],
+                ['Expect', '100-continue'],
+              ]) +
+              'hello' +
+              e().head('GET', `/${t}/2`),
+          },
+        ],
+        { untilResponses: 2 },
+      );
       const f = finals(r);
-      assert.deepEqual(f.map((m) => m.status), [200, 200], describeResult(r));
-      assert.deepEqual(f.map((m) => bodyJson(m).target?.replace(/^http:\/\/svc/, '')), [`/${t}/1`, `/${t}/2`]);
+      assert.deepEqual(
+        f.map((m) => m.status),
+        [200, 200],
+        describeResult(r),
+      );
+      assert.deepEqual(
+        f.map((m) => bodyJson(m).target?.replace(/^http:\/\/svc/, '')),
+        [`/${t}/1`, `/${t}/2`],
+      );
       assert.equal(bodyJson(f[0]).bodyBytes, 5);
     });
 
@@ -129,7 +175,10 @@ for (const name of ENTRY_NAMES) {
         assert.equal(echoes[i]!.opcode, msgs[i]!.opcode);
         assert.ok(echoes[i]!.payload.equals(Buffer.from(msgs[i]!.payload)), `message ${i} echoed intact`);
       }
-      assert.ok(s.frames.some((f) => f.opcode === OP.close), 'the close handshake went through');
+      assert.ok(
+        s.frames.some((f) => f.opcode === OP.close),
+        'the close handshake went through',
+      );
       await mesh.alive(e());
       let now = before;
       for (let i = 0; i < 20 && now < before + 1; i++) {
@@ -159,11 +208,7 @@ for (const name of ENTRY_NAMES) {
     ] as const) {
       test(`an upgrade the upstream refuses with ${label} reaches the client and the connection keeps serving HTTP`, async () => {
         const t = tag('refused');
-        const r = await via(
-          e(),
-          [{ write: e().head('GET', `${path}?${t}`, wsHeaders(wsKey())) }, { awaitResponses: 1 }, { write: e().head('GET', `/${t}/after`) }],
-          { untilResponses: 2, ms: 5000 },
-        );
+        const r = await via(e(), [{ write: e().head('GET', `${path}?${t}`, wsHeaders(wsKey())) }, { awaitResponses: 1 }, { write: e().head('GET', `/${t}/after`) }], { untilResponses: 2, ms: 5000 });
         const f = finals(r);
         assert.equal(f[0]?.status, status, describeResult(r));
         assert.equal(f[1]?.status, 200, `the same connection serves the next request: ${describeResult(r)}`);
@@ -176,7 +221,11 @@ for (const name of ENTRY_NAMES) {
       const t = tag('refusedpipe');
       const r = await via(e(), [{ write: e().head('GET', `/upgrade-400?${t}`, wsHeaders(wsKey())) + e().head('GET', `/${t}/next`) }], { untilResponses: 2, ms: 5000 });
       const f = finals(r);
-      assert.deepEqual(f.map((m) => m.status), [400, 200], describeResult(r));
+      assert.deepEqual(
+        f.map((m) => m.status),
+        [400, 200],
+        describeResult(r),
+      );
       assert.equal(bodyJson(f[1]).target?.replace(/^http:\/\/svc/, ''), `/${t}/next`);
       await mesh.alive(e());
     });
@@ -192,7 +241,17 @@ for (const name of ENTRY_NAMES) {
       const t = tag('h2c');
       const r = await via(
         e(),
-        [{ write: e().head('GET', `/${t}`, [['Connection', 'Upgrade, HTTP2-Settings'], ['Upgrade', 'h2c'], ['HTTP2-Settings', 'AAMAAABkAARAAAAAAAIAAAAA']]) }, { awaitResponses: 1 }, { write: e().head('GET', `/${t}/after`) }],
+        [
+          {
+            write: e().head('GET', `/${t}`, [
+              ['Connection', 'Upgrade, HTTP2-Settings'],
+              ['Upgrade', 'h2c'],
+              ['HTTP2-Settings', 'AAMAAABkAARAAAAAAAIAAAAA'],
+            ]),
+          },
+          { awaitResponses: 1 },
+          { write: e().head('GET', `/${t}/after`) },
+        ],
         { untilResponses: 2 },
       );
       const f = finals(r);
@@ -216,10 +275,15 @@ test('12 concurrent WebSocket sessions through every entry, binary messages up t
       const s = await rawWsSession(e.address, e.head('GET', `/ws/many/${i}`, wsHeaders(wsKey())), msgs, 20_000);
       const echoes = s.frames.filter((f) => f.opcode === OP.binary);
       const ok = s.status === 101 && echoes.length === msgs.length && echoes.every((f, k) => f.payload.equals(msgs[k]!.payload));
-      return ok ? 'ok' : `${e.name} session ${i}: status ${s.status}, ${echoes.length} echoes, ${echoes.map((f, k) => (f.payload.equals(msgs[k]!.payload) ? 'same' : `differs (${f.payload.length} vs ${msgs[k]!.payload.length})`)).join(', ')} ${s.error ?? ''}`;
+      return ok
+        ? 'ok'
+        : `${e.name} session ${i}: status ${s.status}, ${echoes.length} echoes, ${echoes.map((f, k) => (f.payload.equals(msgs[k]!.payload) ? 'same' : `differs (${f.payload.length} vs ${msgs[k]!.payload.length})`)).join(', ')} ${s.error ?? ''}`;
     }),
   );
-  assert.deepEqual(sessions.filter((x) => x !== 'ok'), []);
+  assert.deepEqual(
+    sessions.filter((x) => x !== 'ok'),
+    [],
+  );
   await mesh.alive();
 });
 
