@@ -25,6 +25,8 @@
 //   /until-close      a response without framing, ended by closing; /http10: an HTTP/1.0 response
 //   /no-reason        "HTTP/1.1 200" without a reason phrase; /hop: Connection-listed response headers,
 //                     and the request headers it received as JSON
+//   /multi-1xx        100, two 103s, then 200
+//   /widehead/<n>     a 200 whose head is about n bytes (3000-byte header lines)
 //   /respond          answers the bytes of the request header x-respond-b64 (base64), then closes
 //   /early            with a body: a 413 as soon as the head is in, the body read and dropped
 //   /early-close      with a body: a 413 with Connection: close as soon as the head is in, then FIN
@@ -213,6 +215,19 @@ export async function startScriptedUpstream(name: string, opts: ScriptedUpstream
         await new Promise((r) => setTimeout(r, 150));
       }
       s.write('0\r\n\r\n');
+      return done();
+    }
+    if (path === '/multi-1xx') {
+      s.write('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </b.js>; rel=preload\r\n\r\n');
+      respond(s, '200 OK', extra, 'after three 1xx');
+      return done();
+    }
+    if (/^\/widehead\/\d+/.test(path)) {
+      // A response head of about n bytes in 3000-byte header lines.
+      const n = Number(path.split('/')[2]);
+      const lines: [string, string][] = [];
+      for (let i = 0, size = 0; size < n; i++, size += 3000 + 16) lines.push([`x-wide-${i}`, 'w'.repeat(3000)]);
+      respond(s, '200 OK', [...extra, ...lines], 'wide');
       return done();
     }
     if (path === '/respond') {

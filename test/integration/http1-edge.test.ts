@@ -195,6 +195,24 @@ for (const name of ENTRY_NAMES) {
       assert.equal(header(seen, 'x-latin'), 'caf\xe9 cr\xe8me');
     });
 
+    test('several 1xx (100, 103, 103) are relayed in order before the final response', async () => {
+      const r = await via(e(), [{ write: e().head('GET', '/multi-1xx') }], { untilResponses: 1 });
+      assert.deepEqual(
+        r.responses.map((m) => m.status),
+        [100, 103, 103, 200],
+        describeResult(r),
+      );
+      assert.equal(finals(r)[0]?.body.toString(), 'after three 1xx');
+    });
+
+    test('a response head of 30 KB (large cookies, policies) is relayed whole', async () => {
+      const r = await via(e(), [{ write: e().head('GET', '/widehead/30000') }], { untilResponses: 1 });
+      const f = finals(r)[0];
+      assert.equal(f?.status, 200, describeResult(r));
+      assert.equal(f.headers.filter(([k]) => k.startsWith('x-wide-')).length, 10);
+      assert.equal(f.body.toString(), 'wide');
+    });
+
     test('a pipeline with an upstream error in the middle: every request answered, in order', async () => {
       const t = tag('mixed');
       const bytes =
