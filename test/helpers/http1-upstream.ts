@@ -26,6 +26,7 @@
 //   /no-reason        "HTTP/1.1 200" without a reason phrase; /hop: Connection-listed response headers,
 //                     and the request headers it received as JSON
 //   /multi-1xx        100, two 103s, then 200
+//   /head-with-body   a body even to HEAD; /204-with-body: a 204 followed by a fake response
 //   /widehead/<n>     a 200 whose head is about n bytes (3000-byte header lines)
 //   /respond          answers the bytes of the request header x-respond-b64 (base64), then closes
 //   /early            with a body: a 413 as soon as the head is in, the body read and dropped
@@ -215,6 +216,15 @@ export async function startScriptedUpstream(name: string, opts: ScriptedUpstream
         await new Promise((r) => setTimeout(r, 150));
       }
       s.write('0\r\n\r\n');
+      return done();
+    }
+    if (path === '/head-with-body') {
+      // A buggy upstream: a body even for HEAD, and a 204 with bytes after it.
+      s.write(`HTTP/1.1 200 OK\r\nx-upstream: ${name}\r\ncontent-length: 5\r\n\r\nhello`);
+      return done();
+    }
+    if (path === '/204-with-body') {
+      s.write(`HTTP/1.1 204 No Content\r\nx-upstream: ${name}\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nEVIL`);
       return done();
     }
     if (path === '/multi-1xx') {

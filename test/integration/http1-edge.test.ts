@@ -195,6 +195,22 @@ for (const name of ENTRY_NAMES) {
       assert.equal(header(seen, 'x-latin'), 'caf\xe9 cr\xe8me');
     });
 
+    test('a buggy upstream sending a body to HEAD, or bytes after a 204: the client still gets the right next response', async () => {
+      const t = tag('afterbuggy');
+      const r = await via(e(), [{ write: e().head('HEAD', '/head-with-body') + e().head('GET', `/${t}/1`) + e().head('GET', '/204-with-body') + e().head('GET', `/${t}/2`) }], {
+        untilResponses: 4,
+        methods: ['HEAD', 'GET', 'GET', 'GET'],
+        ms: 5000,
+      });
+      const f = finals(r);
+      assert.ok(!r.data.toString('latin1').includes('EVIL'), `bytes after a 204 reached the client: ${describeResult(r)}`);
+      assert.equal(f[0]?.status, 200, describeResult(r));
+      assert.equal(f[0]?.body.length, 0);
+      assert.equal(target(f[1]), `/${t}/1`, `the response after HEAD: ${describeResult(r)}`);
+      assert.equal(f[2]?.status, 204, describeResult(r));
+      assert.equal(target(f[3]), `/${t}/2`, `the response after the 204: ${describeResult(r)}`);
+    });
+
     test('several 1xx (100, 103, 103) are relayed in order before the final response', async () => {
       const r = await via(e(), [{ write: e().head('GET', '/multi-1xx') }], { untilResponses: 1 });
       assert.deepEqual(
