@@ -115,11 +115,11 @@ export const STRICTER: readonly StricterRule[] = [
     // response read until close), "5\t" is no length. The codec refuses such values in both
     // directions rather than read them differently from llhttp.
     id: 'framing-value-htab',
-    rule: 'ADDED: no HTAB in Content-Length or Transfer-Encoding values',
+    rule: 'ADDED: no HTAB in Content-Length, Transfer-Encoding or Connection values (parsers disagree whether it ends a token)',
     applies: (_k, _m, { bytes, from }) => {
       const s = bytes.toString('latin1', from);
       const end = s.indexOf('\r\n\r\n');
-      return /\n(content-length|transfer-encoding):[^\r\n]*\t/i.test(end < 0 ? s : s.slice(0, end + 2));
+      return /\n(content-length|transfer-encoding|connection|proxy-connection):[^\r\n]*\t/i.test(end < 0 ? s : s.slice(0, end + 2));
     },
   },
   {
