@@ -164,6 +164,7 @@ export const STRICTER: readonly StricterRule[] = [
     // phrase; RFC 9112 §4 allows HTAB, SP, VCHAR, obs-text (the header-value rule).
     id: 'reason-phrase-ctl',
     rule: 'ADDED: no CTLs except HTAB in the reason phrase',
+    // eslint-disable-next-line no-control-regex -- control characters are exactly what this rule is about
     applies: (k, _m, raw) => k === 'response' && /[\x00-\x08\x0a-\x1f\x7f]/.test(firstLine(raw)),
   },
   {
@@ -367,7 +368,7 @@ export function runBoth(c: Case): Outcome {
     // at least the one that completes the head, no later than llhttp's message.
     const later = codec(c, Buffer.concat([c.bytes, COMPLETE_HEAD]));
     const ok = later.error !== null && later.messages.length <= ref.messages.length;
-    return { ok, note: ok ? `${v.note}, and refuses once the head is complete (${later.error!.code})` : `${v.note}, and still accepts once the head is complete ('\\r\\n\\r\\n' appended)`, got, ref };
+    return { ok, note: ok ? `${v.note}, and refuses once the head is complete (${later.error?.code})` : `${v.note}, and still accepts once the head is complete ('\\r\\n\\r\\n' appended)`, got, ref };
   }
   if (v.early) {
     // Judge the same bytes with the head completed: llhttp must then refuse the message too,

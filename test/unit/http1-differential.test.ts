@@ -10,7 +10,6 @@
 // scales the number of runs (e.g. 10 for a long soak). HTTP1_DIFF_SKIP_KNOWN=1 skips inputs
 // that hit a divergence already pinned by a failing corpus case, to look for new ones.
 import { test } from 'node:test';
-import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { describe as explain, runBoth, type Case, type Outcome } from '../helpers/http1-differential.js';
 import { applyEdit, applyStructural, edit, requestStream, responseStream, serialize, structural, type Stream } from '../helpers/http1-generators.js';
@@ -23,18 +22,12 @@ const runs = (n: number) => Math.max(1, Math.round(n * FACTOR));
 const params = (n: number): fc.Parameters<unknown> => ({ numRuns: runs(n), includeErrorInReport: true, seed: SEED });
 const replay = `seed ${SEED}: replay with HTTP1_DIFF_SEED=${SEED}`;
 
-/** The codec let through the message llhttp refused (now or once complete). */
-const passes = (o: Outcome): boolean => !o.got.error || o.got.messages.length > o.ref.messages.length;
-
 /**
  * Divergences already pinned by failing corpus cases (test/fixtures/http1/corpus.ts), skipped
  * only with HTTP1_DIFF_SKIP_KNOWN=1. Remove an entry when the codec is fixed.
  */
 const KNOWN: { id: string; corpus: string; hit: (c: Case, o: Outcome) => boolean }[] = [
-  { id: 'HTAB after a Connection token: llhttp does not trim it, the codec does', corpus: 'connection-close-trailing-htab, connection-upgrade-trailing-htab',
-    hit: (c) => /\r\n(connection|proxy-connection):[^\r\n]*\t/i.test(c.bytes.toString('latin1')) },
-  { id: 'an incomplete response after empty lines: the empty lines are left out of rest', corpus: 'res-crlf-then-partial-body',
-    hit: (c, o) => c.kind === 'response' && !o.got.error && !o.ref.error && o.got.rest < o.ref.rest && /^(\r\n)+/.test(c.bytes.toString('latin1', c.bytes.length - o.ref.rest)) },
+  // (none open: every divergence the corpus pinned has been fixed in the codec)
 ];
 
 /** HTTP1_DIFF_STATS=1: how the runs were judged (both accept, both reject, which STRICTER rule...). */
