@@ -52,11 +52,9 @@ export function headerObject(head: RequestHead): IncomingHttpHeaders {
 
 export class OutboundRouter implements HttpRouter {
   private readonly egressPending: PendingLimit;
-  private readonly caller: string;
 
   constructor(private readonly deps: OutboundRouterDeps) {
     this.egressPending = { count: 0, max: deps.config.limits.maxPendingRequests };
-    this.caller = deps.config.service !== undefined ? `x-dreammesh-caller: ${deps.config.service}\r\n` : '';
   }
 
   route(head: RequestHead, ctx: RequestContext, dc: DownstreamConnection): RoutedRequest {
@@ -119,6 +117,6 @@ export class OutboundRouter implements HttpRouter {
         pool: () => pools.get(ep, EGRESS_SERVICE),
       };
     }
-    return { target, path: t.path, host: t.hostHeader, extra: this.caller, upgrade: forwardsUpgrade(head) };
+    return { target, path: t.path, host: t.hostHeader, extra: '', upgrade: forwardsUpgrade(head) };
   }
 }
