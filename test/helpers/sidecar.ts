@@ -106,7 +106,8 @@ export async function spawnSidecar(cfg: Record<string, unknown>, opts: { prefix?
     stderr: () => err,
     stdout: () => out,
     stop: async () => {
-      if (child.exitCode === null && !child.killed) child.kill('SIGTERM');
+      // Not `child.killed`: that is true after any signal, a SIGHUP (reload) included.
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
       const code = await exited;
       clearTimeout(timer);
