@@ -9,6 +9,8 @@ import type { ListenAddress } from '../core/address.js';
 import { listen } from './listen.js';
 import { capConnections } from './connection-cap.js';
 
+const PRUNE_MIN = 256;
+
 export interface TrackedListenerOptions {
   readonly name: 'outbound' | 'inbound';
   readonly metrics: Metrics;
@@ -20,7 +22,13 @@ export interface TrackedListenerOptions {
 export class TrackedListener {
   private server: Server | undefined;
   private address: string | undefined;
+  /**
+   * Open downstream sockets. A 'close' listener cannot be relied on to remove them: whoever
+   * takes a socket over (a CONNECT or upgrade tunnel) may remove every listener it did not
+   * add. Destroyed sockets are pruned instead, when counted and as the set grows.
+   */
   private readonly sockets = new Set<Socket>();
+  private pruneAt = PRUNE_MIN;
   bound: ListenAddress | undefined;
 
   constructor(private readonly opts: TrackedListenerOptions) {}
@@ -56,11 +64,18 @@ export class TrackedListener {
 
   /** Open downstream connections (HTTP keep-alive, tunnels, upgraded connections). */
   get connections(): number {
+    this.prune();
     return this.sockets.size;
   }
 
   openSockets(): Iterable<Socket> {
+    this.prune();
     return this.sockets;
+  }
+
+  private prune(): void {
+    for (const s of this.sockets) if (s.destroyed) this.sockets.delete(s);
+    this.pruneAt = Math.max(PRUNE_MIN, this.sockets.size * 2);
   }
 
   destroyAll(): void {
@@ -73,6 +88,7 @@ export class TrackedListener {
     // opaque relay may still owe it bytes).
     const server = createNetServer({ noDelay: true, keepAlive: true, allowHalfOpen: true }, (socket) => {
       this.sockets.add(socket);
+      if (this.sockets.size >= this.pruneAt) this.prune();
       socket.once('close', () => this.sockets.delete(socket));
       socket.on('error', () => socket.destroy());
       this.opts.onConnection(socket);

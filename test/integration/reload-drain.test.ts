@@ -123,3 +123,38 @@ test('SIGTERM: a CONNECT tunnel carries bytes until the drain deadline, then is 
     await new Promise<void>((r) => echo.close(() => r()));
   }
 });
+
+test('SIGINT: an upgraded connection keeps relaying after the signal, and the process exits as soon as it closes', async () => {
+  const { createServer: createHttpServer } = await import('node:http');
+  const ws = createHttpServer((_req, res) => res.end());
+  ws.on('upgrade', (_req, socket) => {
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+    socket.pipe(socket);
+  });
+  await new Promise<void>((r) => ws.listen(0, '127.0.0.1', r));
+  const wsAddress = `127.0.0.1:${(ws.address() as AddressInfo).port}`;
+  const mesh = await spawnSidecar({ services: { ws: { endpoints: [wsAddress] } }, drainTimeoutMs: 8000 });
+  const i = mesh.outbound.lastIndexOf(':');
+  const s = connect({ host: mesh.outbound.slice(0, i), port: Number(mesh.outbound.slice(i + 1)) });
+  let got = '';
+  s.on('data', (c: Buffer) => (got += c.toString('latin1')));
+  s.on('error', () => {});
+  try {
+    s.write('GET /chat HTTP/1.1\r\nHost: ws\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+    await until('the upgrade', () => got.includes('101 Switching Protocols'));
+    const exited = new Promise<number | null>((r) => mesh.child.once('exit', (code) => r(code)));
+    mesh.child.kill('SIGINT');
+    await new Promise((r) => setTimeout(r, 300));
+    s.write('still-talking');
+    await until('bytes after SIGINT come back', () => got.includes('still-talking'));
+    const ended = Date.now();
+    s.end();
+    assert.equal(await exited, 0);
+    assert.ok(Date.now() - ended < 4000, `the drain ended when the last connection did, not at the deadline: ${mesh.stderr()}`);
+    assert.doesNotMatch(mesh.stderr(), /MESH_ERR_DRAIN_TIMEOUT/);
+  } finally {
+    s.destroy();
+    await mesh.stop();
+    await new Promise<void>((r) => ws.close(() => r()));
+  }
+});
