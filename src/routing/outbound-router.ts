@@ -18,6 +18,8 @@ import { formatHostPort } from '../core/address.js';
 import { viaShowsLoop } from '../telemetry/request-headers.js';
 import { requestTarget } from '../steering/request-target.js';
 import { policyFor } from '../upstream/cluster.js';
+import { canonicalHost } from '../core/canonical-address.js';
+import type { EndpointLease } from '../core/sidecar-context.js';
 
 /** The `service` label of every request to a destination outside the mesh. */
 export const EGRESS_SERVICE = 'egress';
@@ -57,6 +59,14 @@ export class OutboundRouter implements HttpRouter {
     this.egressPending = { count: 0, max: deps.config.limits.maxPendingRequests };
   }
 
+  /** A registry entry (etcd, a file) may name one of our own listeners: that is a loop too. */
+  private notOwn(service: string, lease: EndpointLease): EndpointLease {
+    const e = lease.endpoint;
+    if (!this.deps.isOwnAddress(canonicalHost(e.host.toLowerCase()) ?? e.host, e.port)) return lease;
+    lease.release(true);
+    throw new MeshError('MESH_ERR_LOOP', `service "${service}" has an endpoint at ${e.address}, this sidecar's own listener`);
+  }
+
   route(head: RequestHead, ctx: RequestContext, dc: DownstreamConnection): RoutedRequest {
     const { config, clusters } = this.deps;
     const t = requestTarget(head.target, head.host, dc.steering);
@@ -88,7 +98,7 @@ export class OutboundRouter implements HttpRouter {
         policy: cluster.policy,
         budget: cluster.budget,
         pending: cluster.pending,
-        pick: (ex) => cluster.pick(decision.filter, ex),
+        pick: (ex) => this.notOwn(service, cluster.pick(decision.filter, ex)),
         pool: (ep) => pools.get(ep, service),
       };
     } else {

@@ -85,3 +85,20 @@ test("an upstream's x-dreammesh-error reaches the client renamed, never as the s
     await liar.close();
   }
 });
+
+test("a service whose endpoint is the sidecar's own admin listener is a loop, not a way to the admin API", async () => {
+  const { createServer } = await import('node:net');
+  const probe = createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const port = (probe.address() as { port: number }).port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  const { startSidecar } = await import('../helpers/sidecar.js');
+  const own = await startSidecar({ listeners: { admin: `127.0.0.1:${port}` }, services: { sneaky: { endpoints: [`127.0.0.1:${port}`] } } });
+  try {
+    const r = await rawExchange(own.outbound, 'GET /config HTTP/1.1\r\nHost: sneaky\r\nConnection: close\r\n\r\n');
+    assert.equal(status(r), 'HTTP/1.1 508', r.slice(0, 120));
+    assert.equal(errorCode(r), 'MESH_ERR_LOOP');
+  } finally {
+    await own.stop();
+  }
+});
