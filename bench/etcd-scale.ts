@@ -84,7 +84,7 @@ async function main(): Promise<void> {
     let err = '';
     const started = await new Promise<{ outbound: string; readyMs: number }>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`sidecar did not start:\n${err}`)), 60_000);
-      c.stderr!.on('data', (d: Buffer) => {
+      c.stderr.on('data', (d: Buffer) => {
         err += d.toString();
         const m = /dreammesh: outbound (\S+)/.exec(err);
         if (m) {

@@ -36,3 +36,13 @@ export function peakRssMiB(pid: number): number {
     return NaN;
   }
 }
+
+/** Current resident set size (VmRSS) in MiB, or NaN. */
+export function rssMiB(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}

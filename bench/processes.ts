@@ -61,8 +61,8 @@ function spawnUntil(argv: readonly string[], ready: RegExp, what: string): Promi
         resolve({ child, match: m });
       }
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
     child.once('error', (e) => {
       clearTimeout(timer);
       reject(new Error(`${what}: ${e.message}`));
@@ -154,7 +154,7 @@ export async function startHaproxy(mode: 'http' | 'tcp', upstream: { host: strin
   const [cmd, ...args] = inNetns(netns, ['haproxy', '-f', cfg, '-db']);
   const child = spawn(cmd!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
-  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (err += c.toString()));
   let spawnError: string | null = null;
   child.once('error', (e) => (spawnError = e.message));
   try {

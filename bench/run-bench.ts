@@ -5,7 +5,7 @@ import type { Mode } from './modes.js';
 import type { LoadTarget, ThroughputResult, LatencyResult, BulkResult } from './load/target.js';
 import { runBuiltin } from './load/builtin.js';
 import { runWrk, wrkAvailable, wrkCanReach } from './load/wrk.js';
-import { cpuSeconds, peakRssMiB } from './proc-stats.js';
+import { cpuSeconds, peakRssMiB, rssMiB } from './proc-stats.js';
 import { startUpstream } from './processes.js';
 import { scratchDir, type BenchEnv } from './bench-env.js';
 import { canUseNetns, createTopology, inNetns } from './topology.js';
@@ -42,6 +42,11 @@ export interface RowResult {
   bulk?: BulkResult;
   /** Proxy CPU (user + system) per request during the keep-alive run, microseconds. */
   cpuUsPerRequest?: number;
+  /** Proxy RSS once set up, before any request. */
+  idleRssMiB?: number;
+  /** Proxy peak RSS by the end of the keep-alive runs (before new-connection and bulk). */
+  keepAliveRssMiB?: number;
+  /** Proxy peak RSS over the whole row (bulk included). */
   peakRssMiB?: number;
 }
 
@@ -110,6 +115,7 @@ async function measureRow(mode: Mode, row: RowResult, env: BenchEnv, opts: RunOp
   const setup = await mode.setup(env);
   try {
     const t = setup.target;
+    if (setup.proxyPid !== undefined) row.idleRssMiB = rssMiB(setup.proxyPid);
     // Warm up: JIT, pools, ARP/conntrack entries.
     const warm = await runBuiltin<ThroughputResult>({ kind: 'throughput', target: t, connections: p.connections, seconds: p.warmupSeconds, newConnection: false });
     if (warm.requests === 0) throw new Error(`no request succeeded through this row (${warm.errors} failed)`);
@@ -126,6 +132,7 @@ async function measureRow(mode: Mode, row: RowResult, env: BenchEnv, opts: RunOp
       if (g === gens[0] && setup.proxyPid !== undefined) row.cpuUsPerRequest = ((cpuSeconds(setup.proxyPid) - cpu0) * 1e6) / Math.max(1, r.requests);
       say(`keep-alive ${Math.round(r.rps).toLocaleString('en')} req/s (${g})`);
     }
+    if (setup.proxyPid !== undefined) row.keepAliveRssMiB = peakRssMiB(setup.proxyPid);
     row.newConnection = {};
     for (const g of gens) {
       if (signal.aborted) return;

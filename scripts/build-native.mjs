@@ -14,11 +14,25 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('..', import.meta.url));
 if (!existsSync(join(root, 'native/binding.gyp'))) process.exit(0);
 const require = createRequire(import.meta.url);
-let gyp;
-try {
-  gyp = require.resolve('node-gyp/bin/node-gyp.js');
-} catch {
-  console.warn('dreammesh: node-gyp not installed yet; native addon not built (transparent mode unavailable)');
+
+// node-gyp is not a dependency (it is ~3 MB with its own tree): npm runs install scripts with
+// npm_config_node_gyp pointing at the node-gyp it bundles. A development checkout has it as a
+// devDependency; run by hand, the copy bundled with the npm next to this node is used.
+function findNodeGyp() {
+  const candidates = [];
+  try {
+    candidates.push(require.resolve('node-gyp/bin/node-gyp.js'));
+  } catch {
+    // not installed locally: fine, see below
+  }
+  if (process.env.npm_config_node_gyp) candidates.push(process.env.npm_config_node_gyp);
+  if (process.env.npm_execpath) candidates.push(resolve(dirname(process.env.npm_execpath), '../node_modules/node-gyp/bin/node-gyp.js'));
+  candidates.push(resolve(dirname(process.execPath), '../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js'));
+  return candidates.find((c) => existsSync(c));
+}
+const gyp = findNodeGyp();
+if (gyp === undefined) {
+  console.warn('dreammesh: node-gyp not found (neither installed nor bundled with npm); native addon not built (transparent mode unavailable)');
   process.exit(0);
 }
 const args = [gyp, 'rebuild', '--directory', 'native', '--loglevel', 'warn'];

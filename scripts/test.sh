@@ -16,3 +16,6 @@ fi
 dirs=(); for d in dist/test/unit dist/test/integration; do [ -d "$d" ] && dirs+=("$d"); done
 node --test --test-concurrency=2 --test-timeout=120000 "${dirs[@]}"
 if [ -d dist/test/e2e ]; then node --test --test-concurrency=1 --test-timeout=300000 dist/test/e2e; fi
+# Lint (typescript-eslint, type-aware) and format check (Prettier), after the tests so a style
+# finding never hides a test result; a finding still fails the run.
+npm run lint --silent

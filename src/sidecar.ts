@@ -96,16 +96,22 @@ export class Sidecar {
     if (opts.registry === undefined) this.inline = inlineServices(config);
     this.registry = opts.registry ?? createRegistry(config, { log: this.log, metrics: this.metrics }, this.inline);
     this.clusters = new ClusterManager(config, this.metrics, this.log, (port) => this.own.lookupFor(port));
-    const self = this;
+    // Getters of the shared context read the current state (a reload replaces config and access log).
+    const current = {
+      config: (): MeshConfig => this.cfg,
+      accessLog: (): AccessLog => this.accessLog,
+      draining: (): boolean => this.draining,
+      drainCut: (): boolean => this.drainCut,
+    };
     this.context = {
       get config() {
-        return self.cfg;
+        return current.config();
       },
       registry: this.registry,
       metrics: this.metrics,
       log: this.log,
       get accessLog() {
-        return self.accessLog;
+        return current.accessLog();
       },
       resolve: (host, port) => this.clusters.table.resolve(host.toLowerCase(), port),
       pickEndpoint: (service, exclude) => {
@@ -123,10 +129,10 @@ export class Sidecar {
         new DownstreamConnection(socket, steering, this.outboundEngine);
       },
       get draining() {
-        return self.draining;
+        return current.draining();
       },
       get drainCut() {
-        return self.drainCut;
+        return current.drainCut();
       },
     };
     this.outboundRouter = this.newOutboundRouter();
@@ -165,20 +171,21 @@ export class Sidecar {
 
   /** Limits, timeouts and the router are read per request or connection, so a reload reaches them. */
   private engine(listener: Entry, router: () => HttpEngine['router'], onConnect: HttpEngine['onConnect']): HttpEngine {
-    const self = this;
+    const config = (): MeshConfig => this.cfg;
+    const accessLog = (): AccessLog => this.accessLog;
     return {
       listener,
       via: this.via,
       get limits() {
-        return self.cfg.limits;
+        return config().limits;
       },
       responseLimits: RESPONSE_LIMITS,
       get timeouts() {
-        return self.cfg.timeouts;
+        return config().timeouts;
       },
       metrics: this.metrics,
       get accessLog() {
-        return self.accessLog;
+        return accessLog();
       },
       get router() {
         return router();

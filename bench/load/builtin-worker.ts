@@ -4,7 +4,8 @@
 // for bulk throughput; undici does the HTTP so the generator is not a parser of our own.
 import { connect as netConnect, type Socket } from 'node:net';
 import { createHistogram, performance } from 'node:perf_hooks';
-import { Pool, type buildConnector } from 'undici';
+import type { Pool, buildConnector } from 'undici';
+import { requireOptional } from '../../src/core/optional-dependency.js';
 import type { LoadTarget, ThroughputResult, LatencyResult, BulkResult } from './target.js';
 import { exitWithParent } from './exit-with-parent.js';
 
@@ -56,6 +57,7 @@ function connector(t: LoadTarget): buildConnector.connector {
 }
 
 function poolFor(t: LoadTarget, connections: number): { pool: Pool; path: (p: string) => string } {
+  const { Pool } = requireOptional<typeof import('undici')>('undici', 'the bench load generator');
   const pool = new Pool(`http://${t.authority}`, { connections, pipelining: 1, connect: connector(t), keepAliveTimeout: 60_000 });
   const path = t.shape === 'absolute' ? (p: string): string => `http://${t.authority}${p}` : (p: string): string => p;
   return { pool, path };

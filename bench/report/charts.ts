@@ -1,9 +1,12 @@
 // SVG charts for the report, drawn by Vega-Lite (rendered headless, no browser needed).
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+// vega and vega-lite are optional dependencies (~24 MB), loaded only when a chart is drawn.
+import type { TopLevelSpec } from 'vega-lite';
+import { importOptional } from '../../src/core/optional-dependency.js';
 import type { Figures } from './figures.js';
 
 async function toSvg(spec: TopLevelSpec): Promise<string> {
+  const vega = await importOptional<typeof import('vega')>('vega', 'bench charts');
+  const { compile } = await importOptional<typeof import('vega-lite')>('vega-lite', 'bench charts');
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
   const svg = await view.toSVG();
   view.finalize();

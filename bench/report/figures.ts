@@ -22,6 +22,8 @@ export interface Figures {
   readonly bulkGbps?: number;
   readonly bulkVsDirect?: number;
   readonly cpuUsPerRequest?: number;
+  readonly idleRssMiB?: number;
+  readonly keepAliveRssMiB?: number;
   readonly peakRssMiB?: number;
   readonly rules?: RowResult['rules'];
 }
@@ -68,6 +70,8 @@ export function figuresOf(rows: readonly RowResult[]): Figures[] {
       bulkGbps: r.bulk?.gbps,
       bulkVsDirect: r.bulk && directBulk ? r.bulk.gbps / directBulk : undefined,
       cpuUsPerRequest: r.cpuUsPerRequest,
+      idleRssMiB: r.idleRssMiB,
+      keepAliveRssMiB: r.keepAliveRssMiB,
       peakRssMiB: r.peakRssMiB,
     };
   });
@@ -98,5 +102,7 @@ export const COLUMNS: readonly Column[] = [
   { head: 'p99.9 ms', cell: (f) => fmt.ms(f.p999) },
   { head: 'bulk Gbit/s', cell: (f) => fmt.num(f.bulkGbps, 2) },
   { head: 'CPU µs/req', cell: (f) => fmt.num(f.cpuUsPerRequest, 0) },
+  { head: 'RSS idle', cell: (f) => fmt.num(f.idleRssMiB, 0) },
+  { head: 'RSS keep-alive', cell: (f) => fmt.num(f.keepAliveRssMiB, 0) },
   { head: 'peak RSS MiB', cell: (f) => fmt.num(f.peakRssMiB, 0) },
 ];

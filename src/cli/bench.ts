@@ -6,6 +6,7 @@ import { selectModes, type Mode } from '../../bench/modes.js';
 import { runBench, PROFILES, type BenchProfile } from '../../bench/run-bench.js';
 import { writeReport } from '../../bench/write-report.js';
 import { renderTable } from '../../bench/report/table.js';
+import { requireOptional } from '../core/optional-dependency.js';
 
 const USAGE = 'usage: dreammesh bench [--quick] [--modes direct,explicit,...] [--out DIR] [--rate N] [--builtin]';
 
@@ -43,6 +44,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     profile = { ...profile, rate };
   }
+  // The built-in load generator measures every run; refuse before starting anything without it.
+  requireOptional('undici', 'dreammesh bench (its load generator)');
 
   // Every process the run starts inherits this mark, so leftovers can be found (and tested for).
   process.env.DREAMMESH_BENCH_RUN = resolve(values.out);
@@ -57,7 +60,8 @@ export async function main(argv: string[]): Promise<number> {
   process.on('SIGTERM', onSignal);
   try {
     const outcome = await runBench({ profile, modes, signal: abort.signal, progress: (l) => process.stderr.write(`${l}\n`), builtinOnly: values.builtin });
-    const { figures, files } = await writeReport(values.out, outcome, profile);
+    const { figures, files, chartsSkipped } = await writeReport(values.out, outcome, profile);
+    if (chartsSkipped !== undefined) process.stderr.write(`dreammesh bench: no charts drawn: ${chartsSkipped}\n`);
     process.stdout.write(`${renderTable(figures)}\n\n${outcome.generators.wrk ? '' : '(all rows measured with the built-in generator)\n'}report: ${files.map((f) => `${values.out}/${f}`).join(', ')}\n`);
     return outcome.interrupted ? 130 : 0;
   } finally {

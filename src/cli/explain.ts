@@ -37,7 +37,7 @@ export async function main(argv: string[]): Promise<number> {
   let positionals: string[];
   try {
     const p = parse(argv, { uid: { type: 'string' }, gid: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
-    values = p.values as typeof values;
+    values = p.values;
     positionals = p.positionals;
   } catch (e) {
     process.stderr.write(`dreammesh explain: ${(e as Error).message}\n${USAGE}\n`);
@@ -53,7 +53,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   for (const k of ['uid', 'gid'] as const) {
-    if (values[k] !== undefined && !/^\d{1,10}$/.test(values[k]!)) {
+    if (values[k] !== undefined && !/^\d{1,10}$/.test(values[k])) {
       process.stderr.write(`dreammesh explain: --${k} "${values[k]}" is not a numeric id\n`);
       return 2;
     }
@@ -89,7 +89,7 @@ async function routeTable(config: MeshConfig): Promise<{ table: RouteTable; note
   clusters.attach(reg);
   const table = clusters.table;
   clusters.detach();
-  await clusters.pools.closeAll(false);
+  clusters.pools.closeAll(false);
   await reg.close();
   return { table, note: config.registry.etcd !== undefined ? 'etcd services are not consulted by explain (inline and file registry only)' : null };
 }

@@ -18,7 +18,7 @@ export async function main(argv: string[]): Promise<number> {
   let positionals: string[];
   try {
     const p = parse(argv, { 'dry-run': { type: 'boolean' }, force: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
-    values = p.values as typeof values;
+    values = p.values;
     positionals = p.positionals;
   } catch (e) {
     process.stderr.write(`dreammesh redirect: ${(e as Error).message}\n${USAGE}\n`);

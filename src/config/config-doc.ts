@@ -68,7 +68,7 @@ function renderExample(e: ConfigExample): string[] {
 
 export function renderConfigDoc(schema: object = configJsonSchema()): string {
   const rows: string[] = [];
-  walk(schema as Node, '', rows);
+  walk(schema, '', rows);
   return [
     '# Configuration reference',
     '',

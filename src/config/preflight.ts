@@ -1,8 +1,9 @@
 // What `dreammesh run` would trip over at start, checked without starting: files the config
 // names are readable (and the registry file valid), unix-socket directories exist, the native
-// addon is there when transparent mode is on, capture settings are complete. `validate` reports
-// all of it, including what it could not check (ports, etcd); `run` checks it before binding
-// anything, so a bad start is one clear error.
+// addon is there when transparent mode is on, the optional package etcd3 is installed when etcd
+// is configured, capture settings are complete. `validate` reports all of it, including what it
+// could not check (ports, etcd); `run` checks it before binding anything, so a bad start is one
+// clear error.
 import { access, readFile, stat } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { dirname } from 'node:path';
@@ -10,6 +11,7 @@ import type { MeshConfig } from './schema.js';
 import { MeshError, isMeshError, type ErrorCode } from '../core/errors.js';
 import { parseListenAddress } from '../core/address.js';
 import { canonicalHost, isLoopback } from '../core/canonical-address.js';
+import { assertOptionalInstalled } from '../core/optional-dependency.js';
 import { parseServicesFile } from '../registry/file-registry.js';
 import { originalDstAvailable, originalDstLoadError } from '../steering/original-dst.js';
 import { redirectSpec } from '../steering/rules/redirect-spec.js';
@@ -72,6 +74,13 @@ export async function preflight(config: MeshConfig): Promise<PreflightReport> {
     if (etcd.tls !== undefined && etcd.tls.caFile === undefined) invalid('registry.etcd.tls.caFile: required when tls is set');
     if (config.service !== undefined && config.instance?.address === undefined && config.listeners.inbound?.startsWith('unix:') === true) {
       invalid('instance.address: required when listeners.inbound is a unix socket (peers need host:port)');
+    }
+    try {
+      assertOptionalInstalled('etcd3', 'registry.etcd');
+      checked.push('registry.etcd: the etcd3 package is installed');
+    } catch (e) {
+      if (!isMeshError(e)) throw e;
+      problems.push({ code: e.code, message: e.message });
     }
     unchecked.push(`etcd at ${etcd.endpoints.join(', ')} is reachable (validate does not connect)`);
   }

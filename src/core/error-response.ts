@@ -4,7 +4,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { STATUS_CODES } from 'node:http';
-import { MeshError } from './errors.js';
+import type { MeshError } from './errors.js';
 
 export const ERROR_HEADER = 'x-dreammesh-error';
 

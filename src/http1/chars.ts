@@ -18,6 +18,9 @@ export const FIELD_VALUE = table((c) => c === 0x09 || (c >= 0x20 && c !== 0x7f))
 /** Request-target: visible ASCII only (stricter than obs-text-tolerant parsers). */
 export const TARGET = table((c) => c > 0x20 && c < 0x7f);
 
+/** Authority (host, port, userinfo) in a request-target: unreserved, sub-delims, : @ [ ] %. */
+export const AUTHORITY = table((c) => (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || "-._~!$&'()*+,;=:@[]%".includes(String.fromCharCode(c)));
+
 /** Reason phrase: HTAB, SP, VCHAR, obs-text. */
 export const REASON = FIELD_VALUE;
 

@@ -204,10 +204,13 @@ export class ChunkedDecoder {
     };
     if (this.trailer !== null) {
       const bytes = Buffer.from([...this.trailer, CR, LF]);
-      // Framing fields mean nothing in trailers; only their syntax is checked here.
       const limits = { ...this.limits, maxHeaderBytes: this.limits.maxHeaderBytes + 2 };
       const plain = { ...head };
       if (parseFieldsSyntaxOnly(bytes, limits, plain) < 0) throw new ParseError('TRAILERS_TOO_LARGE', 'incomplete trailer section');
+      // Framing fields cannot be trailers (RFC 9110 §6.5.1): a parser that honoured one would frame differently.
+      if (plain.contentLength !== -1) throw new ParseError('INVALID_CONTENT_LENGTH', 'Content-Length in the trailer section');
+      if (plain.transferEncoding !== null) throw new ParseError('INVALID_TRANSFER_ENCODING', 'Transfer-Encoding in the trailer section');
+      if (plain.connectionTokens !== null) throw new ParseError('INVALID_HEADER_NAME', 'Connection in the trailer section');
       this.trailers = plain;
     } else this.trailers = head;
   }

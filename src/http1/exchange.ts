@@ -62,6 +62,8 @@ export class Exchange implements PoolWaiter, UpstreamUser {
   private respRemaining = 0;
   private respDecoder: ChunkedDecoder | null = null;
   private respDone = false;
+  /** The chunked response is decoded for an HTTP/1.0 client. */
+  private dechunk = false;
   private sawResponseBytes = false;
   /** The final response head went downstream: errors can only cut the connection now. */
   responseStarted = false;
@@ -275,13 +277,19 @@ export class Exchange implements PoolWaiter, UpstreamUser {
     this.respHead = head;
     this.respKind = responseBody(head, this.head.method);
     this.respRemaining = this.respKind === Body.Length ? head.contentLength : 0;
-    if (this.respKind === Body.Chunked) this.respDecoder = new ChunkedDecoder(this.dc.engine.responseLimits);
+    // An HTTP/1.0 client cannot read chunked (RFC 9112 §6.1): it gets the decoded bytes, and
+    // the end of the body is the end of the connection.
+    const dechunk = this.respKind === Body.Chunked && this.head.versionMinor === 0;
+    if (this.respKind === Body.Chunked) {
+      this.respDecoder = new ChunkedDecoder(this.dc.engine.responseLimits, dechunk ? (b, s, e) => this.writeDecoded(b, s, e) : null);
+      this.dechunk = dechunk;
+    }
     // Close the downstream after this response when the client or the upstream asks for it,
     // the body ends only with the connection, or the request was not read to its end.
-    if (this.respKind === Body.UntilClose || !this.reqDone) this.closeAfter = true;
+    if (this.respKind === Body.UntilClose || !this.reqDone || dechunk) this.closeAfter = true;
     this.ctx.status = head.status;
     this.responseStarted = true;
-    const text = downstreamResponseHead(head, this.dc.via, this.closeAfter, this.head.versionMinor === 0);
+    const text = downstreamResponseHead(head, this.dc.via, this.closeAfter, this.head.versionMinor === 0, dechunk);
     if (this.respKind === Body.None) {
       this.dc.write(text);
       this.respDone = true;
@@ -325,10 +333,20 @@ export class Exchange implements PoolWaiter, UpstreamUser {
         return;
       }
       if (this.respDecoder!.done) this.respDone = true;
+      if (this.dechunk) {
+        // The decoder already wrote the data; framing bytes and trailers stay behind.
+        if (stop < buf.length) this.up?.destroy();
+        if (this.respDone) this.maybeComplete();
+        return;
+      }
     }
     if (stop > i && !this.dc.write(i === 0 && stop === buf.length ? buf : buf.subarray(i, stop))) this.up?.socket.pause();
     if (stop < buf.length) this.up?.destroy(); // more bytes than the response framing allows
     if (this.respDone) this.maybeComplete();
+  }
+
+  private writeDecoded(b: Buffer, start: number, end: number): void {
+    if (end > start && !this.dc.write(b.subarray(start, end))) this.up?.socket.pause();
   }
 
   /** The downstream took everything written so far. */

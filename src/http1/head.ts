@@ -4,7 +4,7 @@
 // (requests), never both. Parsing returns null while the head is incomplete and throws
 // ParseError as soon as a byte breaks a rule, so a bad head is refused before it is whole.
 import { METHODS } from 'node:http';
-import { COLON, CR, FIELD_VALUE, HTAB, LF, REASON, SP, TARGET, TOKEN } from './chars.js';
+import { AUTHORITY, COLON, CR, FIELD_VALUE, HTAB, LF, REASON, SP, TARGET, TOKEN } from './chars.js';
 import { ParseError } from './parse-error.js';
 
 export interface HeadLimits {
@@ -173,13 +173,15 @@ export function parseResponseHead(buf: Buffer, start: number, end: number, limit
 }
 
 const VERSION_PREFIX = Buffer.from('HTTP/1.');
-const ABSOLUTE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
+/** Scheme letters only, as llhttp reads them (RFC 3986 would also allow digits, + - .). */
+const ABSOLUTE = /^[A-Za-z]+:\/\//;
 
 /** RFC 9112 §3.2: origin-form, absolute-form, authority-form (CONNECT only) or asterisk-form (OPTIONS only). */
 function checkTargetForm(method: string, target: string): void {
   const c = target.charCodeAt(0);
   if (method === 'CONNECT') {
     if (c === 0x2f || target === '*') throw new ParseError('INVALID_TARGET', 'CONNECT needs an authority (host:port)');
+    checkAuthority(target, 0, target.length);
     return;
   }
   if (c === 0x2f) return;
@@ -187,7 +189,19 @@ function checkTargetForm(method: string, target: string): void {
     if (method !== 'OPTIONS') throw new ParseError('INVALID_TARGET', 'the asterisk form is for OPTIONS only');
     return;
   }
-  if (!ABSOLUTE.test(target)) throw new ParseError('INVALID_TARGET', 'the request target must be a path, an absolute URI, or * for OPTIONS');
+  const scheme = ABSOLUTE.exec(target);
+  if (scheme === null) throw new ParseError('INVALID_TARGET', 'the request target must be a path, an absolute URI, or * for OPTIONS');
+  const a0 = scheme[0].length;
+  let a1 = a0;
+  while (a1 < target.length && target[a1] !== '/' && target[a1] !== '?' && target[a1] !== '#') a1++;
+  checkAuthority(target, a0, a1);
+}
+
+/** Authority bytes: unreserved, sub-delims, ":", "@", "[", "]" and "%" (RFC 3986 §3.2). */
+function checkAuthority(target: string, from: number, to: number): void {
+  for (let k = from; k < to; k++) {
+    if (AUTHORITY[target.charCodeAt(k)] !== 1) throw new ParseError('INVALID_TARGET', 'a character that cannot appear in a host or authority');
+  }
 }
 
 function checkPrefix(buf: Buffer, i: number, end: number, prefix: Buffer): void {
@@ -289,7 +303,7 @@ function fieldSemantics(head: MessageHead, lower: string, value: string): void {
     case 'connection':
     case 'proxy-connection': // read as Connection, as llhttp does, so both agree on keep-alive
       for (const t of value.split(',')) {
-        const tok = t.trim().toLowerCase();
+        const tok = trimOws(t).toLowerCase();
         if (tok.length > 0) (head.connectionTokens ??= []).push(tok);
       }
       return;
@@ -319,7 +333,7 @@ function codingsEndInChunked(te: string): boolean {
   const codings = te.split(',');
   let chunkedAt = -1;
   for (let k = 0; k < codings.length; k++) {
-    const c = codings[k]!.trim();
+    const c = trimOws(codings[k]!);
     if (c.length === 0 || !isToken(c)) throw new ParseError('INVALID_TRANSFER_ENCODING', 'Transfer-Encoding must be a list of codings');
     if (c.toLowerCase() === 'chunked') {
       if (chunkedAt !== -1) throw new ParseError('INVALID_TRANSFER_ENCODING', 'chunked applied more than once');
@@ -328,6 +342,15 @@ function codingsEndInChunked(te: string): boolean {
   }
   if (chunkedAt !== -1 && chunkedAt !== codings.length - 1) throw new ParseError('INVALID_TRANSFER_ENCODING', 'chunked must be the final transfer coding');
   return chunkedAt !== -1;
+}
+
+/** Strips SP and HTAB only: String.trim() would also strip NBSP and other Unicode spaces. */
+function trimOws(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && (s.charCodeAt(a) === SP || s.charCodeAt(a) === HTAB)) a++;
+  while (b > a && (s.charCodeAt(b - 1) === SP || s.charCodeAt(b - 1) === HTAB)) b--;
+  return s.slice(a, b);
 }
 
 function isToken(s: string): boolean {

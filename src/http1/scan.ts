@@ -64,9 +64,9 @@ export function scanResponses(bytes: Buffer, methods: readonly string[], limits:
     while (i < bytes.length) {
       const s = skipLeadingCrlf(bytes, i, bytes.length);
       if (s === bytes.length) break; // empty lines only: the start of a message yet to come
+      const head = parseResponseHead(bytes, s, bytes.length, l);
+      if (head === null) break; // the tail, empty lines included, is a message yet to come
       i = s;
-      const head = parseResponseHead(bytes, i, bytes.length, l);
-      if (head === null) break;
       const method = methods[answered] ?? 'GET';
       const kind = responseBody(head, method);
       const r = kind === Body.UntilClose ? { body: bytes.subarray(i + head.headBytes), trailers: [], end: bytes.length } : readBody(bytes, i + head.headBytes, kind, head.contentLength, l);

@@ -77,13 +77,15 @@ export function upstreamRequestHead(input: UpstreamHeadInput): { text: string; r
 /**
  * The response head for the downstream. `close` adds Connection: close (this is the last
  * response on the connection); `keepAlive10` tells an HTTP/1.0 client that asked for
- * keep-alive that it got it; a 101 keeps its Upgrade.
+ * keep-alive that it got it; `dechunked` drops Transfer-Encoding (the engine decodes the body
+ * for an HTTP/1.0 client); a 101 keeps its Upgrade.
  */
-export function downstreamResponseHead(h: ResponseHead, via: string, close: boolean, keepAlive10 = false): string {
+export function downstreamResponseHead(h: ResponseHead, via: string, close: boolean, keepAlive10 = false, dechunked = false): string {
   let s = `HTTP/1.1 ${h.status} ${h.reason}\r\n`;
   let upstreamVia: string | null = null;
   for (let k = 0; k < h.names.length; k++) {
     const name = h.lower[k]!;
+    if (dechunked && (name === 'transfer-encoding' || name === 'trailer')) continue;
     if (dropped(name, h, DROP_RESPONSE)) {
       if (name === 'via') upstreamVia = upstreamVia === null ? h.values[k]! : `${upstreamVia}, ${h.values[k]!}`;
       continue;

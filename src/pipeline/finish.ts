@@ -20,7 +20,7 @@ const histograms = new WeakMap<Metrics, Map<string, HistogramChild>>();
 
 function requestCounter(m: Metrics, mode: string, service: string, code: string): CounterChild {
   let byKey = counters.get(m);
-  if (byKey === undefined) counters.set(m, (byKey = new Map()));
+  if (byKey === undefined) counters.set(m, (byKey = new Map<string, CounterChild>()));
   const key = `${mode}\0${service}\0${code}`;
   let c = byKey.get(key);
   if (c === undefined) byKey.set(key, (c = m.requests.labels({ mode, service, code })));
@@ -29,7 +29,7 @@ function requestCounter(m: Metrics, mode: string, service: string, code: string)
 
 function durationHistogram(m: Metrics, mode: string, service: string): HistogramChild {
   let byKey = histograms.get(m);
-  if (byKey === undefined) histograms.set(m, (byKey = new Map()));
+  if (byKey === undefined) histograms.set(m, (byKey = new Map<string, HistogramChild>()));
   const key = `${mode}\0${service}`;
   let h = byKey.get(key);
   if (h === undefined) byKey.set(key, (h = m.requestDuration.labels({ mode, service })));

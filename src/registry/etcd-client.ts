@@ -5,10 +5,10 @@ import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
 import type { Etcd3, IOptions } from 'etcd3';
 import type { EtcdConfig } from '../config/schema.js';
 import { MeshError } from '../core/errors.js';
+import { requireOptional } from '../core/optional-dependency.js';
 
 type Policy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
 
@@ -25,9 +25,6 @@ function readPem(what: string, path: string | undefined): Buffer | undefined {
     throw new MeshError('MESH_ERR_CONFIG_INVALID', `registry.etcd.tls.${what}: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   }
 }
-
-// etcd3 (with gRPC) adds ~30 MB to every process; only sidecars configured for etcd load it.
-const require = createRequire(import.meta.url);
 
 export function createEtcdClient(cfg: EtcdConfig, callTimeoutMs = cfg.dialTimeoutMs): Etcd3 {
   const opts: IOptions = {
@@ -51,7 +48,8 @@ export function createEtcdClient(cfg: EtcdConfig, callTimeoutMs = cfg.dialTimeou
     if (ca === undefined) throw new MeshError('MESH_ERR_CONFIG_INVALID', 'registry.etcd.tls.caFile: required when tls is set');
     opts.credentials = { rootCertificate: ca, ...(key ? { privateKey: key } : {}), ...(cert ? { certChain: cert } : {}) };
   }
-  const { Etcd3: Client } = require('etcd3') as typeof import('etcd3');
+  // etcd3 (with gRPC) is an optional dependency; only sidecars configured for etcd load it.
+  const { Etcd3: Client } = requireOptional<typeof import('etcd3')>('etcd3', 'registry.etcd');
   return new Client(opts);
 }
 

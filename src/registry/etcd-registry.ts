@@ -224,7 +224,7 @@ export class EtcdRegistry extends BaseRegistry implements WritableRegistry {
     else {
       this.instances.set(key, inst);
       let m = this.byService.get(inst.service);
-      if (m === undefined) this.byService.set(inst.service, (m = new Map()));
+      if (m === undefined) this.byService.set(inst.service, (m = new Map<string, Endpoint>()));
       m.set(key, inst.endpoint);
       dirty.add(inst.service);
     }

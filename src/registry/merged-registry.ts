@@ -28,7 +28,7 @@ export class MergedRegistry extends BaseRegistry {
     for (const src of this.sources) {
       for (const [name, svc] of src.snapshot().services) {
         let eps = byName.get(name);
-        if (eps === undefined) byName.set(name, (eps = new Map()));
+        if (eps === undefined) byName.set(name, (eps = new Map<string, Endpoint>()));
         for (const e of svc.endpoints) if (!eps.has(e.address)) eps.set(e.address, e);
       }
     }
@@ -50,7 +50,7 @@ export class MergedRegistry extends BaseRegistry {
   }
 
   async deregister(): Promise<void> {
-    await Promise.all(this.sources.map((s) => s.deregister?.()));
+    await Promise.all(this.sources.map((s) => s.deregister?.() ?? Promise.resolve()));
   }
 
   async close(): Promise<void> {

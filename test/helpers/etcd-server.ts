@@ -72,8 +72,8 @@ export async function startEtcd(opts: { tls?: EtcdTls } = {}): Promise<EtcdServe
   const launch = async (): Promise<void> => {
     const c = spawn('etcd', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child = c;
-    c.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-    c.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    c.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    c.stderr.on('data', (d: Buffer) => (output += d.toString()));
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline) {
       if (c.exitCode !== null) throw new Error(`etcd exited with ${c.exitCode}:\n${output.slice(-2000)}`);

@@ -124,14 +124,14 @@ export function startServers(ns: string): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => reject(new Error(`servers did not start: ${out}`)), 10_000);
-    child.stdout!.on('data', (c: Buffer) => {
+    child.stdout.on('data', (c: Buffer) => {
       out += c.toString();
       if (out.includes('ready')) {
         clearTimeout(timer);
         resolve(child);
       }
     });
-    child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
     child.once('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`servers exited ${code}: ${out}`));

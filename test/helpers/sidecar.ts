@@ -68,18 +68,19 @@ export interface SpawnedSidecar {
 }
 
 /** Runs `dreammesh run` in a child process and waits until it reports its listeners. */
-export async function spawnSidecar(cfg: Record<string, unknown>, opts: { prefix?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<SpawnedSidecar> {
+/** `cli` runs another build of the CLI (e.g. one installed from the packed tarball). */
+export async function spawnSidecar(cfg: Record<string, unknown>, opts: { prefix?: string[]; env?: NodeJS.ProcessEnv; cli?: string } = {}): Promise<SpawnedSidecar> {
   const dir = await mkdtemp(join(tmpdir(), 'dm-sidecar-'));
   const configFile = join(dir, 'mesh.yaml');
   await writeFile(configFile, stringify(withDefaults({ logLevel: 'warn', ...cfg })));
   const [cmd, ...pre] = opts.prefix && opts.prefix.length > 0 ? [...opts.prefix, process.execPath] : [process.execPath];
-  const child = spawn(cmd!, [...pre, CLI, 'run', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+  const child = spawn(cmd, [...pre, opts.cli ?? CLI, 'run', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   let err = '';
   let out = '';
-  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
   const bound = await new Promise<RegExpExecArray>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`sidecar did not start in 15 s:\n${err}`)), 15_000);
-    child.stderr!.on('data', (c: Buffer) => {
+    child.stderr.on('data', (c: Buffer) => {
       err += c.toString();
       const m = /dreammesh: outbound (\S+)\s+inbound (\S+)(?: \(no app\))?\s+admin (\S+)/.exec(err);
       if (m) {

@@ -3,6 +3,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 import { meshDispatcher } from '../../src/client/index.js';
@@ -51,7 +52,6 @@ test('Java HttpClient in a few lines (docs/clients.md)', async (t) => {
   );
   if (!java) return t.skip('java is not installed (scripts/setup-system.sh installs openjdk-17-jre-headless)');
   const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
-  const { join } = await import('node:path');
   const { tmpdir } = await import('node:os');
   const dir = await mkdtemp(join(tmpdir(), 'dm-java-'));
   try {

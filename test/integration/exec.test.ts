@@ -79,7 +79,7 @@ test('usage errors: no command, bad mode, unix outbound in proxy mode', async ()
 async function startExec(script: string): Promise<{ child: ReturnType<typeof spawn>; out: () => string; exit: Promise<{ code: number | null; signal: string | null }> }> {
   const child = spawn(process.execPath, [CLI, 'exec', '--mode', 'proxy', '--config', configFile, '--', process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'pipe'], env: cleanEnv() });
   let out = '';
-  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
   const exit = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   const deadline = Date.now() + 10_000;
   while (!out.includes('ready') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

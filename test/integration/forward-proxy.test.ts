@@ -258,7 +258,7 @@ public class ProxyProbe {
 });
 
 test('undici EnvHttpProxyAgent with the values from dreammesh env', async () => {
-  const agent = new EnvHttpProxyAgent({ httpProxy: proxyEnv.HTTP_PROXY, httpsProxy: proxyEnv.HTTPS_PROXY, noProxy: proxyEnv.NO_PROXY, requestTls: { ca: cert.cert } } as ConstructorParameters<typeof EnvHttpProxyAgent>[0]);
+  const agent = new EnvHttpProxyAgent({ httpProxy: proxyEnv.HTTP_PROXY, httpsProxy: proxyEnv.HTTPS_PROXY, noProxy: proxyEnv.NO_PROXY, requestTls: { ca: cert.cert } });
   try {
     const r = await request('http://users/undici', { dispatcher: agent });
     assert.equal(r.statusCode, 200);

@@ -5,6 +5,7 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { request } from 'undici';
 import { startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
@@ -231,7 +232,6 @@ test('a mesh service whose endpoint is this sidecar is a loop, not a circle', as
 test('tunnels are access-logged: one line per CONNECT, with its outcome', async () => {
   const { mkdtemp, readFile, rm } = await import('node:fs/promises');
   const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
   const dir = await mkdtemp(join(tmpdir(), 'dm-tunnel-log-'));
   const file = join(dir, 'access.log');
   const logged = await startSidecar({ accessLog: { enabled: true, path: file }, services: { users: { endpoints: [users.address] } } });

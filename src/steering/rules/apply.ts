@@ -9,8 +9,6 @@ import { iptablesBinaries, installedBackends, isNftFlavour, readNat, readNftTabl
 import { BASE_CHAINS, MARK_TABLE, iptablesDiff, iptablesInstallScript, iptablesUninstallScript, isMarker, markFor, parseNatSave } from './iptables.js';
 import { nftInstallScript, nftInstalledHash, nftUninstallScript } from './nftables.js';
 
-type IptBackend = Exclude<BackendName, 'nftables'>;
-
 export interface Step {
   /** e.g. "iptables-restore --noflush" or "nft -f -". */
   readonly command: string;
@@ -20,10 +18,6 @@ export interface Step {
 export interface Plan {
   readonly backend: BackendName;
   readonly steps: Step[];
-}
-
-function families(spec: RedirectSpec): (4 | 6)[] {
-  return spec.ipv6 ? [4, 6] : [4];
 }
 
 /** The exact commands and inputs an install would run now (used by --dry-run and install). */
@@ -156,7 +150,7 @@ export function planUninstall(backend: BackendName): Step[] {
       if (fam === 4) requireBinary(bins.save);
       continue;
     }
-    const st = parseNatSave(readNat(backend as IptBackend, fam));
+    const st = parseNatSave(readNat(backend, fam));
     const un = iptablesUninstallScript(st);
     if (un !== null) steps.push({ command: `${bins.restore} --noflush`, input: un });
     steps.push(...createdCleanup(st.chains.filter(isMarker), fam));
