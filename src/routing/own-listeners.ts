@@ -42,7 +42,8 @@ export class OwnListeners {
       dnsLookup(hostname, { ...options, all: true }, (err, addresses: LookupAddress[]) => {
         if (err !== null) return callback(err, '', 0);
         const own = addresses.find((a) => this.has(canonicalHost(a.address.toLowerCase()) ?? a.address, port));
-        if (own !== undefined) return callback(new MeshError('MESH_ERR_LOOP', `${hostname} resolves to ${own.address}, this sidecar's own listener`) as unknown as NodeJS.ErrnoException, '', 0);
+        // The error reaches the socket's 'error' as is, so the exchange answers 508, not 502.
+        if (own !== undefined) return callback(new MeshError('MESH_ERR_LOOP', `${hostname} resolves to ${own.address}, this sidecar's own listener`), '', 0);
         if (options.all === true) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
         const first = addresses[0]!;
         return callback(null, first.address, first.family);

@@ -46,7 +46,10 @@ for (const listener of ['admin', 'outbound'] as const) {
 test('a name that resolves to a loopback address is refused when it leads to a listener', async (t) => {
   // Any /etc/hosts name of 127.x other than localhost (which the guard knows without DNS).
   const hosts = await readFile('/etc/hosts', 'utf8').catch(() => '');
-  const names = hosts.split('\n').flatMap((l) => (/^127\.\S+\s/.test(l) ? l.trim().split(/\s+/).slice(1) : [])).filter((n) => n !== 'localhost' && !n.includes('localhost'));
+  const names = hosts
+    .split('\n')
+    .flatMap((l) => (/^127\.\S+\s/.test(l) ? l.trim().split(/\s+/).slice(1) : []))
+    .filter((n) => n !== 'localhost' && !n.includes('localhost'));
   let name: string | undefined;
   for (const n of names) if ((await lookup(n).catch(() => null))?.address.startsWith('127.')) name = n;
   if (name === undefined) return t.skip('no loopback name besides localhost in /etc/hosts');

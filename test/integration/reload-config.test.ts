@@ -26,7 +26,10 @@ test('a reload adds services and routes, changes limits, brings up an inbound li
       ...base,
       app: app.address,
       service: 'renamed',
-      services: { users: { endpoints: [v1.address, { address: v2.address, labels: { version: 'v2' } }], routes: [{ match: { headers: { 'x-beta': 'yes' } }, split: [{ labels: { version: 'v2' }, weight: 1 }] }] }, orders: { endpoints: [v2.address] } },
+      services: {
+        users: { endpoints: [v1.address, { address: v2.address, labels: { version: 'v2' } }], routes: [{ match: { headers: { 'x-beta': 'yes' } }, split: [{ labels: { version: 'v2' }, weight: 1 }] }] },
+        orders: { endpoints: [v2.address] },
+      },
       limits: { maxHeaderBytes: 2048 },
     });
     const outcome = await mesh.sidecar.reload(parseConfigObject(next, 'reload'));
