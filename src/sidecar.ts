@@ -158,7 +158,13 @@ export class Sidecar {
   }
 
   private newOutboundRouter(): OutboundRouter {
-    return new OutboundRouter({ config: this.cfg, clusters: this.clusters, via: this.via, isOwnAddress: (h, p) => this.own.has(h, p), checkEgress: (h, p) => this.context.checkEgress(h, p) });
+    return new OutboundRouter({
+      config: this.cfg,
+      clusters: this.clusters,
+      via: this.via,
+      isOwnAddress: (h, p, exceptInbound) => this.own.has(h, p, exceptInbound),
+      checkEgress: (h, p) => this.context.checkEgress(h, p),
+    });
   }
 
   private newInboundRouter(): InboundRouter | undefined {
@@ -219,7 +225,7 @@ export class Sidecar {
     const outbound = await this.outbound.bind(config.listeners.outbound);
     const inbound = config.listeners.inbound === undefined ? undefined : await this.inbound.bind(config.listeners.inbound);
     this.bound = { outbound, inbound, admin };
-    this.own.set([outbound, inbound, admin]);
+    this.own.set(this.bound);
     await this.registerSelf(inbound);
     this.failOpen?.install();
     this.ready = true;
@@ -302,7 +308,7 @@ export class Sidecar {
     const admin = this.admin.address();
     const adminBound: ListenAddress = admin === null || typeof admin === 'string' ? this.bound!.admin : { kind: 'tcp', host: admin.address, port: admin.port };
     this.bound = { outbound: this.outbound.bound!, inbound: this.inbound.bound, admin: adminBound };
-    this.own.set([this.bound.outbound, this.bound.inbound, this.bound.admin]);
+    this.own.set(this.bound);
   }
 
   /**

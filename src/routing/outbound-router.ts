@@ -28,7 +28,8 @@ export interface OutboundRouterDeps {
   readonly config: MeshConfig;
   readonly clusters: ClusterManager;
   readonly via: string;
-  isOwnAddress(host: string, port: number): boolean;
+  /** `exceptInbound`: the own inbound listener does not count (service endpoints). */
+  isOwnAddress(host: string, port: number, exceptInbound?: boolean): boolean;
   checkEgress(host: string, port: number): void;
 }
 
@@ -59,10 +60,13 @@ export class OutboundRouter implements HttpRouter {
     this.egressPending = { count: 0, max: deps.config.limits.maxPendingRequests };
   }
 
-  /** A registry entry (etcd, a file) may name one of our own listeners: that is a loop too. */
+  /**
+   * A registry entry (etcd, a file) may name our outbound or admin listener: that is a loop
+   * too. Our inbound listener is a fair endpoint: this instance of the service, via its app.
+   */
   private notOwn(service: string, lease: EndpointLease): EndpointLease {
     const e = lease.endpoint;
-    if (!this.deps.isOwnAddress(canonicalHost(e.host.toLowerCase()) ?? e.host, e.port)) return lease;
+    if (!this.deps.isOwnAddress(canonicalHost(e.host.toLowerCase()) ?? e.host, e.port, true)) return lease;
     lease.release(true);
     throw new MeshError('MESH_ERR_LOOP', `service "${service}" has an endpoint at ${e.address}, this sidecar's own listener`);
   }

@@ -14,18 +14,27 @@ import { canonicalHost, isLocalAddress } from '../core/canonical-address.js';
 const INTERFACES_TTL_MS = 1000;
 
 export class OwnListeners {
-  private listeners: readonly { host: string; port: number }[] = [];
+  private listeners: readonly { name: 'outbound' | 'inbound' | 'admin'; host: string; port: number }[] = [];
   private interfaces: ReadonlySet<string> = new Set();
   private interfacesAt = 0;
 
-  set(bound: readonly (ListenAddress | undefined)[]): void {
-    this.listeners = bound.flatMap((a) => (a?.kind === 'tcp' ? [{ host: canonicalHost(a.host.toLowerCase()) ?? a.host, port: a.port }] : []));
+  set(bound: { readonly outbound: ListenAddress; readonly inbound: ListenAddress | undefined; readonly admin: ListenAddress }): void {
+    const entries = [
+      ['outbound', bound.outbound],
+      ['inbound', bound.inbound],
+      ['admin', bound.admin],
+    ] as const;
+    this.listeners = entries.flatMap(([name, a]) => (a?.kind === 'tcp' ? [{ name, host: canonicalHost(a.host.toLowerCase()) ?? a.host, port: a.port }] : []));
   }
 
-  /** `host` canonical (an address or a name); names other than localhost are not resolved here. */
-  has(host: string, port: number): boolean {
+  /**
+   * `host` canonical (an address or a name); names other than localhost are not resolved here.
+   * `exceptInbound`: for a service endpoint, where this sidecar's own inbound listener is a
+   * fair target (a service calling itself goes outbound → inbound → app, and stops there).
+   */
+  has(host: string, port: number, exceptInbound = false): boolean {
     for (const l of this.listeners) {
-      if (l.port !== port) continue;
+      if (l.port !== port || (exceptInbound && l.name === 'inbound')) continue;
       if (host === l.host || isLocalAddress(host)) return true;
       if ((l.host === '0.0.0.0' || l.host === '::') && this.interfaceAddresses().has(host)) return true;
     }

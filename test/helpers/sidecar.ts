@@ -63,7 +63,12 @@ export interface SpawnedSidecar {
   /** Everything the process printed on stderr so far. */
   stderr(): string;
   stdout(): string;
-  /** SIGTERM, then waits for exit; resolves with the exit code. */
+  /**
+   * Sends a signal that does not end the process (SIGHUP: reload). Unlike child.kill it leaves
+   * `child.killed` false, so stop() still sends its SIGTERM.
+   */
+  signal(sig: NodeJS.Signals): void;
+  /** SIGTERM (unless the test already sent one with child.kill), then waits for exit; resolves with the exit code. */
   stop(): Promise<number | null>;
 }
 
@@ -106,9 +111,11 @@ export async function spawnSidecar(cfg: Record<string, unknown>, opts: { prefix?
     configFile,
     stderr: () => err,
     stdout: () => out,
+    signal: (sig) => {
+      if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, sig);
+    },
     stop: async () => {
-      // Not `child.killed`: that is true after any signal, a SIGHUP (reload) included.
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      if (child.exitCode === null && !child.killed) child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
       const code = await exited;
       clearTimeout(timer);

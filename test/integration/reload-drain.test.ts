@@ -62,7 +62,7 @@ test('SIGHUP during a long stream: it completes, the new egress rule and listene
     // New config: the outside host allowed, and the outbound listener moved to another port.
     const port = await freePort();
     await writeFile(mesh.configFile, stringify(withDefaults({ logLevel: 'warn', ...cfg, egress: { policy: 'registry-only', allow: [outside.address] }, listeners: { outbound: `127.0.0.1:${port}` } })));
-    mesh.child.kill('SIGHUP');
+    mesh.signal('SIGHUP');
     await until('the reload is in force', async () => (await getJson(`${mesh.adminUrl}/config`)).body.version === 2);
     assert.equal((await body).split('\n').filter(Boolean).length, 10, 'the stream in flight completed');
     const allowed = await request(`http://127.0.0.1:${port}/`, { headers: { host: outside.address } });
@@ -74,7 +74,7 @@ test('SIGHUP during a long stream: it completes, the new egress rule and listene
     assert.equal(mesh.child.exitCode, null);
 
     await writeFile(mesh.configFile, 'listeners: [not, a, mapping\n');
-    mesh.child.kill('SIGHUP');
+    mesh.signal('SIGHUP');
     await until('the failure is counted', async () => {
       const text = await (await fetch(`${mesh.adminUrl}/metrics`)).text();
       return metricValue(text, 'dreammesh_config_reload_failures_total', { source: 'config' }) === 1;
