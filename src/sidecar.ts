@@ -265,7 +265,7 @@ export class Sidecar {
     if (!sameJson(prev.accessLog, next.accessLog)) {
       const old = this.accessLog;
       this.accessLog = new AccessLog(createAccessLogger(next.accessLog), next.accessLog.sample);
-      old.flush();
+      old.close();
     }
     this.clusters.reconfigure(next);
     if (this.inline !== undefined && !sameJson(prev.services, next.services)) this.inline.replace(inlineRecords(next));

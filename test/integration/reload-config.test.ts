@@ -82,3 +82,27 @@ test('watchConfig: a changed file is reloaded without a signal', async () => {
     await up.close();
   }
 });
+
+test('a reload moves the access log to another file and changes the sampling', async () => {
+  const { mkdtemp, readFile, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = await mkdtemp(join(tmpdir(), 'dm-reload-log-'));
+  const up = await startUpstream('up');
+  const services = { users: { endpoints: [up.address] } };
+  const first = join(dir, 'first.log');
+  const second = join(dir, 'second.log');
+  const mesh = await startSidecar({ services, accessLog: { enabled: true, path: first } });
+  try {
+    assert.equal((await viaSidecar(mesh.outbound, 'users', '/one')).status, 200);
+    await mesh.sidecar.reload(parseConfigObject(withDefaults({ services, accessLog: { enabled: true, path: second } }), 'reload'));
+    assert.equal((await viaSidecar(mesh.outbound, 'users', '/two')).status, 200);
+    await mesh.stop();
+    await until('both files are written', async () => (await readFile(first, 'utf8').catch(() => '')).includes('/one') && (await readFile(second, 'utf8').catch(() => '')).includes('/two'));
+    assert.doesNotMatch(await readFile(first, 'utf8'), /\/two/);
+  } finally {
+    await mesh.stop();
+    await up.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
