@@ -2,7 +2,9 @@
 // listener) and keeps what only a restart can change; watchConfig reloads on a file change.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { request } from 'undici';
 import { stringify } from 'yaml';
 import type { ListenAddress } from '../../src/core/address.js';
@@ -84,9 +86,6 @@ test('watchConfig: a changed file is reloaded without a signal', async () => {
 });
 
 test('a reload moves the access log to another file and changes the sampling', async () => {
-  const { mkdtemp, readFile, rm } = await import('node:fs/promises');
-  const { tmpdir } = await import('node:os');
-  const { join } = await import('node:path');
   const dir = await mkdtemp(join(tmpdir(), 'dm-reload-log-'));
   const up = await startUpstream('up');
   const services = { users: { endpoints: [up.address] } };
