@@ -25,7 +25,7 @@ export function sidecarConfig(upstream: string, outbound: string, extra: Record<
     services[`svc-${String(i).padStart(4, '0')}`] = { endpoints: [`10.${a}.${b}.1:8080`, `10.${a}.${b}.2:8080`] };
   }
   return {
-    listeners: { outbound, inbound: '127.0.0.1:0', admin: '127.0.0.1:0' },
+    listeners: { outbound, admin: '127.0.0.1:0' },
     accessLog: { enabled: false },
     logLevel: 'warn',
     egress: { policy: 'allow-any' },

@@ -72,7 +72,7 @@ async function main(): Promise<void> {
     await writeFile(
       configFile,
       stringify({
-        listeners: { outbound: '127.0.0.1:0', inbound: '127.0.0.1:0', admin: '127.0.0.1:0' },
+        listeners: { outbound: '127.0.0.1:0', admin: '127.0.0.1:0' },
         accessLog: { enabled: false },
         logLevel: 'info',
         registry: { etcd: { endpoints: [etcd.url], prefix, cacheFile: join(dir, 'cache.json') } },

@@ -1,7 +1,8 @@
-// A running sidecar: builds the context every stage shares, binds the three listeners and
-// drains gracefully. `dreammesh run` and the tests both start sidecars through here.
+// A running sidecar: builds the context every stage shares, binds its listeners (inbound only
+// when there is an app), applies reloaded configs and drains gracefully. `dreammesh run` and
+// the tests both start sidecars through here.
 import { networkInterfaces } from 'node:os';
-import type { Server as NetServer } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import type { Logger } from 'pino';
 import type { MeshConfig } from './config/schema.js';
@@ -13,26 +14,30 @@ import { createLogger, createAccessLogger } from './core/logger.js';
 import { createMetrics, type Metrics } from './telemetry/metrics.js';
 import { AccessLog } from './telemetry/access-log.js';
 import { newViaPseudonym } from './telemetry/request-headers.js';
-import { createRegistry } from './registry/create-registry.js';
+import { createRegistry, inlineRecords, inlineServices } from './registry/create-registry.js';
+import type { MemoryRegistry } from './registry/memory-registry.js';
 import { ClusterManager } from './upstream/cluster-manager.js';
 import { decideEgress } from './routing/egress.js';
+import { OwnListeners } from './routing/own-listeners.js';
 import { originalDstAvailable, originalDstLoadError } from './steering/original-dst.js';
 import { FailOpenRules } from './steering/fail-open.js';
-import { OutboundListener } from './listeners/outbound-listener.js';
-import { createInboundListener } from './listeners/inbound-listener.js';
+import { TrackedListener } from './listeners/tracked-listener.js';
+import { acceptOutbound } from './listeners/outbound-listener.js';
 import { DownstreamConnection } from './http1/downstream-connection.js';
-import type { HttpEngine, HttpRouter } from './http1/engine.js';
+import type { HttpEngine } from './http1/engine.js';
 import type { Entry } from './pipeline/request-context.js';
 import { OutboundRouter } from './routing/outbound-router.js';
 import { InboundRouter } from './routing/inbound-router.js';
 import { handleConnect } from './steering/connect-tunnel.js';
-import { createAdminServer } from './listeners/admin-listener.js';
+import { createAdminServer, type ConfigInForce } from './listeners/admin-listener.js';
 import { listen, describeBound } from './listeners/listen.js';
 import { formatHostPort } from './core/address.js';
+import { restartOnly, sameJson } from './config/reload-plan.js';
 
 export interface BoundListeners {
   readonly outbound: ListenAddress;
-  readonly inbound: ListenAddress;
+  /** Absent when the config names no app. */
+  readonly inbound: ListenAddress | undefined;
   readonly admin: ListenAddress;
 }
 
@@ -40,9 +45,16 @@ export interface SidecarOptions {
   readonly log?: Logger;
   /** Use this registry instead of the one the config describes (tests). */
   readonly registry?: Registry;
+  /** The file the config came from (shown in /config). */
+  readonly source?: string;
 }
 
-const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '::1', '0.0.0.0', '::']);
+/** What a reload changed, for the log and for tests. */
+export interface ReloadOutcome {
+  readonly version: number;
+  /** Sections that differ but only take effect at restart (kept as they were). */
+  readonly keptUntilRestart: readonly string[];
+}
 
 export class Sidecar {
   readonly metrics: Metrics;
@@ -50,37 +62,57 @@ export class Sidecar {
   readonly registry: Registry;
   readonly clusters: ClusterManager;
   readonly via = newViaPseudonym();
-  private readonly accessLog: AccessLog;
+  private cfg: MeshConfig;
+  private version = 1;
+  private loadedAt = new Date();
+  private readonly source: string | undefined;
+  private accessLog: AccessLog;
+  private readonly inline: MemoryRegistry | undefined;
   private readonly inflight = { count: 0 };
+  private outboundRouter: OutboundRouter;
+  private inboundRouter: InboundRouter | undefined;
   private readonly outboundEngine: HttpEngine;
-  private readonly outbound: OutboundListener;
   private readonly inboundEngine: HttpEngine;
-  private readonly inbound: NetServer;
-  private readonly admin: HttpServer;
+  private readonly outbound: TrackedListener;
+  private readonly inbound: TrackedListener;
+  private admin: HttpServer;
+  private adminAddress: string;
+  private readonly own = new OwnListeners();
   private ready = false;
   private failOpen: FailOpenRules | undefined;
   private draining = false;
+  private drainCut = false;
+  private stopped: Promise<void> | undefined;
   private registered = false;
-  private ownPorts: { host: string; port: number }[] = [];
   bound: BoundListeners | undefined;
   readonly context: SidecarContext;
 
-  constructor(
-    readonly config: MeshConfig,
-    opts: SidecarOptions = {},
-  ) {
+  constructor(config: MeshConfig, opts: SidecarOptions = {}) {
+    this.cfg = config;
+    this.source = opts.source;
     this.log = opts.log ?? createLogger(config.logLevel);
     this.metrics = createMetrics();
     this.accessLog = new AccessLog(createAccessLogger(config.accessLog), config.accessLog.sample);
-    this.registry = opts.registry ?? createRegistry(config, { log: this.log, metrics: this.metrics });
-    this.clusters = new ClusterManager(config, this.metrics, this.log);
-    const isDraining = (): boolean => this.draining;
+    if (opts.registry === undefined) this.inline = inlineServices(config);
+    this.registry = opts.registry ?? createRegistry(config, { log: this.log, metrics: this.metrics }, this.inline);
+    this.clusters = new ClusterManager(config, this.metrics, this.log, (port) => this.own.lookupFor(port));
+    // Getters of the shared context read the current state (a reload replaces config and access log).
+    const current = {
+      config: (): MeshConfig => this.cfg,
+      accessLog: (): AccessLog => this.accessLog,
+      draining: (): boolean => this.draining,
+      drainCut: (): boolean => this.drainCut,
+    };
     this.context = {
-      config,
+      get config() {
+        return current.config();
+      },
       registry: this.registry,
       metrics: this.metrics,
       log: this.log,
-      accessLog: this.accessLog,
+      get accessLog() {
+        return current.accessLog();
+      },
       resolve: (host, port) => this.clusters.table.resolve(host.toLowerCase(), port),
       pickEndpoint: (service, exclude) => {
         const c = this.clusters.cluster(service);
@@ -88,40 +120,82 @@ export class Sidecar {
         return c.pick(null, exclude);
       },
       checkEgress: (host, port) => {
-        const d = decideEgress(config, host, port);
+        const d = decideEgress(this.cfg, host, port);
         if (!d.allowed) throw new MeshError('MESH_ERR_EGRESS_DENIED', d.reason, { details: { destination: formatHostPort(host, port) } });
       },
-      isOwnAddress: (host, port) => this.isOwnAddress(host, port),
+      isOwnAddress: (host, port) => this.own.has(host, port),
       via: this.via,
       adoptHttp: (socket, steering) => {
         new DownstreamConnection(socket, steering, this.outboundEngine);
       },
       get draining() {
-        return isDraining();
+        return current.draining();
+      },
+      get drainCut() {
+        return current.drainCut();
       },
     };
-    this.outboundEngine = this.engine(
-      'outbound',
-      new OutboundRouter({ config, clusters: this.clusters, via: this.via, isOwnAddress: (h, p) => this.isOwnAddress(h, p), checkEgress: (h, p) => this.context.checkEgress(h, p) }),
-      (socket, head, rest) => handleConnect(this.context, { url: head.target, via: viaOf(head.lower, head.values) }, socket, rest ?? EMPTY),
+    this.outboundRouter = this.newOutboundRouter();
+    this.inboundRouter = this.newInboundRouter();
+    this.outboundEngine = this.engine('outbound', () => this.outboundRouter, (socket, head, rest) =>
+      handleConnect(this.context, { url: head.target, via: viaOf(head.lower, head.values) }, socket, rest ?? EMPTY),
     );
-    this.outbound = new OutboundListener(this.context);
-    this.inboundEngine = this.engine('inbound', new InboundRouter({ config, pools: this.clusters.pools, knownCaller: (name) => this.registry.snapshot().services.has(name) }), null);
-    this.inbound = createInboundListener(config, this.inboundEngine, this.metrics, this.log);
-    this.admin = createAdminServer({ config, metrics: this.metrics, registry: this.registry, clusters: this.clusters, state: () => ({ ready: this.ready, draining: this.draining }) });
+    this.inboundEngine = this.engine('inbound', () => this.inboundRouter ?? NO_APP, null);
+    const listenerOpts = { metrics: this.metrics, log: this.log, maxConnections: () => this.cfg.limits.maxDownstreamConnections };
+    this.outbound = new TrackedListener({ ...listenerOpts, name: 'outbound', onConnection: (s) => acceptOutbound(this.context, s) });
+    this.inbound = new TrackedListener({ ...listenerOpts, name: 'inbound', onConnection: (s) => void new DownstreamConnection(s, { mode: 'explicit' }, this.inboundEngine) });
+    this.admin = this.newAdminServer();
+    this.adminAddress = config.listeners.admin;
   }
 
-  private engine(listener: Entry, router: HttpRouter, onConnect: HttpEngine['onConnect']): HttpEngine {
-    const c = this.config;
+  /** The config in force: the start-up one, or the last reload that was applied. */
+  get config(): MeshConfig {
+    return this.cfg;
+  }
+
+  current(): ConfigInForce {
+    return { config: this.cfg, version: this.version, loadedAt: this.loadedAt, source: this.source };
+  }
+
+  private newOutboundRouter(): OutboundRouter {
+    return new OutboundRouter({
+      config: this.cfg,
+      clusters: this.clusters,
+      via: this.via,
+      isOwnAddress: (h, p, exceptInbound) => this.own.has(h, p, exceptInbound),
+      checkEgress: (h, p) => this.context.checkEgress(h, p),
+    });
+  }
+
+  private newInboundRouter(): InboundRouter | undefined {
+    return this.cfg.app === undefined ? undefined : new InboundRouter({ config: this.cfg, pools: this.clusters.pools });
+  }
+
+  private newAdminServer(): HttpServer {
+    return createAdminServer({ current: () => this.current(), metrics: this.metrics, registry: this.registry, clusters: this.clusters, state: () => ({ ready: this.ready, draining: this.draining }) });
+  }
+
+  /** Limits, timeouts and the router are read per request or connection, so a reload reaches them. */
+  private engine(listener: Entry, router: () => HttpEngine['router'], onConnect: HttpEngine['onConnect']): HttpEngine {
+    const config = (): MeshConfig => this.cfg;
+    const accessLog = (): AccessLog => this.accessLog;
     return {
       listener,
       via: this.via,
-      limits: { maxHeaderBytes: c.limits.maxHeaderBytes, maxHeaderCount: c.limits.maxHeaderCount, maxUriBytes: c.limits.maxUriBytes },
+      get limits() {
+        return config().limits;
+      },
       responseLimits: RESPONSE_LIMITS,
-      timeouts: { requestHeaderMs: c.timeouts.requestHeaderMs, downstreamIdleMs: c.timeouts.downstreamIdleMs, idleMs: c.timeouts.idleMs },
+      get timeouts() {
+        return config().timeouts;
+      },
       metrics: this.metrics,
-      accessLog: this.accessLog,
-      router,
+      get accessLog() {
+        return accessLog();
+      },
+      get router() {
+        return router();
+      },
       inflight: this.inflight,
       connections: new Set(),
       isDraining: () => this.draining,
@@ -140,75 +214,167 @@ export class Sidecar {
   }
 
   private async bind(): Promise<BoundListeners> {
-    if (this.config.transparent.enabled && !originalDstAvailable()) {
+    const config = this.cfg;
+    if (config.transparent.enabled && !originalDstAvailable()) {
       throw new MeshError('MESH_ERR_NATIVE_MISSING', `transparent.enabled is true but the native original-destination addon is not available (${originalDstLoadError()}; run \`npm rebuild dreammesh\` (needs g++ and python3) or set DREAMMESH_NATIVE_ADDON)`);
     }
-    if (this.config.transparent.failOpen) this.failOpen = new FailOpenRules(this.config, this.log);
-    const admin = await listen(this.admin, this.config.listeners.admin, 'admin');
+    if (config.transparent.failOpen) this.failOpen = new FailOpenRules(config, this.log);
+    const admin = await listen(this.admin, config.listeners.admin, 'admin');
     await this.registry.start();
     this.clusters.attach(this.registry);
-    const outbound = await listen(this.outbound.server, this.config.listeners.outbound, 'outbound');
-    const inbound = await listen(this.inbound, this.config.listeners.inbound, 'inbound');
+    const outbound = await this.outbound.bind(config.listeners.outbound);
+    const inbound = config.listeners.inbound === undefined ? undefined : await this.inbound.bind(config.listeners.inbound);
     this.bound = { outbound, inbound, admin };
+    this.own.set(this.bound);
     await this.registerSelf(inbound);
-    this.ownPorts = [outbound, inbound, admin].flatMap((a) => (a.kind === 'tcp' ? [{ host: a.host, port: a.port }] : []));
     this.failOpen?.install();
     this.ready = true;
-    this.log.info({ outbound: describeBound(outbound), inbound: describeBound(inbound), admin: describeBound(admin), services: this.registry.snapshot().services.size }, 'sidecar ready');
+    this.log.info({ outbound: describeBound(outbound), inbound: inbound === undefined ? 'off (no app)' : describeBound(inbound), admin: describeBound(admin), services: this.registry.snapshot().services.size }, 'sidecar ready');
     return this.bound;
   }
 
   /** Announces this instance (config `service` + `instance`) where the registry can (etcd). */
-  private async registerSelf(inbound: ListenAddress): Promise<void> {
-    const service = this.config.service;
-    if (service === undefined || this.registry.register === undefined || this.config.registry.etcd === undefined) return;
-    const inst = this.config.instance;
+  private async registerSelf(inbound: ListenAddress | undefined): Promise<void> {
+    const service = this.cfg.service;
+    if (service === undefined || this.registry.register === undefined || this.cfg.registry.etcd === undefined) return;
+    if (inbound === undefined) {
+      this.log.info({ service }, 'not registering in etcd: there is no app, so no inbound listener for peers to reach');
+      return;
+    }
+    const inst = this.cfg.instance;
     const address = inst?.address ?? advertisedAddress(inbound);
     await this.registry.register({ service, address, weight: inst?.weight ?? 1, labels: inst?.labels ?? {}, ...(inst?.id !== undefined ? { id: inst.id } : {}) });
     this.registered = true;
   }
 
-  private isOwnAddress(host: string, port: number): boolean {
-    for (const l of this.ownPorts) {
-      if (l.port !== port) continue;
-      if (host === l.host || LOOPBACK_NAMES.has(host)) return true;
-      if (l.host === '0.0.0.0' || l.host === '::') {
-        for (const addrs of Object.values(networkInterfaces())) if (addrs?.some((a) => a.address === host)) return true;
-      }
+  /**
+   * Puts a validated config in force. Listeners whose address changed are bound anew first
+   * (a failure there leaves everything as it was); established connections stay where they
+   * are and finish under the config they started with. Sections that only a restart can
+   * change are kept as they were and named in the outcome.
+   */
+  async reload(proposed: MeshConfig): Promise<ReloadOutcome> {
+    if (this.draining || !this.ready) throw new MeshError('MESH_ERR_DRAINING', 'the sidecar is not running');
+    const prev = this.cfg;
+    const { config: next, kept } = restartOnly(prev, proposed, { registered: this.registered });
+    await this.rebindListeners(prev, next);
+    this.cfg = next;
+    this.version += 1;
+    this.loadedAt = new Date();
+    this.log.level = next.logLevel;
+    if (!sameJson(prev.accessLog, next.accessLog)) {
+      const old = this.accessLog;
+      this.accessLog = new AccessLog(createAccessLogger(next.accessLog), next.accessLog.sample);
+      old.close();
     }
-    return false;
+    this.clusters.reconfigure(next);
+    if (this.inline !== undefined && !sameJson(prev.services, next.services)) this.inline.replace(inlineRecords(next));
+    this.outboundRouter = this.newOutboundRouter();
+    this.inboundRouter = this.newInboundRouter();
+    this.outbound.applyLimit();
+    this.inbound.applyLimit();
+    this.log.info({ version: this.version, keptUntilRestart: kept }, 'config reloaded');
+    return { version: this.version, keptUntilRestart: kept };
   }
 
-  /** Graceful stop: refuse new work, let in-flight requests finish (bounded), then close. */
-  async stop(drainMs = this.config.drainTimeoutMs): Promise<void> {
-    if (this.draining) return;
+  private async rebindListeners(prev: MeshConfig, next: MeshConfig): Promise<void> {
+    const moved: (() => Promise<unknown>)[] = [];
+    try {
+      if (next.listeners.outbound !== prev.listeners.outbound) {
+        await this.outbound.bind(next.listeners.outbound);
+        moved.push(() => this.outbound.bind(prev.listeners.outbound));
+      }
+      if (next.listeners.inbound !== prev.listeners.inbound) {
+        if (next.listeners.inbound === undefined) this.inbound.close();
+        else {
+          await this.inbound.bind(next.listeners.inbound);
+          moved.push(async () => (prev.listeners.inbound === undefined ? this.inbound.close() : this.inbound.bind(prev.listeners.inbound)));
+        }
+      }
+      if (next.listeners.admin !== this.adminAddress) {
+        const server = this.newAdminServer();
+        await listen(server, next.listeners.admin, 'admin');
+        const old = this.admin;
+        this.admin = server;
+        this.adminAddress = next.listeners.admin;
+        old.close();
+        old.closeIdleConnections();
+      }
+    } catch (e) {
+      // Back to where we were: a reload applies whole or not at all.
+      for (const undo of moved.reverse()) await undo().catch(() => {});
+      throw e;
+    }
+    const admin = this.admin.address();
+    const adminBound: ListenAddress = admin === null || typeof admin === 'string' ? this.bound!.admin : { kind: 'tcp', host: admin.address, port: admin.port };
+    this.bound = { outbound: this.outbound.bound!, inbound: this.inbound.bound, admin: adminBound };
+    this.own.set(this.bound);
+  }
+
+  /**
+   * Graceful stop: refuse new work, let in-flight requests and tunnels (CONNECT, opaque,
+   * upgraded) finish until the deadline, then cut what is left (logged MESH_ERR_DRAIN_TIMEOUT).
+   */
+  stop(drainMs = this.cfg.drainTimeoutMs): Promise<void> {
+    this.stopped ??= this.drainAndClose(drainMs);
+    return this.stopped;
+  }
+
+  private async drainAndClose(drainMs: number): Promise<void> {
     this.draining = true;
     // failOpen: new connections go direct from now on; the ones already captured drain below.
     this.failOpen?.remove();
     // A start that failed is undone quietly: nothing was serving, so nothing drains.
-    if (this.ready) this.log.info({ inflight: this.inflight.count, drainMs }, 'draining');
+    if (this.ready) this.log.info({ inflight: this.inflight.count, connections: this.openConnections(), drainMs }, 'draining');
+    const deadline = Date.now() + drainMs;
     if (this.registered) {
       // Withdraw first and keep serving while peers drop this instance, so that nobody is sent
       // to a closed listener; then drain as usual.
       await this.registry.deregister?.();
-      await sleep(Math.min(drainMs, this.config.registry.etcd?.withdrawGraceMs ?? 0));
+      await sleep(Math.min(drainMs, this.cfg.registry.etcd?.withdrawGraceMs ?? 0));
     }
-    const closing = [closeServer(this.outbound.server), closeServer(this.inbound)];
+    this.outbound.close();
+    this.inbound.close();
     const engines = [this.outboundEngine, this.inboundEngine];
     for (const e of engines) for (const dc of e.connections) dc.drain();
-    const deadline = Date.now() + drainMs;
-    while (this.inflight.count > 0 && Date.now() < deadline) await sleep(25);
-    for (const e of engines) for (const dc of e.connections) dc.destroy();
-    this.outbound.destroyAll();
-    await Promise.all(closing);
+    while ((this.inflight.count > 0 || this.openConnections() > 0) && Date.now() < deadline) await sleep(25);
+    if (this.inflight.count > 0 || this.openConnections() > 0) this.cutAtDeadline(drainMs);
     this.clusters.detach();
-    this.clusters.pools.closeAll(this.inflight.count > 0);
+    this.clusters.pools.closeAll(true);
     await this.registry.close();
     this.admin.closeAllConnections();
     await closeServer(this.admin);
     this.accessLog.flush();
   }
+
+  private openConnections(): number {
+    return this.outbound.connections + this.inbound.connections;
+  }
+
+  /** Downstreams first, so that what is cut is reported as the drain's doing, not an upstream reset. */
+  private cutAtDeadline(drainMs: number): void {
+    const http = new Set<Socket>();
+    for (const e of [this.outboundEngine, this.inboundEngine]) for (const dc of e.connections) http.add(dc.socket);
+    const tunnels: string[] = [];
+    for (const l of [this.outbound, this.inbound]) {
+      for (const s of l.openSockets()) if (!http.has(s)) tunnels.push(`${s.remoteAddress ?? '?'}:${s.remotePort ?? 0}`);
+    }
+    this.drainCut = true;
+    this.log.warn(
+      { code: 'MESH_ERR_DRAIN_TIMEOUT', drainMs, requests: this.inflight.count, httpConnections: http.size, tunnels: tunnels.length, downstreams: tunnels.slice(0, 20) },
+      'drain deadline reached: cutting what is still open',
+    );
+    this.outbound.destroyAll();
+    this.inbound.destroyAll();
+  }
 }
+
+/** The inbound engine's router while there is no app (the inbound listener is not bound then). */
+const NO_APP: HttpEngine['router'] = {
+  route() {
+    throw new MeshError('MESH_ERR_APP_UNAVAILABLE', 'this sidecar has no app (config `app` is not set)');
+  },
+};
 
 /** A routable address for the inbound listener; 0.0.0.0/:: becomes the first external IPv4. */
 export function advertisedAddress(inbound: ListenAddress): string {
@@ -230,7 +396,7 @@ function viaOf(lower: readonly string[], values: readonly string[]): string | un
   return i === -1 ? undefined : values[i];
 }
 
-function closeServer(s: NetServer | HttpServer): Promise<void> {
+function closeServer(s: HttpServer): Promise<void> {
   return new Promise((resolve) => {
     if (!s.listening) return resolve();
     s.close(() => resolve());

@@ -1,10 +1,15 @@
-// `dreammesh run --config mesh.yaml`: start the sidecar; SIGTERM/SIGINT drain and exit 0.
+// `dreammesh run --config mesh.yaml`: start the sidecar. SIGTERM and SIGINT drain (requests
+// and tunnels, up to drainTimeoutMs), remove fail-open capture rules and exit 0; a second one
+// exits at once. SIGHUP reloads the config file (so does a change to it with watchConfig).
 import { parseArgs } from 'node:util';
 import { loadConfigFile } from '../config/load.js';
 import { preflight } from '../config/preflight.js';
 import { Sidecar } from '../sidecar.js';
 import { describeBound } from '../listeners/listen.js';
 import { isMeshError } from '../core/errors.js';
+import { ConfigReloader } from '../config/config-reloader.js';
+
+const ignore = (): void => {};
 
 export async function main(argv: string[]): Promise<number> {
   let values;
@@ -23,18 +28,26 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const config = await loadConfigFile(file);
     // What `validate` checks, before anything binds: a bad start is one clear error.
-    const { problems } = await preflight(config);
+    const { problems, warnings } = await preflight(config);
     if (problems.length > 0) {
       for (const p of problems) process.stderr.write(`dreammesh run: ${p.code}: ${p.message}\n`);
       return 1;
     }
-    sidecar = new Sidecar(config);
+    for (const w of warnings) process.stderr.write(`dreammesh run: warning: ${w}\n`);
+    sidecar = new Sidecar(config, { source: file });
+    // Until the handlers below are in place, SIGHUP would end the process (its default).
+    process.on('SIGHUP', ignore);
     const b = await sidecar.start();
-    process.stderr.write(`dreammesh: outbound ${describeBound(b.outbound)}  inbound ${describeBound(b.inbound)}  admin ${describeBound(b.admin)}\n`);
+    const inbound = b.inbound === undefined ? 'off (no app)' : describeBound(b.inbound);
+    process.stderr.write(`dreammesh: outbound ${describeBound(b.outbound)}  inbound ${inbound}  admin ${describeBound(b.admin)}\n`);
   } catch (e) {
     process.stderr.write(`dreammesh run: ${isMeshError(e) ? `${e.code}: ` : ''}${(e as Error).message}\n`);
     return 1;
   }
+  const reloader = new ConfigReloader(sidecar, file);
+  if (sidecar.config.watchConfig) reloader.watch();
+  process.off('SIGHUP', ignore);
+  process.on('SIGHUP', () => reloader.request('SIGHUP'));
   return new Promise<number>((resolve) => {
     let stopping = false;
     const onSignal = (sig: NodeJS.Signals): void => {
@@ -43,6 +56,7 @@ export async function main(argv: string[]): Promise<number> {
         process.exit(1);
       }
       stopping = true;
+      reloader.close();
       sidecar.stop().then(
         () => resolve(0),
         (e: unknown) => {

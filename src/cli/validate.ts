@@ -13,8 +13,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   let report;
   let services: number;
+  let config;
   try {
-    const config = await loadConfigFile(file);
+    config = await loadConfigFile(file);
     services = Object.keys(config.services).length;
     report = await preflight(config);
   } catch (e) {
@@ -28,6 +29,8 @@ export async function main(argv: string[]): Promise<number> {
   const lines = [`${file}: valid (${services} inline service${services === 1 ? '' : 's'})`];
   for (const c of report.checked) lines.push(`  checked: ${c}`);
   for (const u of report.unchecked) lines.push(`  not checked: ${u}`);
+  if (config.listeners.inbound === undefined) lines.push('  inbound: off (no app)');
+  for (const w of report.warnings) process.stderr.write(`${file}: warning: ${w}\n`);
   process.stdout.write(lines.join('\n') + '\n');
   return 0;
 }

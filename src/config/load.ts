@@ -10,6 +10,9 @@ import { parseHostPort, parseListenAddress } from '../core/address.js';
 import { bypassEntryError, egressEntryError } from '../routing/egress.js';
 import { splitErrors } from '../routing/split.js';
 
+/** The inbound listener of a sidecar that has an app and names no listeners.inbound. */
+export const DEFAULT_INBOUND = '0.0.0.0:15006';
+
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
 // The exported JSON Schema itself, so that editors and the loader judge a file alike.
 const validateConfig = ajv.compile<MeshConfig>(configJsonSchema());
@@ -51,9 +54,12 @@ function deepFreeze<T>(o: T): T {
 function semanticErrors(c: MeshConfig): string[] {
   const errs: string[] = [];
   for (const [k, v] of Object.entries(c.listeners)) {
-    if (!parseListenAddress(v)) errs.push(`listeners.${k}: "${v}" is not host:port or unix:/path`);
+    if (v !== undefined && !parseListenAddress(v)) errs.push(`listeners.${k}: "${v}" is not host:port or unix:/path`);
   }
-  if (!parseListenAddress(c.app)) errs.push(`app: "${c.app}" is not host:port or unix:/path`);
+  if (c.app !== undefined && !parseListenAddress(c.app)) errs.push(`app: "${c.app}" is not host:port or unix:/path`);
+  if (c.app === undefined && c.listeners.inbound !== undefined) {
+    errs.push('listeners.inbound: set, but there is no app for it to forward to (set app, or remove listeners.inbound)');
+  }
   for (const [name, svc] of Object.entries(c.services)) {
     svc.endpoints.forEach((ep, i) => {
       const a = typeof ep === 'string' ? ep : ep.address;
@@ -95,6 +101,8 @@ export function parseConfigObject(raw: unknown, source = 'config'): MeshConfig {
   }
   const sem = semanticErrors(copy);
   if (sem.length > 0) throw new MeshError('MESH_ERR_CONFIG_INVALID', `${source}: ${sem.join('; ')}`);
+  // An app gets an inbound listener on the usual port unless one is named; no app, none.
+  if (copy.app !== undefined && copy.listeners.inbound === undefined) copy.listeners.inbound = DEFAULT_INBOUND;
   return deepFreeze(copy);
 }
 

@@ -10,6 +10,7 @@ import { dirname } from 'node:path';
 import type { MeshConfig } from './schema.js';
 import { MeshError, isMeshError, type ErrorCode } from '../core/errors.js';
 import { parseListenAddress } from '../core/address.js';
+import { canonicalHost, isLoopback } from '../core/canonical-address.js';
 import { assertOptionalInstalled } from '../core/optional-dependency.js';
 import { parseServicesFile } from '../registry/file-registry.js';
 import { originalDstAvailable, originalDstLoadError } from '../steering/original-dst.js';
@@ -27,6 +28,8 @@ export interface PreflightReport {
   readonly checked: readonly string[];
   /** What only a real start can tell. */
   readonly unchecked: readonly string[];
+  /** Valid, but probably not what was meant (printed; does not stop `run`). */
+  readonly warnings: readonly string[];
 }
 
 const errno = (e: unknown): string => (e as NodeJS.ErrnoException).code ?? String(e);
@@ -47,6 +50,7 @@ export async function preflight(config: MeshConfig): Promise<PreflightReport> {
   const problems: Problem[] = [];
   const checked: string[] = [];
   const unchecked: string[] = [];
+  const warnings: string[] = [];
   const invalid = (message: string): void => void problems.push({ code: 'MESH_ERR_CONFIG_INVALID', message });
 
   const file = config.registry.file;
@@ -68,7 +72,7 @@ export async function preflight(config: MeshConfig): Promise<PreflightReport> {
       if (path !== undefined) await access(path, constants.R_OK).then(() => checked.push(`registry.etcd.tls.${key} ${path}`), (e: unknown) => invalid(`registry.etcd.tls.${key}: cannot read ${path}: ${errno(e)}`));
     }
     if (etcd.tls !== undefined && etcd.tls.caFile === undefined) invalid('registry.etcd.tls.caFile: required when tls is set');
-    if (config.service !== undefined && config.instance?.address === undefined && config.listeners.inbound.startsWith('unix:')) {
+    if (config.service !== undefined && config.instance?.address === undefined && config.listeners.inbound?.startsWith('unix:') === true) {
       invalid('instance.address: required when listeners.inbound is a unix socket (peers need host:port)');
     }
     try {
@@ -88,7 +92,7 @@ export async function preflight(config: MeshConfig): Promise<PreflightReport> {
     const st = await stat(dir).catch(() => undefined);
     if (!st?.isDirectory()) invalid(`listeners.${name}: cannot listen on ${address}: directory ${dir} does not exist`);
   }
-  unchecked.push(`the listeners can bind ${Object.values(config.listeners).join(', ')} (validate binds nothing)`);
+  unchecked.push(`the listeners can bind ${Object.values(config.listeners).filter((v) => v !== undefined).join(', ')} (validate binds nothing)`);
 
   if (config.accessLog.enabled && config.accessLog.path !== undefined) {
     const path = config.accessLog.path;
@@ -122,5 +126,10 @@ export async function preflight(config: MeshConfig): Promise<PreflightReport> {
       problems.push({ code: err.code, message: err.message });
     }
   }
-  return { problems, checked, unchecked };
+  const inbound = config.listeners.inbound === undefined ? null : parseListenAddress(config.listeners.inbound);
+  if (inbound?.kind === 'tcp' && !isLoopback(canonicalHost(inbound.host.toLowerCase()) ?? inbound.host)) {
+    // No mTLS yet: whoever reaches the inbound listener reaches the app, unauthenticated.
+    warnings.push(`listeners.inbound: ${config.listeners.inbound} is reachable from other hosts and has no authentication (no mTLS yet): anyone who can connect reaches the app at ${config.app ?? '?'}; bind 127.0.0.1 unless peers on a trusted network need it`);
+  }
+  return { problems, checked, unchecked, warnings };
 }

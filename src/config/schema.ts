@@ -175,12 +175,16 @@ export const ConfigSchema = Type.Object(
     listeners: Type.Object(
       {
         outbound: hostPort('Outbound listener: explicit, forward-proxy and captured traffic (host:port or unix:/path)', '127.0.0.1:15001'),
-        inbound: hostPort('Inbound listener, forwarding to app', '0.0.0.0:15006'),
+        inbound: Type.Optional(
+          hostPort(
+            'Inbound listener, forwarding to app; only when app is set (default then: 0.0.0.0:15006). It has no authentication yet (no mTLS): anyone who reaches it reaches the app, so bind it to a trusted network; `dreammesh validate` warns when it is not loopback',
+          ),
+        ),
         admin: hostPort('Admin API: /ready /live /metrics /config /clusters', '127.0.0.1:15000'),
       },
       { additionalProperties: false, default: {}, description: 'Where the sidecar listens' },
     ),
-    app: hostPort('Where the local application listens (inbound target)', '127.0.0.1:8080'),
+    app: Type.Optional(hostPort('Where the local application listens (host:port or unix:/path). Without it there is no inbound listener: a sidecar that fronts no app exposes nothing')),
     domainSuffixes: Type.Array(Type.String({ minLength: 1 }), {
       description: 'Suffixes stripped from a Host before the service lookup (users.mesh → users)',
       default: ['mesh', 'svc.cluster.local'],
@@ -257,7 +261,12 @@ export const ConfigSchema = Type.Object(
       { additionalProperties: false, default: {}, description: 'The access log' },
     ),
     logLevel: Type.Union(['trace', 'debug', 'info', 'warn', 'error', 'silent'].map((l) => Type.Literal(l)), { default: 'info', description: 'Level of the process log (JSON on stderr)' }),
-    drainTimeoutMs: Type.Integer({ minimum: 0, default: 10000, description: 'How long in-flight requests may run after SIGTERM' }),
+    drainTimeoutMs: Type.Integer({
+      minimum: 0,
+      default: 10000,
+      description: 'After SIGTERM or SIGINT: how long in-flight requests and tunnels (CONNECT, opaque, WebSocket) may run before they are cut (logged MESH_ERR_DRAIN_TIMEOUT)',
+    }),
+    watchConfig: Type.Boolean({ default: false, description: 'Reload this config file when it changes, as SIGHUP does (an invalid file keeps the running config)' }),
   },
   { additionalProperties: false, $id: 'https://dreammesh.dev/schema/mesh.json', title: 'DreamMesh sidecar configuration' },
 );

@@ -63,4 +63,6 @@ export interface SidecarContext {
   readonly via: string;
   /** True once shutdown started. */
   readonly draining: boolean;
+  /** True once the drain deadline passed and what was still open is being cut. */
+  readonly drainCut: boolean;
 }

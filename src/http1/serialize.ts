@@ -1,6 +1,6 @@
 // Heads written by the engine: the upstream request head (rewritten once: hop-by-hop fields
-// removed, Via, X-Forwarded-For, traceparent, request id and caller added) and the downstream
-// response head. Framing fields (Content-Length, Transfer-Encoding) are always kept as they
+// and x-dreammesh-* removed, Via, X-Forwarded-For, traceparent and request id added) and the
+// downstream response head. Framing fields (Content-Length, Transfer-Encoding) are always kept as they
 // came, even when Connection lists them: the body is forwarded with its framing unchanged, and
 // dropping them would let the two sides disagree about where the message ends.
 import { STATUS_CODES } from 'node:http';
@@ -12,6 +12,14 @@ import { uuidV4 } from '../telemetry/ids.js';
 const DROP_REQUEST = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'upgrade', 'host', 'via', 'x-forwarded-for', 'traceparent', 'x-request-id', 'http2-settings']);
 const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'upgrade', 'via']);
 const FRAMING = new Set(['content-length', 'transfer-encoding']);
+/**
+ * Identity headers are the sidecar's own: a downstream's x-dreammesh-* request fields never
+ * reach an upstream (a client cannot claim a caller), and an upstream's x-dreammesh-error is
+ * passed on renamed, so that x-dreammesh-error always means "this sidecar refused".
+ */
+const OWN_PREFIX = 'x-dreammesh-';
+const UPSTREAM_ERROR = 'x-dreammesh-error';
+const UPSTREAM_ERROR_RENAMED = 'x-dreammesh-upstream-error';
 
 export interface UpstreamHeadInput {
   readonly head: RequestHead;
@@ -44,6 +52,7 @@ export function upstreamRequestHead(input: UpstreamHeadInput): { text: string; r
   for (let k = 0; k < h.names.length; k++) {
     const name = h.lower[k]!;
     const value = h.values[k]!;
+    if (name.startsWith(OWN_PREFIX)) continue;
     if (dropped(name, h, DROP_REQUEST)) {
       if (name === 'x-forwarded-for') xff = xff === null ? value : `${xff}, ${value}`;
       else if (name === 'via') via = via === null ? value : `${via}, ${value}`;
@@ -81,7 +90,7 @@ export function downstreamResponseHead(h: ResponseHead, via: string, close: bool
       if (name === 'via') upstreamVia = upstreamVia === null ? h.values[k]! : `${upstreamVia}, ${h.values[k]!}`;
       continue;
     }
-    s += `${h.names[k]}: ${h.values[k]}\r\n`;
+    s += `${name === UPSTREAM_ERROR ? UPSTREAM_ERROR_RENAMED : h.names[k]}: ${h.values[k]}\r\n`;
   }
   const hop = `1.${h.versionMinor} ${via}`;
   s += `via: ${upstreamVia === null ? hop : `${upstreamVia}, ${hop}`}\r\n`;

@@ -5,8 +5,18 @@ import type { Metrics } from '../telemetry/metrics.js';
 import type { Registry } from '../registry/registry.js';
 import type { ClusterManager } from '../upstream/cluster-manager.js';
 
-export interface AdminDeps {
+/** The config in force, with when it was loaded (a reload replaces it). */
+export interface ConfigInForce {
   readonly config: MeshConfig;
+  /** 1 at start, +1 for every reload that was applied. */
+  readonly version: number;
+  readonly loadedAt: Date;
+  /** The file it came from (absent for a sidecar started from an object). */
+  readonly source: string | undefined;
+}
+
+export interface AdminDeps {
+  current(): ConfigInForce;
   readonly metrics: Metrics;
   readonly registry: Registry;
   readonly clusters: ClusterManager;
@@ -51,16 +61,19 @@ export function createAdminServer(deps: AdminDeps): Server {
         );
         return;
       }
-      case '/config':
-        return json(res, 200, redactConfig(deps.config));
+      case '/config': {
+        const c = deps.current();
+        return json(res, 200, { version: c.version, loadedAt: c.loadedAt.toISOString(), source: c.source ?? null, config: redactConfig(c.config) });
+      }
       case '/clusters': {
         const now = Date.now();
         const table = deps.clusters.table;
+        const config = deps.current().config;
         return json(res, 200, {
           registryVersion: table.version,
           clusters: deps.clusters.allClusters().map((c) => ({
             service: c.name,
-            lb: deps.config.services[c.name]?.lb ?? deps.config.lb,
+            lb: config.services[c.name]?.lb ?? config.lb,
             endpoints: c.endpointStates().map((s) => ({
               address: s.endpoint.address,
               weight: s.endpoint.weight,

@@ -17,6 +17,6 @@ export function capConnections(server: Server, max: number, listener: string, me
     const now = Date.now();
     if (now - lastLog < LOG_EVERY_MS) return;
     lastLog = now;
-    log.warn({ listener, maxDownstreamConnections: max }, 'connection refused: the listener is at limits.maxDownstreamConnections');
+    log.warn({ listener, maxDownstreamConnections: server.maxConnections }, 'connection refused: the listener is at limits.maxDownstreamConnections');
   });
 }

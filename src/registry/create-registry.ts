@@ -1,7 +1,7 @@
 // Builds the registry a sidecar routes from, out of the config: the inline `services:` map
 // merged with the file backend (registry.file) and/or the etcd backend (registry.etcd).
 import type { MeshConfig } from '../config/schema.js';
-import type { Registry } from './registry.js';
+import type { Registry, ServiceRecord } from './registry.js';
 import { MemoryRegistry } from './memory-registry.js';
 import { toServiceRecord } from './normalize.js';
 import { FileRegistry } from './file-registry.js';
@@ -15,13 +15,18 @@ export interface RegistryDeps {
   readonly metrics: Metrics;
 }
 
-export function inlineServices(config: MeshConfig): MemoryRegistry {
-  const m = new Map(Object.entries(config.services).map(([name, s]) => [name, toServiceRecord(name, s.endpoints)] as const));
-  return new MemoryRegistry(m);
+/** The records of the config's services: map. */
+export function inlineRecords(config: MeshConfig): Map<string, ServiceRecord> {
+  return new Map(Object.entries(config.services).map(([name, s]) => [name, toServiceRecord(name, s.endpoints)] as const));
 }
 
-export function createRegistry(config: MeshConfig, deps: RegistryDeps): Registry {
-  const sources: Registry[] = [inlineServices(config)];
+export function inlineServices(config: MeshConfig): MemoryRegistry {
+  return new MemoryRegistry(inlineRecords(config));
+}
+
+/** `inline` is the registry of the config's services: map, when the caller keeps it to replace on reload. */
+export function createRegistry(config: MeshConfig, deps: RegistryDeps, inline: MemoryRegistry = inlineServices(config)): Registry {
+  const sources: Registry[] = [inline];
   if (config.registry.file !== undefined) {
     sources.push(
       new FileRegistry(config.registry.file, deps.log, () => {

@@ -1,15 +1,18 @@
 // Splitting and checking the authority a request names (Host header, absolute URI,
 // CONNECT target): "name", "name:port", "1.2.3.4:80", "[::1]:80".
 import { MeshError } from '../core/errors.js';
+import { canonicalHost } from '../core/canonical-address.js';
 
 export interface Authority {
-  /** Lower-cased, without brackets or a trailing dot. */
+  /**
+   * Lower-cased, without brackets or a trailing dot; an address in its canonical spelling
+   * (127.1 and [::ffff:7f00:1] are 127.0.0.1), see canonical-address.ts.
+   */
   readonly host: string;
   readonly port: number | undefined;
 }
 
 const HOSTNAME = /^[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$/;
-const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 
 export function parseAuthority(raw: string | undefined): Authority {
   if (raw === undefined || raw.length === 0) throw new MeshError('MESH_ERR_BAD_HOST', 'the request names no destination (missing Host header)');
@@ -25,8 +28,11 @@ export function parseAuthority(raw: string | undefined): Authority {
     host = (i === -1 ? raw : raw.slice(0, i)).toLowerCase();
     portText = i === -1 ? undefined : raw.slice(i + 1);
     if (host.endsWith('.')) host = host.slice(0, -1);
-    if (!HOSTNAME.test(host) && !IPV4.test(host)) throw new MeshError('MESH_ERR_BAD_HOST', `"${raw.slice(0, 100)}" is not a valid host name or address`);
+    if (!HOSTNAME.test(host)) throw new MeshError('MESH_ERR_BAD_HOST', `"${raw.slice(0, 100)}" is not a valid host name or address`);
   }
+  const canonical = canonicalHost(host);
+  if (canonical === null) throw new MeshError('MESH_ERR_BAD_HOST', `"${raw.slice(0, 100)}" is not a valid address`);
+  host = canonical;
   let port: number | undefined;
   if (portText !== undefined && portText !== '') {
     if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535 || Number(portText) === 0) {

@@ -21,7 +21,6 @@ import { forwardsUpgrade } from './outbound-router.js';
 export interface InboundRouterDeps {
   readonly config: MeshConfig;
   readonly pools: Pools;
-  knownCaller(name: string): boolean;
 }
 
 export class InboundRouter implements HttpRouter {
@@ -34,11 +33,11 @@ export class InboundRouter implements HttpRouter {
   private readonly endpoints = new WeakMap<Socket, Endpoint>();
 
   constructor(private readonly deps: InboundRouterDeps) {
-    const app = parseListenAddress(deps.config.app);
-    if (app === null) throw new MeshError('MESH_ERR_CONFIG_INVALID', `app: "${deps.config.app}" is not host:port or unix:/path`);
+    const address = deps.config.app;
+    const app = address === undefined ? null : parseListenAddress(address);
+    if (address === undefined || app === null) throw new MeshError('MESH_ERR_CONFIG_INVALID', `app: "${address ?? ''}" is not host:port or unix:/path`);
     this.app = app;
-    this.appEndpoint =
-      app.kind === 'unix' ? { address: deps.config.app, host: 'localhost', port: 0, weight: 1, labels: {} } : { address: deps.config.app, host: app.host, port: app.port, weight: 1, labels: {} };
+    this.appEndpoint = app.kind === 'unix' ? { address, host: 'localhost', port: 0, weight: 1, labels: {} } : { address, host: app.host, port: app.port, weight: 1, labels: {} };
     this.service = deps.config.service ?? 'app';
     this.policy = { ...policyFor(deps.config, undefined), retryAttempts: 0 };
     this.pending = { count: 0, max: deps.config.limits.maxPendingRequests };
@@ -47,8 +46,9 @@ export class InboundRouter implements HttpRouter {
 
   route(head: RequestHead, ctx: RequestContext, dc: DownstreamConnection): RoutedRequest {
     ctx.service = this.service;
-    const claimed = head.lower.indexOf('x-dreammesh-caller');
-    ctx.caller = claimed !== -1 && this.deps.knownCaller(head.values[claimed]!) ? head.values[claimed] : 'unknown';
+    // Who calls is known only from the sidecar's own knowledge (later: the mTLS peer); a
+    // header the client wrote proves nothing, and serialize.ts keeps it from the app.
+    ctx.caller = 'unknown';
     const endpoint = this.endpointFor(dc.socket);
     const app = this.app;
     const pools = this.deps.pools;

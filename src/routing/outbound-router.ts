@@ -18,6 +18,8 @@ import { formatHostPort } from '../core/address.js';
 import { viaShowsLoop } from '../telemetry/request-headers.js';
 import { requestTarget } from '../steering/request-target.js';
 import { policyFor } from '../upstream/cluster.js';
+import { canonicalHost } from '../core/canonical-address.js';
+import type { EndpointLease } from '../core/sidecar-context.js';
 
 /** The `service` label of every request to a destination outside the mesh. */
 export const EGRESS_SERVICE = 'egress';
@@ -26,7 +28,8 @@ export interface OutboundRouterDeps {
   readonly config: MeshConfig;
   readonly clusters: ClusterManager;
   readonly via: string;
-  isOwnAddress(host: string, port: number): boolean;
+  /** `exceptInbound`: the own inbound listener does not count (service endpoints). */
+  isOwnAddress(host: string, port: number, exceptInbound?: boolean): boolean;
   checkEgress(host: string, port: number): void;
 }
 
@@ -52,11 +55,20 @@ export function headerObject(head: RequestHead): IncomingHttpHeaders {
 
 export class OutboundRouter implements HttpRouter {
   private readonly egressPending: PendingLimit;
-  private readonly caller: string;
 
   constructor(private readonly deps: OutboundRouterDeps) {
     this.egressPending = { count: 0, max: deps.config.limits.maxPendingRequests };
-    this.caller = deps.config.service !== undefined ? `x-dreammesh-caller: ${deps.config.service}\r\n` : '';
+  }
+
+  /**
+   * A registry entry (etcd, a file) may name our outbound or admin listener: that is a loop
+   * too. Our inbound listener is a fair endpoint: this instance of the service, via its app.
+   */
+  private notOwn(service: string, lease: EndpointLease): EndpointLease {
+    const e = lease.endpoint;
+    if (!this.deps.isOwnAddress(canonicalHost(e.host.toLowerCase()) ?? e.host, e.port, true)) return lease;
+    lease.release(true);
+    throw new MeshError('MESH_ERR_LOOP', `service "${service}" has an endpoint at ${e.address}, this sidecar's own listener`);
   }
 
   route(head: RequestHead, ctx: RequestContext, dc: DownstreamConnection): RoutedRequest {
@@ -90,7 +102,7 @@ export class OutboundRouter implements HttpRouter {
         policy: cluster.policy,
         budget: cluster.budget,
         pending: cluster.pending,
-        pick: (ex) => cluster.pick(decision.filter, ex),
+        pick: (ex) => this.notOwn(service, cluster.pick(decision.filter, ex)),
         pool: (ep) => pools.get(ep, service),
       };
     } else {
@@ -119,6 +131,6 @@ export class OutboundRouter implements HttpRouter {
         pool: () => pools.get(ep, EGRESS_SERVICE),
       };
     }
-    return { target, path: t.path, host: t.hostHeader, extra: this.caller, upgrade: forwardsUpgrade(head) };
+    return { target, path: t.path, host: t.hostHeader, extra: '', upgrade: forwardsUpgrade(head) };
   }
 }

@@ -16,6 +16,7 @@ import { parseAuthority, type Authority } from '../routing/authority.js';
 import { formatHostPort } from '../core/address.js';
 import { connectUpstream, pipeBoth } from '../upstream/tcp-relay.js';
 import { viaShowsLoop } from '../telemetry/request-headers.js';
+import { canonicalHost } from '../core/canonical-address.js';
 
 const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', 'latin1');
 const MODE = { mode: 'proxy' } as const;
@@ -40,6 +41,7 @@ const OUTCOME: Partial<Record<ErrorCode, string>> = {
   MESH_ERR_UPSTREAM_RESET: 'upstream-reset',
   MESH_ERR_DOWNSTREAM_ABORTED: 'downstream-aborted',
   MESH_ERR_TUNNEL_IDLE: 'idle-timeout',
+  MESH_ERR_DRAIN_TIMEOUT: 'drain-timeout',
 };
 
 function outcomeOf(e: MeshError | null): string {
@@ -121,7 +123,7 @@ async function tunnel(ctx: SidecarContext, req: ConnectRequest, socket: Socket, 
       upstream = await connectUpstream(dest.host, dest.port, connectMs);
     }
     // A name that resolved to one of our own listeners (an alias of localhost, say).
-    const peer = upstream.remoteAddress?.replace(/^::ffff:(?=\d+\.)/, '');
+    const peer = upstream.remoteAddress === undefined ? undefined : (canonicalHost(upstream.remoteAddress.toLowerCase()) ?? upstream.remoteAddress);
     if (peer !== undefined && upstream.remotePort !== undefined && ctx.isOwnAddress(peer, upstream.remotePort)) {
       throw new MeshError('MESH_ERR_LOOP', `CONNECT ${host}:${port} leads back to this sidecar (${upstream.remoteAddress}:${upstream.remotePort})`);
     }
@@ -142,7 +144,9 @@ async function tunnel(ctx: SidecarContext, req: ConnectRequest, socket: Socket, 
   socket.off('close', onGone);
   metrics.activeTunnels.inc(MODE);
   socket.write(ESTABLISHED);
-  const result = await pipeBoth(socket, upstream, { head, idleMs: ctx.config.timeouts.idleMs });
+  // A draining sidecar lets the tunnel run until the drain deadline (sidecar.ts cuts it then).
+  const relayed = await pipeBoth(socket, upstream, { head, idleMs: ctx.config.timeouts.idleMs });
+  const result = ctx.drainCut ? { ...relayed, error: new MeshError('MESH_ERR_DRAIN_TIMEOUT', 'cut at the drain deadline') } : relayed;
   metrics.activeTunnels.dec(MODE);
   lease?.release(result.error === null || result.error.origin !== 'upstream');
   metrics.tunnelBytes.inc({ ...MODE, direction: 'up' }, result.bytesUp);

@@ -5,6 +5,7 @@ import type { Steering } from '../core/sidecar-context.js';
 import { MeshError } from '../core/errors.js';
 import { formatHostPort } from '../core/address.js';
 import { parseAuthority, type Authority } from '../routing/authority.js';
+import { canonicalHost } from '../core/canonical-address.js';
 
 export interface RequestTarget {
   readonly steering: Steering;
@@ -25,8 +26,10 @@ export function requestTarget(url: string, host: string | null, connection: Stee
   if (url.startsWith('/')) {
     if (connection.mode === 'transparent') {
       if (host !== null && host.length > 0) return { steering: connection, authority: parseAuthority(host), hostHeader: host, path: url, fallback: connection.originalDst };
-      const hp = formatHostPort(connection.originalDst.host, connection.originalDst.port);
-      return { steering: connection, authority: { host: connection.originalDst.host, port: connection.originalDst.port }, hostHeader: hp, path: url };
+      const dst = connection.originalDst;
+      const hp = formatHostPort(dst.host, dst.port);
+      // Canonical, like every other authority (an IPv4-mapped IPv6 destination is its IPv4 address).
+      return { steering: connection, authority: { host: canonicalHost(dst.host.toLowerCase()) ?? dst.host, port: dst.port }, hostHeader: hp, path: url };
     }
     return { steering: { mode: 'explicit' }, authority: parseAuthority(host ?? undefined), hostHeader: host ?? '', path: url };
   }

@@ -10,7 +10,8 @@
 // are counted in dreammesh_tunnels_total{mode="transparent",outcome}.
 import type { Socket } from 'node:net';
 import type { HostPort, SidecarContext } from '../core/sidecar-context.js';
-import { isMeshError } from '../core/errors.js';
+import { MeshError, isMeshError } from '../core/errors.js';
+import { canonicalHost } from '../core/canonical-address.js';
 import { formatHostPort } from '../core/address.js';
 import { detectProtocol, type Detection } from '../detect/protocol.js';
 import { relayTcp } from '../upstream/tcp-relay.js';
@@ -67,6 +68,8 @@ async function opaque(ctx: SidecarContext, socket: Socket, dst: HostPort, d: Det
   let kind: 'service' | 'egress' = 'egress';
   let service = '-';
   try {
+    // A captured connection to one of our own listeners (the admin port, say) goes nowhere.
+    if (ctx.isOwnAddress(canonicalHost(dst.host.toLowerCase()) ?? dst.host, dst.port)) throw new MeshError('MESH_ERR_LOOP', 'the original destination is this sidecar');
     const dest = ctx.resolve(dst.host, dst.port);
     if (dest.kind === 'service') {
       kind = 'service';
@@ -76,7 +79,7 @@ async function opaque(ctx: SidecarContext, socket: Socket, dst: HostPort, d: Det
     }
   } catch (e) {
     const code = isMeshError(e) ? e.code : 'MESH_ERR_INTERNAL';
-    ctx.metrics.tunnels.inc({ mode: MODE, kind, outcome: code === 'MESH_ERR_EGRESS_DENIED' ? 'denied' : 'error' });
+    ctx.metrics.tunnels.inc({ mode: MODE, kind, outcome: code === 'MESH_ERR_EGRESS_DENIED' ? 'denied' : code === 'MESH_ERR_LOOP' ? 'loop' : 'error' });
     ctx.log.info({ originalDst: formatHostPort(dst.host, dst.port), error: code }, 'transparent connection refused');
     socket.destroy();
     return;
@@ -100,7 +103,7 @@ async function opaque(ctx: SidecarContext, socket: Socket, dst: HostPort, d: Det
   });
   if (own !== undefined) ownUpstreams.delete(own);
   ctx.metrics.activeTunnels.dec({ mode: MODE });
-  const outcome = r.connectFailed ? 'connect_failed' : r.error === null || r.error.code === 'MESH_ERR_DOWNSTREAM_ABORTED' ? 'ok' : 'error';
+  const outcome = ctx.drainCut ? 'drain-timeout' : r.connectFailed ? 'connect_failed' : r.error === null || r.error.code === 'MESH_ERR_DOWNSTREAM_ABORTED' ? 'ok' : 'error';
   ctx.metrics.tunnels.inc({ mode: MODE, kind, outcome });
   ctx.metrics.tunnelBytes.inc({ mode: MODE, direction: 'upstream' }, r.bytesUp);
   ctx.metrics.tunnelBytes.inc({ mode: MODE, direction: 'downstream' }, r.bytesDown);

@@ -1,6 +1,7 @@
 // One JSON line per request: mode, service, endpoint, status, duration, error code.
 // Sampling keeps volume down; errors are always logged.
 import type { Logger } from 'pino';
+import type { AccessLogger } from '../core/logger.js';
 
 export interface AccessRecord {
   readonly mode: string;
@@ -19,10 +20,14 @@ export interface AccessRecord {
 }
 
 export class AccessLog {
+  private readonly logger: Logger | null;
+
   constructor(
-    private readonly logger: Logger | null,
+    private readonly output: AccessLogger,
     private readonly sample: number,
-  ) {}
+  ) {
+    this.logger = output.logger;
+  }
 
   /** Whether a request with this outcome would be logged (lets callers skip building the record). */
   wants(status: number, failed: boolean): boolean {
@@ -41,5 +46,10 @@ export class AccessLog {
 
   flush(): void {
     this.logger?.flush();
+  }
+
+  /** Replaced by a reload: what is buffered is written, a file is closed. */
+  close(): void {
+    this.output.close();
   }
 }

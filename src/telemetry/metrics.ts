@@ -16,7 +16,7 @@ export interface Metrics {
   readonly activeTunnels: Gauge<'mode'>;
   /** Protocol detection results for transparent connections. */
   readonly detected: Counter<'protocol'>;
-  /** Inbound requests by caller (x-dreammesh-caller header, else remote address). */
+  /** Inbound requests by caller: `unknown` until the caller is authenticated (mTLS); never from a header. */
   readonly inboundRequests: Counter<'caller' | 'code'>;
   readonly configReloadFailures: Counter<'source'>;
   readonly registryRejected: Counter<'backend'>;

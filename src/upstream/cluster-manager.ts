@@ -11,6 +11,7 @@ import { EndpointIndex } from '../routing/endpoint-index.js';
 import { formatHostPort } from '../core/address.js';
 import { Cluster } from './cluster.js';
 import { Pools } from './pools.js';
+import type { LookupFunction } from 'node:net';
 
 export class ClusterManager {
   table: RouteTable;
@@ -20,13 +21,15 @@ export class ClusterManager {
   private readonly applied = new Map<string, ServiceRecord>();
   private readonly index = new EndpointIndex();
   private unwatch: (() => void) | undefined;
+  private snapshot: RegistrySnapshot = { version: 0, services: new Map() };
 
   constructor(
-    private readonly config: MeshConfig,
+    private config: MeshConfig,
     private readonly metrics: Metrics,
     private readonly log: Logger,
+    egressLookup?: (port: number) => LookupFunction,
   ) {
-    this.pools = new Pools(config, metrics);
+    this.pools = new Pools(config, metrics, egressLookup);
     this.table = new RouteTable(config, { version: 0, services: new Map() }, this.index);
   }
 
@@ -47,22 +50,38 @@ export class ClusterManager {
     return [...this.clusters.values()];
   }
 
+  /**
+   * A reloaded config: clusters are rebuilt with its policy (lb, retries, timeouts, outlier;
+   * ejections start afresh) and the route table with its routes. Requests in flight keep the
+   * cluster they picked from.
+   */
+  reconfigure(config: MeshConfig): void {
+    this.config = config;
+    this.pools.reconfigure(config);
+    for (const [name, record] of this.applied) this.clusters.set(name, this.newCluster(name, record));
+    this.table = new RouteTable(config, this.snapshot, this.index);
+  }
+
+  private newCluster(name: string, record: ServiceRecord): Cluster {
+    const c = new Cluster(name, this.config, record.endpoints);
+    c.onEject = (e, ms) => {
+      this.metrics.endpointEjections.inc({ service: name });
+      this.log.warn({ service: name, endpoint: e.address, ejectedMs: ms }, 'endpoint ejected after consecutive failures');
+    };
+    return c;
+  }
+
   private apply(snapshot: RegistrySnapshot): void {
+    this.snapshot = snapshot;
     const unused = new Set<string>();
     for (const [name, svc] of snapshot.services) {
       const prev = this.applied.get(name);
       if (prev === svc) continue;
       if (prev !== undefined) this.unindex(name, prev, unused);
       for (const e of svc.endpoints) this.index.add(formatHostPort(e.host, e.port), name);
-      let c = this.clusters.get(name);
-      if (c === undefined) {
-        c = new Cluster(name, this.config, svc.endpoints);
-        c.onEject = (e, ms) => {
-          this.metrics.endpointEjections.inc({ service: name });
-          this.log.warn({ service: name, endpoint: e.address, ejectedMs: ms }, 'endpoint ejected after consecutive failures');
-        };
-        this.clusters.set(name, c);
-      } else c.update(svc.endpoints);
+      const c = this.clusters.get(name);
+      if (c === undefined) this.clusters.set(name, this.newCluster(name, svc));
+      else c.update(svc.endpoints);
       this.applied.set(name, svc);
     }
     for (const [name, prev] of this.applied) {

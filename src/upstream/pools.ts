@@ -1,7 +1,7 @@
 // Upstream connection pools, one per address (host:port or a unix socket path). A pool whose
 // endpoint left the registry is closed gracefully: exchanges already on it finish, new ones
 // go elsewhere. Pools opened for egress destinations are capped and evicted oldest first.
-import { connect, type Socket } from 'node:net';
+import { connect, type LookupFunction, type Socket } from 'node:net';
 import type { MeshConfig } from '../config/schema.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { formatHostPort } from '../core/address.js';
@@ -20,9 +20,16 @@ export class Pools {
   private readonly egress = new Set<string>();
 
   constructor(
-    private readonly config: MeshConfig,
+    private config: MeshConfig,
     private readonly metrics: Metrics,
+    /** Resolves egress host names (the loop guard refuses names that lead to this sidecar). */
+    private readonly egressLookup?: (port: number) => LookupFunction,
   ) {}
+
+  /** Pools opened from now on use the new limits and timeouts; open ones keep theirs. */
+  reconfigure(config: MeshConfig): void {
+    this.config = config;
+  }
 
   /** The pool for host:port (or a unix socket path), created on first use. */
   get(key: PoolKey, service: string): EndpointPool {
@@ -30,6 +37,7 @@ export class Pools {
     let pool = this.pools.get(id);
     if (pool !== undefined) return pool;
     const isEgress = service === 'egress';
+    const lookup = isEgress && this.egressLookup !== undefined && !('socketPath' in key) ? { lookup: this.egressLookup(key.port) } : {};
     if (isEgress && this.egress.size >= MAX_EGRESS_POOLS) this.evictOneEgress();
     const gauge = this.metrics.upstreamConnections.labels({ service });
     const opened = this.metrics.upstreamConnectionsOpened.labels({ service });
@@ -42,7 +50,7 @@ export class Pools {
               return s;
             }
           : () => {
-              const s: Socket = connect({ host: key.host, port: key.port, noDelay: true, keepAlive: true, onread: reusableRead(() => s) });
+              const s: Socket = connect({ host: key.host, port: key.port, noDelay: true, keepAlive: true, ...lookup, onread: reusableRead(() => s) });
               return s;
             },
       maxConnections: this.config.limits.maxConnectionsPerEndpoint,

@@ -23,6 +23,8 @@ let mesh: SpawnedSidecar | undefined;
 
 function cfg(extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
+    // The app the inbound-capture tests start in the client namespace (and an inbound listener for it).
+    app: '127.0.0.1:8080',
     listeners: { outbound: '127.0.0.1:15001', inbound: '0.0.0.0:15006', admin: '127.0.0.1:15000' },
     transparent: {
       enabled: true,

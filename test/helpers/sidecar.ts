@@ -17,6 +17,7 @@ export interface RunningSidecar {
   readonly sidecar: Sidecar;
   /** "127.0.0.1:port" (or unix:/path) of each listener. */
   readonly outbound: string;
+  /** "off" when the config has no app. */
   readonly inbound: string;
   readonly admin: string;
   /** Base URL of the admin API. */
@@ -25,13 +26,15 @@ export interface RunningSidecar {
 }
 
 const TEST_DEFAULTS = {
-  listeners: { outbound: '127.0.0.1:0', inbound: '127.0.0.1:0', admin: '127.0.0.1:0' },
+  listeners: { outbound: '127.0.0.1:0', admin: '127.0.0.1:0' },
   accessLog: { enabled: false },
   logLevel: 'silent',
 };
 
-function withDefaults(cfg: Record<string, unknown>): Record<string, unknown> {
-  const listeners = { ...TEST_DEFAULTS.listeners, ...((cfg.listeners as object | undefined) ?? {}) };
+/** Port 0 everywhere; an inbound listener (on loopback) only for a config with an app. */
+export function withDefaults(cfg: Record<string, unknown>): Record<string, unknown> {
+  const inbound = cfg.app !== undefined ? { inbound: '127.0.0.1:0' } : {};
+  const listeners = { ...TEST_DEFAULTS.listeners, ...inbound, ...((cfg.listeners as object | undefined) ?? {}) };
   return { ...TEST_DEFAULTS, ...cfg, listeners };
 }
 
@@ -43,7 +46,7 @@ export async function startSidecar(cfg: Record<string, unknown>): Promise<Runnin
   return {
     sidecar,
     outbound: fmt(b.outbound),
-    inbound: fmt(b.inbound),
+    inbound: b.inbound === undefined ? 'off' : fmt(b.inbound),
     admin: fmt(b.admin),
     adminUrl: `http://${fmt(b.admin)}`,
     stop: () => sidecar.stop(1000),
@@ -60,7 +63,12 @@ export interface SpawnedSidecar {
   /** Everything the process printed on stderr so far. */
   stderr(): string;
   stdout(): string;
-  /** SIGTERM, then waits for exit; resolves with the exit code. */
+  /**
+   * Sends a signal that does not end the process (SIGHUP: reload). Unlike child.kill it leaves
+   * `child.killed` false, so stop() still sends its SIGTERM.
+   */
+  signal(sig: NodeJS.Signals): void;
+  /** SIGTERM (unless the test already sent one with child.kill), then waits for exit; resolves with the exit code. */
   stop(): Promise<number | null>;
 }
 
@@ -79,7 +87,7 @@ export async function spawnSidecar(cfg: Record<string, unknown>, opts: { prefix?
     const timer = setTimeout(() => reject(new Error(`sidecar did not start in 15 s:\n${err}`)), 15_000);
     child.stderr.on('data', (c: Buffer) => {
       err += c.toString();
-      const m = /dreammesh: outbound (\S+)\s+inbound (\S+)\s+admin (\S+)/.exec(err);
+      const m = /dreammesh: outbound (\S+)\s+inbound (\S+)(?: \(no app\))?\s+admin (\S+)/.exec(err);
       if (m) {
         clearTimeout(timer);
         resolve(m);
@@ -103,6 +111,9 @@ export async function spawnSidecar(cfg: Record<string, unknown>, opts: { prefix?
     configFile,
     stderr: () => err,
     stdout: () => out,
+    signal: (sig) => {
+      if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, sig);
+    },
     stop: async () => {
       if (child.exitCode === null && !child.killed) child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);

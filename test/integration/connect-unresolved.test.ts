@@ -45,7 +45,7 @@ test('CONNECT to a name that does not resolve answers 502 MESH_ERR_UPSTREAM_UNRE
   const dir = await mkdtemp(join(tmpdir(), 'dm-unresolved-'));
   const sock = (n: string): string => `unix:${join(dir, n)}`;
   const mesh = await spawnSidecar(
-    { listeners: { outbound: sock('out.sock'), inbound: sock('in.sock'), admin: sock('admin.sock') }, egress: { policy: 'allow-any' } },
+    { listeners: { outbound: sock('out.sock'), admin: sock('admin.sock') }, egress: { policy: 'allow-any' } },
     { prefix: ['unshare', '-n', '--'] },
   );
   try {

@@ -120,7 +120,9 @@ test('/clusters shows endpoints with labels and health; /config shows the effect
   assert.ok(users.endpoints.every((e) => e.healthy));
   assert.deepEqual(users.endpoints.map((e) => e.labels.version).sort(), ['v1', 'v2']);
   const cfg = await getJson(`${mesh.adminUrl}/config`);
-  assert.equal((cfg.body.timeouts as { connectMs: number }).connectMs, 1000);
+  assert.equal(cfg.body.version, 1);
+  assert.ok(!Number.isNaN(Date.parse(cfg.body.loadedAt as string)));
+  assert.equal((cfg.body.config as { timeouts: { connectMs: number } }).timeouts.connectMs, 1000);
 });
 
 test('a dead endpoint is skipped by retrying idempotent requests on another endpoint', async () => {

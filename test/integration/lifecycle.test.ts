@@ -10,17 +10,18 @@ import { startSidecar, spawnSidecar } from '../helpers/sidecar.js';
 import { startUpstream, deadPort } from '../helpers/upstream.js';
 import { getJson, metricValue } from '../helpers/http.js';
 
-test('inbound forwards to the app, counts by caller, and answers 503 when the app is down', async () => {
+test('inbound forwards to the app; a claimed caller counts as unknown and never reaches the app', async () => {
   const app = await startUpstream('app');
   const mesh = await startSidecar({ app: app.address, services: { billing: { endpoints: ['127.0.0.1:9'] } } });
   try {
-    const r = await request(`http://${mesh.inbound}/in`, { headers: { 'x-dreammesh-caller': 'billing' } });
+    const r = await request(`http://${mesh.inbound}/in`, { headers: { 'x-dreammesh-caller': 'billing', 'x-dreammesh-anything': 'x' } });
     assert.equal(r.statusCode, 200);
     assert.equal(((await r.body.json()) as { name: string }).name, 'app');
     await (await request(`http://${mesh.inbound}/in`)).body.text();
+    assert.ok(app.seen.every((s) => !Object.keys(s.headers).some((h) => h.startsWith('x-dreammesh-'))), 'no x-dreammesh-* header reached the app');
     const text = await (await fetch(`${mesh.adminUrl}/metrics`)).text();
-    assert.equal(metricValue(text, 'dreammesh_inbound_requests_total', { caller: 'billing', code: '200' }), 1);
-    assert.equal(metricValue(text, 'dreammesh_inbound_requests_total', { caller: 'unknown', code: '200' }), 1);
+    assert.equal(metricValue(text, 'dreammesh_inbound_requests_total', { caller: 'billing', code: '200' }), 0);
+    assert.equal(metricValue(text, 'dreammesh_inbound_requests_total', { caller: 'unknown', code: '200' }), 2);
     await app.close();
     const down = await request(`http://${mesh.inbound}/in`);
     assert.equal(down.statusCode, 503);
@@ -45,6 +46,7 @@ test('every listener can be a Unix socket, and a stale socket file is replaced',
   spawnSync(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(out)}, () => process.kill(process.pid, 'SIGKILL'))`]);
   const up = await startUpstream('users');
   const mesh = await startSidecar({
+    app: '127.0.0.1:9',
     listeners: { outbound: `unix:${out}`, inbound: `unix:${join(dir, 'inbound.sock')}`, admin: `unix:${join(dir, 'admin.sock')}` },
     services: { users: { endpoints: [up.address] } },
   });

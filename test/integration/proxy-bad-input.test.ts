@@ -52,6 +52,8 @@ before(async () => {
   blackhole = await startBlackhole();
   refused = await deadPort();
   mesh = await startSidecar({
+    // An app, so that the inbound listener exists (the loop test targets it too).
+    app: users.address,
     services: { users: { endpoints: [users.address] } },
     timeouts: { connectMs: 300 },
     retries: { attempts: 0 },

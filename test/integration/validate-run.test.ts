@@ -33,7 +33,7 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const base = 'listeners: { outbound: "127.0.0.1:0", inbound: "127.0.0.1:0", admin: "127.0.0.1:0" }\nservices:\n  users: { endpoints: [127.0.0.1:9101] }\n';
+const base = 'listeners: { outbound: "127.0.0.1:0", admin: "127.0.0.1:0" }\nservices:\n  users: { endpoints: [127.0.0.1:9101] }\n';
 
 test('a missing registry.file fails validate and run alike, with one line and nothing about draining', async () => {
   await writeFile(join(dir, 'mesh.yaml'), `${base}registry:\n  file: services.yaml\n`);
@@ -90,4 +90,22 @@ test('failOpen without a proxy uid is refused by validate before run would insta
   const v = await cli(['validate', 'mesh.yaml']);
   assert.equal(v.code, 1);
   assert.match(v.stderr, /MESH_ERR_REDIRECT_INVALID: .*proxy-uid/);
+});
+
+test('inbound exists only with an app: listeners.inbound alone is an error, a non-loopback inbound a warning', async () => {
+  await writeFile(join(dir, 'mesh.yaml'), 'listeners: { inbound: "127.0.0.1:0" }\n');
+  const alone = await cli(['validate', 'mesh.yaml']);
+  assert.equal(alone.code, 1);
+  assert.match(alone.stderr, /listeners\.inbound: set, but there is no app/);
+  await writeFile(join(dir, 'mesh.yaml'), 'app: 127.0.0.1:8080\n');
+  const open = await cli(['validate', 'mesh.yaml']);
+  assert.equal(open.code, 0);
+  assert.match(open.stderr, /warning: listeners\.inbound: 0\.0\.0\.0:15006 is reachable from other hosts and has no authentication/);
+  await writeFile(join(dir, 'mesh.yaml'), 'app: 127.0.0.1:8080\nlisteners: { inbound: "127.0.0.1:15006" }\n');
+  const loopback = await cli(['validate', 'mesh.yaml']);
+  assert.equal(loopback.code, 0);
+  assert.doesNotMatch(loopback.stderr, /warning/);
+  await writeFile(join(dir, 'mesh.yaml'), 'services: {}\n');
+  const none = await cli(['validate', 'mesh.yaml']);
+  assert.match(none.stdout, /inbound: off \(no app\)/);
 });

@@ -11,7 +11,8 @@ import { which } from '../../src/steering/rules/backend.js';
 
 const run = promisify(execFile);
 const bin = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-const base = parseConfigObject({ transparent: { redirect: { proxyUid: 1337 } } });
+// An app, so that there is an inbound listener (0.0.0.0:15006) for inbound capture to go to.
+const base = parseConfigObject({ app: '127.0.0.1:8080', transparent: { redirect: { proxyUid: 1337 } } });
 
 test('CIDRs: canonical form, host bits masked, bad input named', () => {
   assert.equal(parseCidr('10.1.2.3/8', 'f').text, '10.0.0.0/8');
@@ -139,4 +140,11 @@ test('dreammesh redirect: flag errors exit 2 before anything runs; --dry-run pri
     assert.match(stdout, /^# nft -f - <<EOF\ntable inet dreammesh\ndelete table inet dreammesh\n/m);
     assert.match(stdout, /meta skuid 7 return/);
   }
+});
+
+test('inbound capture needs an inbound listener: without an app it is refused, outbound capture alone is fine', () => {
+  const noApp = parseConfigObject({ transparent: { redirect: { proxyUid: 1337 } } });
+  assert.throws(() => redirectSpec(noApp, { includeInboundPorts: '8080' }), /--inbound-port: required to capture inbound traffic/);
+  assert.equal(redirectSpec(noApp).includeOutboundCidrs, '*');
+  assert.equal(redirectSpec(noApp, { includeInboundPorts: '8080', inboundPort: '15006' }).inboundPort, 15006);
 });

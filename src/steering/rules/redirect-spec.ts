@@ -118,7 +118,10 @@ function cidrs(items: readonly string[], field: string): Cidr[] {
   return [...seen.values()];
 }
 
-function portOf(listen: string): number | undefined {
+const DEFAULT_INBOUND_PORT = 15006;
+
+function portOf(listen: string | undefined): number | undefined {
+  if (listen === undefined) return undefined;
   const a = parseListenAddress(listen);
   return a?.kind === 'tcp' && a.port > 0 ? a.port : undefined;
 }
@@ -134,9 +137,8 @@ export function redirectSpec(config: MeshConfig, flags: RedirectFlags = {}): Red
     throw invalid('--proxy-uid', "the sidecar's uid (or --proxy-gid) is required, otherwise its own upstream connections would be captured and loop");
   }
   const outboundPort = flags.outboundPort !== undefined ? parsePort(flags.outboundPort, '--outbound-port') : (r.outboundPort ?? portOf(config.listeners.outbound));
-  const inboundPort = flags.inboundPort !== undefined ? parsePort(flags.inboundPort, '--inbound-port') : (r.inboundPort ?? portOf(config.listeners.inbound));
+  const explicitInbound = flags.inboundPort !== undefined ? parsePort(flags.inboundPort, '--inbound-port') : (r.inboundPort ?? portOf(config.listeners.inbound));
   if (outboundPort === undefined) throw invalid('--outbound-port', 'required when listeners.outbound is not a fixed TCP port');
-  if (inboundPort === undefined) throw invalid('--inbound-port', 'required when listeners.inbound is not a fixed TCP port');
 
   const incRaw = flags.includeOutboundCidrs !== undefined ? list(flags.includeOutboundCidrs) : [...r.includeOutboundCidrs];
   const includeField = flags.includeOutboundCidrs !== undefined ? '--include-outbound-cidrs' : 'transparent.redirect.includeOutboundCidrs';
@@ -150,6 +152,12 @@ export function redirectSpec(config: MeshConfig, flags: RedirectFlags = {}): Red
   let includeInboundPorts: '*' | number[];
   if (incIn.length === 1 && incIn[0] === '*') includeInboundPorts = '*';
   else includeInboundPorts = uniqSorted(incIn.map((p) => parsePort(p, flags.includeInboundPorts !== undefined ? '--include-inbound-ports' : 'transparent.redirect.includeInboundPorts')));
+  if (explicitInbound === undefined && (includeInboundPorts === '*' || includeInboundPorts.length > 0)) {
+    throw invalid('--inbound-port', 'required to capture inbound traffic when there is no inbound listener on a fixed TCP port (set app, and listeners.inbound)');
+  }
+  // Without inbound capture the inbound chain is never entered; the port of the historic
+  // default listener keeps the rule set (and its hash) what it was.
+  const inboundPort = explicitInbound ?? DEFAULT_INBOUND_PORT;
   const excludeInboundPorts = uniqSorted(
     flags.excludeInboundPorts !== undefined ? list(flags.excludeInboundPorts).map((p) => parsePort(p, '--exclude-inbound-ports')) : [...r.excludeInboundPorts],
   );
