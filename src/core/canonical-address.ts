@@ -15,6 +15,8 @@ const MAPPED_V4 = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/;
  * valid address (09, 1.2.3.4.5, 256.1.1.1): those must be refused, not passed to a resolver.
  */
 export function canonicalHost(host: string): string | null {
+  // Already canonical (dotted decimal without leading zeros): the common case, on every request.
+  if (isIP(host) === 4) return host;
   const v6 = host.includes(':');
   if (!v6 && !NUMERIC_LAST_LABEL.test(host)) return host;
   if (v6 && isIP(host) !== 6) return null;
