@@ -80,8 +80,7 @@ export const MODES: readonly Mode[] = [
     title: 'explicit, TCP',
     group: 'explicit',
     unavailable: always,
-    setup: (env) =>
-      sidecarRow(env, sidecarConfig(upstreamAddr(env), '127.0.0.1:0'), (p) => ({ transport: { tcp: tcpOf(p.outbound) }, shape: 'origin', authority: 'bench' })),
+    setup: (env) => sidecarRow(env, sidecarConfig(upstreamAddr(env), '127.0.0.1:0'), (p) => ({ transport: { tcp: tcpOf(p.outbound) }, shape: 'origin', authority: 'bench' })),
   },
   {
     name: 'explicit-unix',
@@ -98,8 +97,7 @@ export const MODES: readonly Mode[] = [
     title: 'forward proxy, absolute-form',
     group: 'proxy',
     unavailable: always,
-    setup: (env) =>
-      sidecarRow(env, sidecarConfig(upstreamAddr(env), '127.0.0.1:0'), (p) => ({ transport: { tcp: tcpOf(p.outbound) }, shape: 'absolute', authority: 'bench' })),
+    setup: (env) => sidecarRow(env, sidecarConfig(upstreamAddr(env), '127.0.0.1:0'), (p) => ({ transport: { tcp: tcpOf(p.outbound) }, shape: 'absolute', authority: 'bench' })),
   },
   {
     name: 'inbound',
@@ -117,8 +115,7 @@ export const MODES: readonly Mode[] = [
     title: 'forward proxy, CONNECT tunnel',
     group: 'proxy',
     unavailable: always,
-    setup: (env) =>
-      sidecarRow(env, sidecarConfig(upstreamAddr(env), '127.0.0.1:0'), (p) => ({ transport: { tcp: tcpOf(p.outbound) }, shape: 'connect', authority: 'bench:80' })),
+    setup: (env) => sidecarRow(env, sidecarConfig(upstreamAddr(env), '127.0.0.1:0'), (p) => ({ transport: { tcp: tcpOf(p.outbound) }, shape: 'connect', authority: 'bench:80' })),
   },
   haproxyRow('http', 'haproxy', 'HAProxy, http mode (reference)'),
   haproxyRow('tcp', 'haproxy-tcp', 'HAProxy, tcp mode (tunnel reference)'),

@@ -97,7 +97,11 @@ export async function runBench(opts: RunOptions): Promise<RunOutcome> {
       try {
         await measureRow(mode, row, env, opts, useWrk, say);
       } catch (e) {
-        row.error = (e as Error).message.split('\n').filter((l) => l.trim() !== '').slice(-1)[0] ?? 'failed';
+        row.error =
+          (e as Error).message
+            .split('\n')
+            .filter((l) => l.trim() !== '')
+            .slice(-1)[0] ?? 'failed';
         say(`failed: ${row.error}`);
       }
     }

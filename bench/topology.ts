@@ -43,7 +43,9 @@ function removeStale(): void {
     }
     if (alive) continue;
     // Processes of a bench that was killed may still run inside: stop them first.
-    for (const pid of ip(['netns', 'pids', m[1]!]).split('\n').filter((p) => p !== '')) {
+    for (const pid of ip(['netns', 'pids', m[1]!])
+      .split('\n')
+      .filter((p) => p !== '')) {
       try {
         process.kill(Number(pid), 'SIGKILL');
       } catch {

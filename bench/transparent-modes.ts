@@ -19,11 +19,7 @@ type Backend = 'iptables-nft' | 'iptables-legacy' | 'nftables';
 const BINARY: Record<Backend, string> = { 'iptables-nft': 'iptables-nft', 'iptables-legacy': 'iptables-legacy', nftables: 'nft' };
 
 function unavailable(backend: Backend): string | null {
-  return (
-    canUseNetns() ??
-    (originalDstAvailable() ? null : 'the original-destination addon is not built (npm ci builds it)') ??
-    (hasBinary(BINARY[backend], ['--version']) ? null : `${BINARY[backend]} is not installed`)
-  );
+  return canUseNetns() ?? (originalDstAvailable() ? null : 'the original-destination addon is not built (npm ci builds it)') ?? (hasBinary(BINARY[backend], ['--version']) ? null : `${BINARY[backend]} is not installed`);
 }
 
 function run(ns: string, argv: readonly string[], input?: string): void {

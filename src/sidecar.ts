@@ -137,8 +137,10 @@ export class Sidecar {
     };
     this.outboundRouter = this.newOutboundRouter();
     this.inboundRouter = this.newInboundRouter();
-    this.outboundEngine = this.engine('outbound', () => this.outboundRouter, (socket, head, rest) =>
-      handleConnect(this.context, { url: head.target, via: viaOf(head.lower, head.values) }, socket, rest ?? EMPTY),
+    this.outboundEngine = this.engine(
+      'outbound',
+      () => this.outboundRouter,
+      (socket, head, rest) => handleConnect(this.context, { url: head.target, via: viaOf(head.lower, head.values) }, socket, rest ?? EMPTY),
     );
     this.inboundEngine = this.engine('inbound', () => this.inboundRouter ?? NO_APP, null);
     const listenerOpts = { metrics: this.metrics, log: this.log, maxConnections: () => this.cfg.limits.maxDownstreamConnections };
@@ -216,7 +218,10 @@ export class Sidecar {
   private async bind(): Promise<BoundListeners> {
     const config = this.cfg;
     if (config.transparent.enabled && !originalDstAvailable()) {
-      throw new MeshError('MESH_ERR_NATIVE_MISSING', `transparent.enabled is true but the native original-destination addon is not available (${originalDstLoadError()}; run \`npm rebuild dreammesh\` (needs g++ and python3) or set DREAMMESH_NATIVE_ADDON)`);
+      throw new MeshError(
+        'MESH_ERR_NATIVE_MISSING',
+        `transparent.enabled is true but the native original-destination addon is not available (${originalDstLoadError()}; run \`npm rebuild dreammesh\` (needs g++ and python3) or set DREAMMESH_NATIVE_ADDON)`,
+      );
     }
     if (config.transparent.failOpen) this.failOpen = new FailOpenRules(config, this.log);
     const admin = await listen(this.admin, config.listeners.admin, 'admin');
@@ -229,7 +234,10 @@ export class Sidecar {
     await this.registerSelf(inbound);
     this.failOpen?.install();
     this.ready = true;
-    this.log.info({ outbound: describeBound(outbound), inbound: inbound === undefined ? 'off (no app)' : describeBound(inbound), admin: describeBound(admin), services: this.registry.snapshot().services.size }, 'sidecar ready');
+    this.log.info(
+      { outbound: describeBound(outbound), inbound: inbound === undefined ? 'off (no app)' : describeBound(inbound), admin: describeBound(admin), services: this.registry.snapshot().services.size },
+      'sidecar ready',
+    );
     return this.bound;
   }
 

@@ -100,18 +100,21 @@ async function latency(job: Extract<Job, { kind: 'latency' }>): Promise<LatencyR
   const start = performance.now();
   await new Promise<void>((resolve) => {
     const fire = (scheduled: number): void => {
-      pool.request({ path: p, method: 'GET' }).then(
-        async (r) => {
-          await r.body.dump();
-          if (r.statusCode === 200) h.record(Math.max(1, Math.round((performance.now() - scheduled) * 1e6)));
-          else errors++;
-        },
-        () => {
-          errors++;
-        },
-      ).finally(() => {
-        if (++done === total) resolve();
-      });
+      pool
+        .request({ path: p, method: 'GET' })
+        .then(
+          async (r) => {
+            await r.body.dump();
+            if (r.statusCode === 200) h.record(Math.max(1, Math.round((performance.now() - scheduled) * 1e6)));
+            else errors++;
+          },
+          () => {
+            errors++;
+          },
+        )
+        .finally(() => {
+          if (++done === total) resolve();
+        });
     };
     const tick = (): void => {
       const now = performance.now();
@@ -121,7 +124,7 @@ async function latency(job: Extract<Job, { kind: 'latency' }>): Promise<LatencyR
     tick();
   });
   await pool.destroy();
-  const ms = (q: number): number => h.count === 0 ? NaN : h.percentile(q) / 1e6;
+  const ms = (q: number): number => (h.count === 0 ? NaN : h.percentile(q) / 1e6);
   return { rate: job.rate, requests: h.count, errors, p50: ms(50), p90: ms(90), p99: ms(99), p999: ms(99.9) };
 }
 

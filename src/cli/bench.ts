@@ -30,7 +30,13 @@ export async function main(argv: string[]): Promise<number> {
   }
   let modes: Mode[];
   try {
-    modes = selectModes(values.modes?.split(',').map((s) => s.trim()).filter((s) => s !== ''), values.quick);
+    modes = selectModes(
+      values.modes
+        ?.split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== ''),
+      values.quick,
+    );
   } catch (e) {
     process.stderr.write(`dreammesh bench: ${(e as Error).message}\n`);
     return 2;

@@ -84,13 +84,9 @@ export function meshEnv(config: MeshConfig, mode: EnvMode): [string, string][] {
   const url = `http://${formatHostPort(out.host, out.port)}`;
   const noProxy = noProxyList(config).join(',');
   const javaHost = out.host;
-  const java = [
-    `-Dhttp.proxyHost=${javaHost}`,
-    `-Dhttp.proxyPort=${out.port}`,
-    `-Dhttps.proxyHost=${javaHost}`,
-    `-Dhttps.proxyPort=${out.port}`,
-    `-Dhttp.nonProxyHosts=${javaNonProxyHosts(noProxyList(config))}`,
-  ].join(' ');
+  const java = [`-Dhttp.proxyHost=${javaHost}`, `-Dhttp.proxyPort=${out.port}`, `-Dhttps.proxyHost=${javaHost}`, `-Dhttps.proxyPort=${out.port}`, `-Dhttp.nonProxyHosts=${javaNonProxyHosts(noProxyList(config))}`].join(
+    ' ',
+  );
   return [
     ['HTTP_PROXY', url],
     ['HTTPS_PROXY', url],

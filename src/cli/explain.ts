@@ -117,7 +117,7 @@ export async function explain(config: MeshConfig, spec: RedirectSpec | null, spe
     steps.push('the connection goes directly to its destination; the sidecar never sees it');
     return { destination, address, capture, path: 'bypassed (not captured)', steps };
   }
-  if (capture.captured === true) steps.push(`captured (${capture.why}${who.uid === undefined ? ', for any uid but the proxy\'s' : ''}) → redirected to the outbound listener port ${capture.to}`);
+  if (capture.captured === true) steps.push(`captured (${capture.why}${who.uid === undefined ? ", for any uid but the proxy's" : ''}) → redirected to the outbound listener port ${capture.to}`);
   else if (address !== '' || spec === null) steps.push(capture.why);
   if (!config.transparent.enabled) steps.push('warning: transparent.enabled is false, so captured connections would be treated as explicit HTTP');
   const { table, note } = await routeTable(config);
@@ -133,7 +133,12 @@ export async function explain(config: MeshConfig, spec: RedirectSpec | null, spe
     const lb = config.services[svc]?.lb ?? config.lb;
     steps.push(`mesh service "${svc}"${isIP(host) !== 0 ? ` (${destination} is one of its endpoints)` : ''}`);
     steps.push(routes.length === 0 ? 'HTTP: route "default" (no route rules): all endpoints' : `HTTP: first matching of ${routes.length} route rule(s): ${routes.map((r, i) => r.name ?? `route-${i}`).join(', ')}`);
-    steps.push(`cluster "${svc}": ${eps.length} endpoint(s) [${eps.slice(0, 5).map((e) => e.address).join(', ')}${eps.length > 5 ? ', ...' : ''}], lb ${lb}`);
+    steps.push(
+      `cluster "${svc}": ${eps.length} endpoint(s) [${eps
+        .slice(0, 5)
+        .map((e) => e.address)
+        .join(', ')}${eps.length > 5 ? ', ...' : ''}], lb ${lb}`,
+    );
     steps.push(`opaque TCP: relayed to ${destination} itself (allowed: endpoint of a mesh service)`);
     return { destination, address, capture, path: opaquePort ? `opaque TCP → mesh service ${svc}` : `mesh service ${svc}`, steps };
   }

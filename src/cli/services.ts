@@ -52,7 +52,10 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`dreammesh services: ${(e as Error).message}\n${USAGE}\n`);
     return 2;
   }
-  const { values: o, positionals: [cmd, ...args] } = parsed;
+  const {
+    values: o,
+    positionals: [cmd, ...args],
+  } = parsed;
   if (o.help) {
     process.stdout.write(USAGE + '\n');
     return 0;
@@ -184,7 +187,10 @@ async function remove(config: MeshConfig, service: string, which: string): Promi
     const prefix = config.registry.etcd!.prefix;
     const keys = new Set<string>();
     if (INSTANCE_ID.test(which) && (await c.get(instanceKey(prefix, service, which)).string()) !== null) keys.add(instanceKey(prefix, service, which));
-    const all = await c.getAll().prefix(`${servicesPrefix(prefix)}${service}/`).strings();
+    const all = await c
+      .getAll()
+      .prefix(`${servicesPrefix(prefix)}${service}/`)
+      .strings();
     for (const [key, value] of Object.entries(all)) {
       try {
         if (parseInstanceValue(value).address === which) keys.add(key);
@@ -208,7 +214,18 @@ function print(rows: Row[], json: boolean): number {
     process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
     return 0;
   }
-  const table = [['SERVICE', 'ADDRESS', 'WEIGHT', 'LABELS', 'SOURCE'], ...rows.map((r) => [r.service, r.address, String(r.weight), Object.entries(r.labels).map(([k, v]) => `${k}=${v}`).join(',') || '-', r.source === 'etcd' ? `etcd${r.leased ? ' (lease)' : ''}` : r.source])];
+  const table = [
+    ['SERVICE', 'ADDRESS', 'WEIGHT', 'LABELS', 'SOURCE'],
+    ...rows.map((r) => [
+      r.service,
+      r.address,
+      String(r.weight),
+      Object.entries(r.labels)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(',') || '-',
+      r.source === 'etcd' ? `etcd${r.leased ? ' (lease)' : ''}` : r.source,
+    ]),
+  ];
   const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
   for (const row of table) process.stdout.write(row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join('  ') + '\n');
   return 0;

@@ -69,7 +69,11 @@ export async function preflight(config: MeshConfig): Promise<PreflightReport> {
   const etcd = config.registry.etcd;
   if (etcd !== undefined) {
     for (const [key, path] of Object.entries(etcd.tls ?? {})) {
-      if (path !== undefined) await access(path, constants.R_OK).then(() => checked.push(`registry.etcd.tls.${key} ${path}`), (e: unknown) => invalid(`registry.etcd.tls.${key}: cannot read ${path}: ${errno(e)}`));
+      if (path !== undefined)
+        await access(path, constants.R_OK).then(
+          () => checked.push(`registry.etcd.tls.${key} ${path}`),
+          (e: unknown) => invalid(`registry.etcd.tls.${key}: cannot read ${path}: ${errno(e)}`),
+        );
     }
     if (etcd.tls !== undefined && etcd.tls.caFile === undefined) invalid('registry.etcd.tls.caFile: required when tls is set');
     if (config.service !== undefined && config.instance?.address === undefined && config.listeners.inbound?.startsWith('unix:') === true) {
@@ -92,7 +96,11 @@ export async function preflight(config: MeshConfig): Promise<PreflightReport> {
     const st = await stat(dir).catch(() => undefined);
     if (!st?.isDirectory()) invalid(`listeners.${name}: cannot listen on ${address}: directory ${dir} does not exist`);
   }
-  unchecked.push(`the listeners can bind ${Object.values(config.listeners).filter((v) => v !== undefined).join(', ')} (validate binds nothing)`);
+  unchecked.push(
+    `the listeners can bind ${Object.values(config.listeners)
+      .filter((v) => v !== undefined)
+      .join(', ')} (validate binds nothing)`,
+  );
 
   if (config.accessLog.enabled && config.accessLog.path !== undefined) {
     const path = config.accessLog.path;
@@ -129,7 +137,9 @@ export async function preflight(config: MeshConfig): Promise<PreflightReport> {
   const inbound = config.listeners.inbound === undefined ? null : parseListenAddress(config.listeners.inbound);
   if (inbound?.kind === 'tcp' && !isLoopback(canonicalHost(inbound.host.toLowerCase()) ?? inbound.host)) {
     // No mTLS yet: whoever reaches the inbound listener reaches the app, unauthenticated.
-    warnings.push(`listeners.inbound: ${config.listeners.inbound} is reachable from other hosts and has no authentication (no mTLS yet): anyone who can connect reaches the app at ${config.app ?? '?'}; bind 127.0.0.1 unless peers on a trusted network need it`);
+    warnings.push(
+      `listeners.inbound: ${config.listeners.inbound} is reachable from other hosts and has no authentication (no mTLS yet): anyone who can connect reaches the app at ${config.app ?? '?'}; bind 127.0.0.1 unless peers on a trusted network need it`,
+    );
   }
   return { problems, checked, unchecked, warnings };
 }

@@ -2,8 +2,7 @@
 // from here, and `dreammesh schema` exports it as JSON Schema for editors.
 import { CloneType, Type, type Static, type TObject, type TPartial, type TString } from '@sinclair/typebox';
 
-const hostPort = (description: string, def?: string): TString =>
-  Type.String({ description, minLength: 1, ...(def === undefined ? {} : { default: def }) });
+const hostPort = (description: string, def?: string): TString => Type.String({ description, minLength: 1, ...(def === undefined ? {} : { default: def }) });
 
 export const EndpointSchema = Type.Union(
   [
@@ -40,7 +39,7 @@ export const RouteSchema = Type.Object(
           {
             labels: Type.Record(Type.String(), Type.String(), {
               description:
-                'Endpoints carrying all these labels form this entry\'s subset; {} means the endpoints no other entry of this split selects. Selectors of one split must not overlap (two entries need different values of some label)',
+                "Endpoints carrying all these labels form this entry's subset; {} means the endpoints no other entry of this split selects. Selectors of one split must not overlap (two entries need different values of some label)",
               default: {},
             }),
             weight: Type.Number({ description: 'Share of traffic relative to the other entries (1 and 99 make a 1% canary)', minimum: 0 }),
@@ -65,8 +64,16 @@ export const TimeoutsSchema = Type.Object(
 
 /** Timeouts of the downstream side: per listener, never per service. */
 export const DownstreamTimeoutsSchema = Type.Object({
-  requestHeaderMs: Type.Integer({ description: 'The whole request head must arrive within this time after its first byte; beyond it 408 MESH_ERR_REQUEST_HEADER_TIMEOUT and the connection closes (as HAProxy timeout http-request)', minimum: 1, default: 10000 }),
-  downstreamIdleMs: Type.Integer({ description: 'A downstream connection idle between requests, or a request body that stalls, for this long is closed (a stalled body gets 408 MESH_ERR_DOWNSTREAM_TIMEOUT)', minimum: 1, default: 60000 }),
+  requestHeaderMs: Type.Integer({
+    description: 'The whole request head must arrive within this time after its first byte; beyond it 408 MESH_ERR_REQUEST_HEADER_TIMEOUT and the connection closes (as HAProxy timeout http-request)',
+    minimum: 1,
+    default: 10000,
+  }),
+  downstreamIdleMs: Type.Integer({
+    description: 'A downstream connection idle between requests, or a request body that stalls, for this long is closed (a stalled body gets 408 MESH_ERR_DOWNSTREAM_TIMEOUT)',
+    minimum: 1,
+    default: 60000,
+  }),
 });
 
 export const RetriesSchema = Type.Object(
@@ -93,7 +100,9 @@ export const ServiceSchema = Type.Object(
   {
     endpoints: Type.Array(EndpointSchema, { description: 'Instances of the service', default: [] }),
     lb: Type.Optional(LbPolicySchema),
-    routes: Type.Optional(Type.Array(RouteSchema, { description: 'Route rules, first match wins; none means all traffic to all endpoints; when there are rules and none matches, the answer is 404 MESH_ERR_NO_ROUTE_MATCH' })),
+    routes: Type.Optional(
+      Type.Array(RouteSchema, { description: 'Route rules, first match wins; none means all traffic to all endpoints; when there are rules and none matches, the answer is 404 MESH_ERR_NO_ROUTE_MATCH' }),
+    ),
     timeouts: Type.Optional(overrides(TimeoutsSchema, 'Overrides of the global timeouts for this service')),
     retries: Type.Optional(overrides(RetriesSchema, 'Overrides of the global retries for this service')),
   },
@@ -104,12 +113,16 @@ export const EtcdSchema = Type.Object(
   {
     endpoints: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'etcd client URLs, e.g. http://127.0.0.1:2379' }),
     prefix: Type.String({ description: 'Key prefix; instances live under <prefix>services/<service>/<instance-id>', default: '/dreammesh/', pattern: '/$' }),
-    leaseTtlSeconds: Type.Integer({ description: 'TTL of this sidecar\'s registration lease', minimum: 2, default: 10 }),
+    leaseTtlSeconds: Type.Integer({ description: "TTL of this sidecar's registration lease", minimum: 2, default: 10 }),
     dialTimeoutMs: Type.Integer({ description: 'Time allowed to reach etcd', minimum: 1, default: 2000 }),
     cacheFile: Type.Optional(
       Type.String({ description: 'Where the last snapshot is cached on disk (default: $DREAMMESH_STATE_DIR, else $XDG_STATE_HOME/dreammesh or ~/.local/state/dreammesh, one file per endpoints+prefix)' }),
     ),
-    withdrawGraceMs: Type.Integer({ description: 'On graceful stop: time between withdrawing this instance from etcd and closing the listeners, so peers stop sending first (bounded by drainTimeoutMs)', minimum: 0, default: 1000 }),
+    withdrawGraceMs: Type.Integer({
+      description: 'On graceful stop: time between withdrawing this instance from etcd and closing the listeners, so peers stop sending first (bounded by drainTimeoutMs)',
+      minimum: 0,
+      default: 1000,
+    }),
     auth: Type.Optional(
       Type.Object(
         { username: Type.String({ description: 'etcd user' }), password: Type.String({ description: 'etcd password (shown as <redacted> in /config)' }) },
@@ -119,7 +132,7 @@ export const EtcdSchema = Type.Object(
     tls: Type.Optional(
       Type.Object(
         {
-          caFile: Type.Optional(Type.String({ description: 'PEM file of the CA that signed the etcd servers\' certificates (required when tls is set)' })),
+          caFile: Type.Optional(Type.String({ description: "PEM file of the CA that signed the etcd servers' certificates (required when tls is set)" })),
           certFile: Type.Optional(Type.String({ description: 'PEM client certificate, for etcd with client-certificate auth' })),
           keyFile: Type.Optional(Type.String({ description: 'PEM private key of certFile' })),
         },
@@ -136,7 +149,7 @@ export const RedirectSchema = Type.Object(
       default: 'auto',
       description: 'Rule backend; auto uses the one where DreamMesh rules already are, else the one the host already uses',
     }),
-    proxyUid: Type.Optional(Type.Integer({ minimum: 0, description: 'Traffic from this uid (the sidecar\'s) is never captured; proxyUid or proxyGid is required' })),
+    proxyUid: Type.Optional(Type.Integer({ minimum: 0, description: "Traffic from this uid (the sidecar's) is never captured; proxyUid or proxyGid is required" })),
     proxyGid: Type.Optional(Type.Integer({ minimum: 0, description: 'Traffic from this gid is never captured' })),
     outboundPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'Port captured outbound traffic is redirected to (default: the outbound listener port)' })),
     inboundPort: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'Port captured inbound traffic is redirected to (default: the inbound listener port)' })),
@@ -167,7 +180,7 @@ export const ConfigSchema = Type.Object(
             }),
           ),
           weight: Type.Integer({ minimum: 0, default: 1, description: 'Load-balancing weight peers give this instance' }),
-          labels: Type.Record(Type.String(), Type.String(), { default: {}, description: 'Labels peers\' route splits select on (e.g. version: v2)' }),
+          labels: Type.Record(Type.String(), Type.String(), { default: {}, description: "Labels peers' route splits select on (e.g. version: v2)" }),
         },
         { additionalProperties: false, description: 'How this sidecar registers itself in etcd (with `service` and registry.etcd)' },
       ),
@@ -227,11 +240,13 @@ export const ConfigSchema = Type.Object(
         policy: Type.Union([Type.Literal('allow-any'), Type.Literal('registry-only')], { default: 'registry-only', description: 'What to do with destinations that are not mesh services' }),
         allow: Type.Array(Type.String({ minLength: 1 }), {
           default: [],
-          description: 'External destinations allowed under registry-only: host, *.domain, *, IPv4/IPv6 address or CIDR, each with an optional :port or :low-high (IPv6 with a port in brackets: [2001:db8::/32]:443). Names match names and addresses match addresses; no DNS lookup',
+          description:
+            'External destinations allowed under registry-only: host, *.domain, *, IPv4/IPv6 address or CIDR, each with an optional :port or :low-high (IPv6 with a port in brackets: [2001:db8::/32]:443). Names match names and addresses match addresses; no DNS lookup',
         }),
         bypass: Type.Array(Type.String({ minLength: 1 }), {
           default: [],
-          description: 'Destinations apps reach directly, never through the sidecar: NO_PROXY entries (host, .domain, *.domain, IP, CIDR, optional :port) printed by `dreammesh env --mode proxy` after the loopback entries',
+          description:
+            'Destinations apps reach directly, never through the sidecar: NO_PROXY entries (host, .domain, *.domain, IP, CIDR, optional :port) printed by `dreammesh env --mode proxy` after the loopback entries',
         }),
       },
       { additionalProperties: false, default: {}, description: 'Destinations outside the mesh (docs/forward-proxy.md)' },
@@ -239,7 +254,7 @@ export const ConfigSchema = Type.Object(
     transparent: Type.Object(
       {
         enabled: Type.Boolean({ default: false, description: 'Recover original destinations on the outbound listener (needs the native addon)' }),
-        detectTimeoutMs: Type.Integer({ minimum: 1, default: 150, description: 'How long to wait for the client\'s first bytes before treating the connection as opaque/server-first' }),
+        detectTimeoutMs: Type.Integer({ minimum: 1, default: 150, description: "How long to wait for the client's first bytes before treating the connection as opaque/server-first" }),
         opaquePorts: Type.Array(Type.Integer({ minimum: 1, maximum: 65535 }), {
           default: [25, 3306, 5432, 6379, 11211, 27017, 9042, 1521, 1433],
           description: 'Destination ports proxied as opaque TCP without detection',
@@ -260,7 +275,10 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {}, description: 'The access log' },
     ),
-    logLevel: Type.Union(['trace', 'debug', 'info', 'warn', 'error', 'silent'].map((l) => Type.Literal(l)), { default: 'info', description: 'Level of the process log (JSON on stderr)' }),
+    logLevel: Type.Union(
+      ['trace', 'debug', 'info', 'warn', 'error', 'silent'].map((l) => Type.Literal(l)),
+      { default: 'info', description: 'Level of the process log (JSON on stderr)' },
+    ),
     drainTimeoutMs: Type.Integer({
       minimum: 0,
       default: 10000,

@@ -1,9 +1,7 @@
 // Listener and endpoint addresses: "host:port", "[v6]:port" or "unix:/path".
 import { isIP } from 'node:net';
 
-export type ListenAddress =
-  | { kind: 'tcp'; host: string; port: number }
-  | { kind: 'unix'; path: string };
+export type ListenAddress = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
 
 export function parseHostPort(s: string): { host: string; port: number } | null {
   const m = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(s) ?? /^([^:[\]\s]+):(\d{1,5})$/.exec(s);

@@ -45,7 +45,12 @@ export const ERRORS = {
   MESH_ERR_TUNNEL_IDLE: { status: 504, origin: 'local', retryable: false, summary: 'A CONNECT or opaque tunnel carried no bytes either way for timeouts.idleMs and was closed (counted, never sent).' },
   MESH_ERR_PROXY_NEEDS_TCP: { status: 500, origin: 'local', retryable: false, summary: 'Forward-proxy settings (HTTP_PROXY, Java properties) need a TCP outbound listener; a unix: listener cannot be a proxy.' },
   MESH_ERR_REQUEST_HEADER_TIMEOUT: { status: 408, origin: 'local', retryable: false, summary: 'The request head did not arrive completely within timeouts.requestHeaderMs; the connection is closed.' },
-  MESH_ERR_DOWNSTREAM_TIMEOUT: { status: 408, origin: 'local', retryable: false, summary: 'The client stopped sending its request body for timeouts.downstreamIdleMs; the request is abandoned and the connection closed.' },
+  MESH_ERR_DOWNSTREAM_TIMEOUT: {
+    status: 408,
+    origin: 'local',
+    retryable: false,
+    summary: 'The client stopped sending its request body for timeouts.downstreamIdleMs; the request is abandoned and the connection closed.',
+  },
   MESH_ERR_DRAIN_TIMEOUT: { status: 503, origin: 'local', retryable: false, summary: 'A request or tunnel still open when drainTimeoutMs ran out after SIGTERM/SIGINT was cut (logged, never sent).' },
   MESH_ERR_OPTIONAL_DEPENDENCY: { status: 500, origin: 'local', retryable: false, summary: 'A feature needs an optional package that is not installed (the message names it and the npm install command).' },
   MESH_ERR_INTERNAL: { status: 500, origin: 'local', retryable: false, summary: 'A bug in DreamMesh; the message and logs say where.' },

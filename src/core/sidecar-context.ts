@@ -14,17 +14,12 @@ export interface HostPort {
 }
 
 /** Which mode brought a connection in; decided once by the steering stage. */
-export type Steering =
-  | { readonly mode: 'explicit' }
-  | { readonly mode: 'proxy' }
-  | { readonly mode: 'transparent'; readonly originalDst: HostPort };
+export type Steering = { readonly mode: 'explicit' } | { readonly mode: 'proxy' } | { readonly mode: 'transparent'; readonly originalDst: HostPort };
 
 export type SteeringMode = Steering['mode'];
 
 /** Where a destination (Host, URI authority, CONNECT authority, original dst) leads. */
-export type Destination =
-  | { readonly kind: 'service'; readonly service: string }
-  | { readonly kind: 'external'; readonly host: string; readonly port: number };
+export type Destination = { readonly kind: 'service'; readonly service: string } | { readonly kind: 'external'; readonly host: string; readonly port: number };
 
 export interface EndpointLease {
   readonly endpoint: Endpoint;

@@ -229,15 +229,7 @@ function incomplete(start: number, end: number, limits: HeadLimits): null {
  * offset after the final CRLF, or -1 if the section is incomplete. `onField` sees each
  * lower-cased name and value (request-only fields). Used for trailers too (see chunked.ts).
  */
-export function parseFields(
-  buf: Buffer,
-  i: number,
-  end: number,
-  headStart: number,
-  limits: HeadLimits,
-  head: MessageHead,
-  onField: ((name: string, value: string) => void) | null,
-): number {
+export function parseFields(buf: Buffer, i: number, end: number, headStart: number, limits: HeadLimits, head: MessageHead, onField: ((name: string, value: string) => void) | null): number {
   for (;;) {
     if (i - headStart > limits.maxHeaderBytes) throw new ParseError('HEADERS_TOO_LARGE', `the head exceeds ${limits.maxHeaderBytes} bytes`);
     if (i >= end) return -1;

@@ -9,7 +9,21 @@ import { nextTraceparent } from '../telemetry/request-headers.js';
 import { uuidV4 } from '../telemetry/ids.js';
 
 /** Removed on every hop (RFC 9110 §7.6.1), plus the fields this engine writes itself. */
-const DROP_REQUEST = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'upgrade', 'host', 'via', 'x-forwarded-for', 'traceparent', 'x-request-id', 'http2-settings']);
+const DROP_REQUEST = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'upgrade',
+  'host',
+  'via',
+  'x-forwarded-for',
+  'traceparent',
+  'x-request-id',
+  'http2-settings',
+]);
 const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'upgrade', 'via']);
 const FRAMING = new Set(['content-length', 'transfer-encoding']);
 /**

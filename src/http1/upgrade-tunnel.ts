@@ -18,14 +18,11 @@ export function startUpgradeTunnel(dc: DownstreamConnection, upstream: Socket, c
     dc.engine.inflight.count -= 1;
     finishRequest(dc.engine, ctx);
   };
-  pipeBoth(dc.socket, upstream, { ...(leftover !== null ? { head: leftover } : {}), idleMs: dc.engine.timeouts.idleMs }).then(
-    (r) => {
-      done();
-      const outcome = r.error === null || r.error.code === 'MESH_ERR_DOWNSTREAM_ABORTED' ? 'ok' : r.error.code === 'MESH_ERR_TUNNEL_IDLE' ? 'idle-timeout' : 'upstream-reset';
-      metrics.upgrades.inc({ mode: ctx.mode, service: ctx.service, outcome });
-      metrics.tunnelBytes.inc({ mode: ctx.mode, direction: 'up' }, r.bytesUp);
-      metrics.tunnelBytes.inc({ mode: ctx.mode, direction: 'down' }, r.bytesDown);
-    },
-    done,
-  );
+  pipeBoth(dc.socket, upstream, { ...(leftover !== null ? { head: leftover } : {}), idleMs: dc.engine.timeouts.idleMs }).then((r) => {
+    done();
+    const outcome = r.error === null || r.error.code === 'MESH_ERR_DOWNSTREAM_ABORTED' ? 'ok' : r.error.code === 'MESH_ERR_TUNNEL_IDLE' ? 'idle-timeout' : 'upstream-reset';
+    metrics.upgrades.inc({ mode: ctx.mode, service: ctx.service, outcome });
+    metrics.tunnelBytes.inc({ mode: ctx.mode, direction: 'up' }, r.bytesUp);
+    metrics.tunnelBytes.inc({ mode: ctx.mode, direction: 'down' }, r.bytesDown);
+  }, done);
 }

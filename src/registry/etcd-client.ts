@@ -56,6 +56,9 @@ export function createEtcdClient(cfg: EtcdConfig, callTimeoutMs = cfg.dialTimeou
 /** Where the snapshot cache lives unless registry.etcd.cacheFile says otherwise. */
 export function defaultCacheFile(cfg: EtcdConfig): string {
   const dir = process.env.DREAMMESH_STATE_DIR ?? join(process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state'), 'dreammesh');
-  const id = createHash('sha256').update(`${[...cfg.endpoints].sort().join(',')}|${cfg.prefix}`).digest('hex').slice(0, 12);
+  const id = createHash('sha256')
+    .update(`${[...cfg.endpoints].sort().join(',')}|${cfg.prefix}`)
+    .digest('hex')
+    .slice(0, 12);
   return join(dir, `etcd-cache-${id}.json`);
 }

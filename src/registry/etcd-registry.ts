@@ -82,15 +82,14 @@ export class EtcdRegistry extends BaseRegistry implements WritableRegistry {
       const cache = await readEtcdCache(this.cacheFile, this.prefix);
       if ('error' in cache) {
         await this.close();
-        throw new MeshError(
-          'MESH_ERR_REGISTRY_UNAVAILABLE',
-          `registry.etcd: cannot reach etcd at ${this.cfg.endpoints.join(',')} (${reason}) and there is no usable snapshot cache (${cache.error})`,
-          { cause: e },
-        );
+        throw new MeshError('MESH_ERR_REGISTRY_UNAVAILABLE', `registry.etcd: cannot reach etcd at ${this.cfg.endpoints.join(',')} (${reason}) and there is no usable snapshot cache (${cache.error})`, { cause: e });
       }
       this.loadCache(cache);
       this.message = `etcd unreachable at start (${reason}); serving the cached snapshot from ${new Date(cache.syncedAtMs).toISOString()} (${this.cacheFile})`;
-      this.opts.log.warn({ endpoints: this.cfg.endpoints, cacheFile: this.cacheFile, instances: this.instances.size, cachedAt: new Date(cache.syncedAtMs).toISOString(), reason }, 'etcd unreachable at start; serving the cached registry snapshot and retrying');
+      this.opts.log.warn(
+        { endpoints: this.cfg.endpoints, cacheFile: this.cacheFile, instances: this.instances.size, cachedAt: new Date(cache.syncedAtMs).toISOString(), reason },
+        'etcd unreachable at start; serving the cached registry snapshot and retrying',
+      );
       this.scheduleResync();
     }
   }

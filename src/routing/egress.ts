@@ -20,11 +20,7 @@ export interface EgressDecision {
   readonly rule?: string;
 }
 
-type HostMatch =
-  | { readonly kind: 'any' }
-  | { readonly kind: 'exact'; readonly host: string }
-  | { readonly kind: 'suffix'; readonly suffix: string }
-  | { readonly kind: 'ip'; readonly list: BlockList };
+type HostMatch = { readonly kind: 'any' } | { readonly kind: 'exact'; readonly host: string } | { readonly kind: 'suffix'; readonly suffix: string } | { readonly kind: 'ip'; readonly list: BlockList };
 
 interface AllowRule {
   readonly index: number;

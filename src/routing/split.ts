@@ -27,7 +27,10 @@ function overlaps(a: Labels, b: Labels): boolean {
   return true;
 }
 
-const show = (l: Labels): string => `{${Object.entries(l).map(([k, v]) => `${k}: ${v}`).join(', ')}}`;
+const show = (l: Labels): string =>
+  `{${Object.entries(l)
+    .map(([k, v]) => `${k}: ${v}`)
+    .join(', ')}}`;
 
 /**
  * Problems with one split, each naming its field (`field` is e.g. "services.users.routes.0.split").

@@ -34,7 +34,8 @@ export function requestTarget(url: string, host: string | null, connection: Stee
     return { steering: { mode: 'explicit' }, authority: parseAuthority(host ?? undefined), hostHeader: host ?? '', path: url };
   }
   let rest: string;
-  if (url.startsWith('http://')) rest = url.slice(7); // the common case, without a regex
+  if (url.startsWith('http://'))
+    rest = url.slice(7); // the common case, without a regex
   else {
     const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(url);
     if (scheme === null) throw new MeshError('MESH_ERR_BAD_REQUEST', `"${url.slice(0, 100)}" is neither a path nor an absolute URI`);

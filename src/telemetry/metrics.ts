@@ -58,7 +58,12 @@ export function createMetrics(): Metrics {
     registryConnected: new Gauge({ name: 'dreammesh_registry_connected', help: '1 while the registry backend is reachable', labelNames: ['backend'], registers: r }),
     registryStaleness: new Gauge({ name: 'dreammesh_registry_staleness_seconds', help: 'Seconds since the last successful registry sync', labelNames: ['backend'], registers: r }),
     endpointEjections: new Counter({ name: 'dreammesh_endpoint_ejections_total', help: 'Endpoints ejected by outlier detection', labelNames: ['service'], registers: r }),
-    downstreamRejected: new Counter({ name: 'dreammesh_downstream_connections_rejected_total', help: 'Connections closed at accept: the listener is at limits.maxDownstreamConnections', labelNames: ['listener'], registers: r }),
+    downstreamRejected: new Counter({
+      name: 'dreammesh_downstream_connections_rejected_total',
+      help: 'Connections closed at accept: the listener is at limits.maxDownstreamConnections',
+      labelNames: ['listener'],
+      registers: r,
+    }),
     downstreamTimeouts: new Counter({ name: 'dreammesh_downstream_timeouts_total', help: 'Downstream connections closed by a timeout (header, idle, body)', labelNames: ['listener', 'kind'], registers: r }),
     upgrades: new Counter({ name: 'dreammesh_upgrades_total', help: 'Upgraded connections (101 Switching Protocols) that ended', labelNames: ['mode', 'service', 'outcome'], registers: r }),
     retries: new Counter({ name: 'dreammesh_retries_total', help: 'Retries attempted or refused by the budget', labelNames: ['service', 'outcome'], registers: r }),

@@ -12,17 +12,7 @@ export function newViaPseudonym(): string {
   return `dreammesh-${randomBytes(4).toString('hex')}`;
 }
 
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
 /** Names listed in Connection are hop-by-hop too. */
 function connectionListed(value: string | string[] | undefined): Set<string> | null {

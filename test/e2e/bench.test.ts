@@ -38,7 +38,10 @@ test('bench --quick measures direct, explicit and proxy side by side and writes 
     const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as Report;
     assert.equal(report.interrupted, false);
     assert.equal(report.machine.node, process.version);
-    assert.deepEqual(report.rows.map((r) => r.mode), ['direct', 'explicit', 'proxy']);
+    assert.deepEqual(
+      report.rows.map((r) => r.mode),
+      ['direct', 'explicit', 'proxy'],
+    );
     for (const row of report.rows) {
       assert.equal(row.error, undefined, `${row.mode}: ${row.error}`);
       const rps = Object.values(row.keepAlive ?? {}).map((r) => r.rps);
@@ -81,7 +84,10 @@ test('Ctrl-C stops the run, removes its processes and writes a partial report', 
     assert.match(err, /interrupted, cleaning up/);
     const report = JSON.parse(await readFile(join(out, 'report.json'), 'utf8')) as Report;
     assert.equal(report.interrupted, true);
-    assert.deepEqual(report.rows.map((r) => r.mode), ['direct']);
+    assert.deepEqual(
+      report.rows.map((r) => r.mode),
+      ['direct'],
+    );
     // No process the run started (sidecar, upstream, generator) is left behind.
     assert.deepEqual(await processesMarked(`DREAMMESH_BENCH_RUN=${out}`), []);
     // Nor its network namespaces.

@@ -46,7 +46,14 @@ function snapshot(): string {
   const parts: string[] = [];
   for (const cmd of [['iptables-nft-save'], ['iptables-legacy-save'], ['ip6tables-nft-save'], ['nft', 'list', 'ruleset']]) {
     const r = net.try(net.client, cmd);
-    parts.push(`## ${cmd.join(' ')}\n` + r.stdout.split('\n').filter((l) => !l.startsWith('#') && !l.startsWith('# ')).map((l) => l.replace(/\[\d+:\d+\]/g, '[]').replace(/counter packets \d+ bytes \d+/g, 'counter')).join('\n'));
+    parts.push(
+      `## ${cmd.join(' ')}\n` +
+        r.stdout
+          .split('\n')
+          .filter((l) => !l.startsWith('#') && !l.startsWith('# '))
+          .map((l) => l.replace(/\[\d+:\d+\]/g, '[]').replace(/counter packets \d+ bytes \d+/g, 'counter'))
+          .join('\n'),
+    );
   }
   return parts.join('\n');
 }
@@ -289,10 +296,7 @@ describe('transparent mode in network namespaces', { skip: skip ?? false }, () =
 
     test('failOpen: the sidecar installs the rules at start and removes them at stop; redirect install refuses', async () => {
       const s0 = snapshot();
-      const m = await spawnSidecar(
-        { ...cfg({ failOpen: true }), listeners: { outbound: '127.0.0.1:15101', inbound: '0.0.0.0:15106', admin: '127.0.0.1:15100' } },
-        { prefix: ['ip', 'netns', 'exec', net.client] },
-      );
+      const m = await spawnSidecar({ ...cfg({ failOpen: true }), listeners: { outbound: '127.0.0.1:15101', inbound: '0.0.0.0:15106', admin: '127.0.0.1:15100' } }, { prefix: ['ip', 'netns', 'exec', net.client] });
       try {
         assert.notEqual(snapshot(), s0);
         const r = curlAs(APP, `http://${net.serverIp}:8080/fail-open`);

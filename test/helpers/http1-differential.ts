@@ -83,8 +83,7 @@ export const STRICTER: readonly StricterRule[] = [
     // Responses: the list rule applied to responses too (a 502, never a guess).
     id: 'transfer-encoding',
     rule: 'in requests, Transfer-Encoding must end with chunked; chunked may appear only once, last (headers and trailers)',
-    applies: (k, m, raw) =>
-      teBroken(m) || teBroken({ ...m, headers: chunkLines(raw).trailers }) || (k === 'request' && raw.complete && has(m, 'transfer-encoding') && codings(m).at(-1) !== 'chunked'),
+    applies: (k, m, raw) => teBroken(m) || teBroken({ ...m, headers: chunkLines(raw).trailers }) || (k === 'request' && raw.complete && has(m, 'transfer-encoding') && codings(m).at(-1) !== 'chunked'),
   },
   {
     // llhttp takes any Content-Length below 2^64; the codec's lengths are JS numbers.
@@ -225,7 +224,10 @@ function framesChunked(kind: Kind, m: Head, before: readonly Head[], methods: re
 
 /** The transfer codings of all Transfer-Encoding lines, in order, lower-cased. */
 function codings(m: Head): string[] {
-  return m.headers.filter(([n]) => n.toLowerCase() === 'transfer-encoding').flatMap(([, v]) => v.split(',')).map((c) => c.replace(OWS, '').toLowerCase());
+  return m.headers
+    .filter(([n]) => n.toLowerCase() === 'transfer-encoding')
+    .flatMap(([, v]) => v.split(','))
+    .map((c) => c.replace(OWS, '').toLowerCase());
 }
 
 /** A coding list with an empty or non-token element, or chunked twice or not last. */
@@ -383,15 +385,9 @@ export function runBoth(c: Case): Outcome {
   return { ...v, got, ref };
 }
 
-const summary = (r: ScanResult | OracleResult): string =>
-  `${r.messages.length} message(s), error ${r.error ? `${r.error.code} (${r.error.reason})` : 'none'}, rest ${r.rest}`;
+const summary = (r: ScanResult | OracleResult): string => `${r.messages.length} message(s), error ${r.error ? `${r.error.code} (${r.error.reason})` : 'none'}, rest ${r.rest}`;
 
 /** A failure message a person can paste back into a test: the escaped bytes and both results. */
 export function describe(c: Case, o: Outcome): string {
-  return [
-    o.note,
-    `  ${c.kind}s: '${escapeBytes(c.bytes)}'${c.methods ? `  methods: ${JSON.stringify(c.methods)}` : ''}`,
-    `  codec:  ${summary(o.got)}`,
-    `  llhttp: ${summary(o.ref)}`,
-  ].join('\n');
+  return [o.note, `  ${c.kind}s: '${escapeBytes(c.bytes)}'${c.methods ? `  methods: ${JSON.stringify(c.methods)}` : ''}`, `  codec:  ${summary(o.got)}`, `  llhttp: ${summary(o.ref)}`].join('\n');
 }

@@ -13,10 +13,7 @@ export interface Msg {
   /** Bytes after the message (another protocol's, after an upgrade); last message only. */
   tail: string;
 }
-export type Body =
-  | { kind: 'none' }
-  | { kind: 'raw'; data: string }
-  | { kind: 'chunked'; chunks: { line: string; data: string; lineEnd?: string; dataEnd?: string }[]; last: string; trailers: string[] };
+export type Body = { kind: 'none' } | { kind: 'raw'; data: string } | { kind: 'chunked'; chunks: { line: string; data: string; lineEnd?: string; dataEnd?: string }[]; last: string; trailers: string[] };
 
 export interface Stream {
   readonly kind: 'request' | 'response';
@@ -54,10 +51,7 @@ const str = (unit: string[], minLength: number, maxLength: number) => fc.string(
 const SPECIAL = new Set(['content-length', 'transfer-encoding', 'connection', 'proxy-connection', 'upgrade', 'host', 'keep-alive', 'expect']);
 
 const token = str(TCHAR, 1, 12);
-const fieldName = fc.oneof(
-  fc.constantFrom('Accept', 'User-Agent', 'X-Request-Id', 'Cookie', 'Content-Type', 'Trailer', 'TE', 'Via', 'traceparent', 'ACCEPT-encoding'),
-  token,
-).filter((n) => !SPECIAL.has(n.toLowerCase()));
+const fieldName = fc.oneof(fc.constantFrom('Accept', 'User-Agent', 'X-Request-Id', 'Cookie', 'Content-Type', 'Trailer', 'TE', 'Via', 'traceparent', 'ACCEPT-encoding'), token).filter((n) => !SPECIAL.has(n.toLowerCase()));
 
 /** A field value: visible chars, inner SP/HTAB, sometimes obs-text, sometimes surrounding OWS. */
 const fieldValue = fc
@@ -69,13 +63,14 @@ const fieldValue = fc
   )
   .map(([pre, words, seps, post]) => pre + words.map((w, i) => (i > 0 ? (seps[i] ?? ' ') : '') + w).join('') + post);
 
-const fields = fc.array(fc.tuple(fieldName, fieldValue).map(([n, v]) => `${n}:${v}`), { maxLength: 5 });
+const fields = fc.array(
+  fc.tuple(fieldName, fieldValue).map(([n, v]) => `${n}:${v}`),
+  { maxLength: 5 },
+);
 
 const hostValue = fc.constantFrom('example.com', 'svc.mesh.local:8080', '127.0.0.1:9000', '[::1]:80', 'a');
 
-const originTarget = fc
-  .tuple(fc.array(str(PCHAR, 0, 8), { minLength: 1, maxLength: 4 }), fc.option(str([...PCHAR, '/', '?'], 0, 12)))
-  .map(([segs, q]) => '/' + segs.join('/') + (q === null ? '' : '?' + q));
+const originTarget = fc.tuple(fc.array(str(PCHAR, 0, 8), { minLength: 1, maxLength: 4 }), fc.option(str([...PCHAR, '/', '?'], 0, 12))).map(([segs, q]) => '/' + segs.join('/') + (q === null ? '' : '?' + q));
 const absoluteTarget = fc.tuple(fc.constantFrom('http', 'https'), hostValue, originTarget).map(([s, h, p]) => `${s}://${h}${p}`);
 
 const bodyBytes = (max: number) => fc.uint8Array({ maxLength: max }).map((a) => Buffer.from(a).toString('latin1'));
@@ -83,21 +78,38 @@ const bodyBytes = (max: number) => fc.uint8Array({ maxLength: max }).map((a) => 
 const quotedString = fc
   .array(fc.oneof({ weight: 6, arbitrary: fc.constantFrom(...VCHAR.filter((c) => c !== '"' && c !== '\\'), ' ', '\t') }, { weight: 1, arbitrary: fc.constantFrom('\\"', '\\\\', '\\a') }), { maxLength: 8 })
   .map((a) => `"${a.join('')}"`);
-const chunkExt = fc.array(fc.tuple(token, fc.option(fc.oneof(token, quotedString))).map(([n, v]) => `;${n}${v === null ? '' : '=' + v}`), { maxLength: 2 }).map((a) => a.join(''));
+const chunkExt = fc
+  .array(
+    fc.tuple(token, fc.option(fc.oneof(token, quotedString))).map(([n, v]) => `;${n}${v === null ? '' : '=' + v}`),
+    { maxLength: 2 },
+  )
+  .map((a) => a.join(''));
 
-const hexSize = (n: number) =>
-  fc.tuple(fc.constantFrom('', '', '', '0', '00'), fc.boolean()).map(([zeros, upper]) => zeros + (upper ? n.toString(16).toUpperCase() : n.toString(16)));
+const hexSize = (n: number) => fc.tuple(fc.constantFrom('', '', '', '0', '00'), fc.boolean()).map(([zeros, upper]) => zeros + (upper ? n.toString(16).toUpperCase() : n.toString(16)));
 
 const chunk = bodyBytes(24)
   .filter((d) => d.length > 0)
   .chain((data) => fc.tuple(hexSize(data.length), chunkExt).map(([size, ext]) => ({ line: size + ext, data })));
 
 const chunkedBody = fc
-  .tuple(fc.array(chunk, { maxLength: 3 }), fc.tuple(fc.constantFrom('0', '0', '000'), chunkExt), fc.array(fc.tuple(fieldName, fieldValue).map(([n, v]) => `${n}:${v}`), { maxLength: 2 }))
+  .tuple(
+    fc.array(chunk, { maxLength: 3 }),
+    fc.tuple(fc.constantFrom('0', '0', '000'), chunkExt),
+    fc.array(
+      fc.tuple(fieldName, fieldValue).map(([n, v]) => `${n}:${v}`),
+      { maxLength: 2 },
+    ),
+  )
   .map(([chunks, [z, ext], trailers]): Body => ({ kind: 'chunked', chunks, last: z + ext, trailers }));
 
 /** The Transfer-Encoding lines of a well-formed chunked message. */
-const teLines: fc.Arbitrary<string[]> = fc.constantFrom<string[]>(['Transfer-Encoding: chunked'], ['Transfer-Encoding: Chunked'], ['transfer-encoding:chunked '], ['Transfer-Encoding: gzip, chunked'], ['Transfer-Encoding: gzip', 'Transfer-Encoding: chunked']);
+const teLines: fc.Arbitrary<string[]> = fc.constantFrom<string[]>(
+  ['Transfer-Encoding: chunked'],
+  ['Transfer-Encoding: Chunked'],
+  ['transfer-encoding:chunked '],
+  ['Transfer-Encoding: gzip, chunked'],
+  ['Transfer-Encoding: gzip', 'Transfer-Encoding: chunked'],
+);
 
 type Framing = { headers: string[]; body: Body };
 const framing = (allowChunked: boolean): fc.Arbitrary<Framing> =>
@@ -166,13 +178,14 @@ const request = (last: boolean): fc.Arbitrary<Msg> =>
       return { start: `${method} ${target} HTTP/1.${r.minor}`, headers: shuffleIn(r.fields, [...own, ...framingHeaders], r.seed), body, tail };
     });
 
-export const requestStream: fc.Arbitrary<Stream> = fc
-  .tuple(fc.array(request(false), { maxLength: 2 }), request(true))
-  .map(([first, last]) => ({ kind: 'request' as const, msgs: [...first, last], methods: [] }));
+export const requestStream: fc.Arbitrary<Stream> = fc.tuple(fc.array(request(false), { maxLength: 2 }), request(true)).map(([first, last]) => ({ kind: 'request' as const, msgs: [...first, last], methods: [] }));
 
 // ---- responses ---------------------------------------------------------------------------------
 
-const reason = fc.oneof(fc.constantFrom(' OK', ' Not Found', ' ', ''), fieldValue.map((v) => ' ' + v.trim()));
+const reason = fc.oneof(
+  fc.constantFrom(' OK', ' Not Found', ' ', ''),
+  fieldValue.map((v) => ' ' + v.trim()),
+);
 
 /** One final response (and the method it answers), possibly preceded by interim 1xx. */
 const response = (last: boolean): fc.Arbitrary<{ msgs: Msg[]; method: string }> =>
@@ -221,43 +234,146 @@ const response = (last: boolean): fc.Arbitrary<{ msgs: Msg[]; method: string }> 
       return { msgs, method };
     });
 
-export const responseStream: fc.Arbitrary<Stream> = fc
-  .tuple(fc.array(response(false), { maxLength: 2 }), response(true))
-  .map(([first, last]) => {
-    const all = [...first, last];
-    return { kind: 'response' as const, msgs: all.flatMap((r) => r.msgs), methods: all.map((r) => r.method) };
-  });
+export const responseStream: fc.Arbitrary<Stream> = fc.tuple(fc.array(response(false), { maxLength: 2 }), response(true)).map(([first, last]) => {
+  const all = [...first, last];
+  return { kind: 'response' as const, msgs: all.flatMap((r) => r.msgs), methods: all.map((r) => r.method) };
+});
 
 // ---- mutations -----------------------------------------------------------------------------------
 
 /** Header lines that attack framing or syntax, from the smuggling literature (see the corpus). */
 export const NASTY_FIELDS: readonly string[] = [
-  'Content-Length: 0', 'Content-Length: 5', 'Content-Length: 5', 'Content-Length: 007', 'Content-Length: +5', 'Content-Length: -1',
-  'Content-Length: 0x5', 'Content-Length: 5, 5', 'Content-Length: 5 5', 'Content-Length:', 'Content-Length: 99999999999999999999',
-  'Content-Length:  5 ', 'Content-Length: 5\x00', 'content-length: 2', 'Content-Length\r\n : 5', 'Content-Length: 5\r\n 5',
-  'Transfer-Encoding: chunked', 'Transfer-Encoding: chunked', 'Transfer-Encoding: chunked, gzip', 'Transfer-Encoding: gzip, chunked',
-  'Transfer-Encoding: xchunked', 'Transfer-Encoding: chunkedx', 'Transfer-Encoding: chunked ', 'Transfer-Encoding:  chunked', 'Transfer-Encoding:\tchunked',
-  'Transfer-Encoding: CHUNKED', 'Transfer-Encoding: chunked, chunked', 'Transfer-Encoding: ,chunked', 'Transfer-Encoding: chunked,',
-  'Transfer-Encoding: identity', 'Transfer-Encoding: gzip', 'Transfer-Encoding:', 'Transfer-Encoding: "chunked"', 'Transfer-Encoding: chunked;q=1',
-  'Transfer-Encoding : chunked', ' Transfer-Encoding: chunked', '\tTransfer-Encoding: chunked', 'Transfer-Encoding\t: chunked', 'Transfer_Encoding: chunked',
-  'Transfer-Encoding: \x0bchunked', 'Transfer-Encoding: chunked\r\n , identity', 'Transfer-Encoding: x\nTransfer-Encoding: chunked',
-  'X: a\r\n b', 'X: a\x00b', 'X: a\x7fb', 'X: a\x01', 'X: a\rb', 'X: a\nb', 'X : v', ': v', 'X', 'X:\x1b[0m', 'X: \x80\xff',
-  'Host: other.example', 'Host:', 'Connection: close', 'Connection: keep-alive', 'Connection: upgrade', 'Upgrade: websocket',
-  'Proxy-Connection: close', 'Expect: 100-continue', 'Trailer: Content-Length',
+  'Content-Length: 0',
+  'Content-Length: 5',
+  'Content-Length: 5',
+  'Content-Length: 007',
+  'Content-Length: +5',
+  'Content-Length: -1',
+  'Content-Length: 0x5',
+  'Content-Length: 5, 5',
+  'Content-Length: 5 5',
+  'Content-Length:',
+  'Content-Length: 99999999999999999999',
+  'Content-Length:  5 ',
+  'Content-Length: 5\x00',
+  'content-length: 2',
+  'Content-Length\r\n : 5',
+  'Content-Length: 5\r\n 5',
+  'Transfer-Encoding: chunked',
+  'Transfer-Encoding: chunked',
+  'Transfer-Encoding: chunked, gzip',
+  'Transfer-Encoding: gzip, chunked',
+  'Transfer-Encoding: xchunked',
+  'Transfer-Encoding: chunkedx',
+  'Transfer-Encoding: chunked ',
+  'Transfer-Encoding:  chunked',
+  'Transfer-Encoding:\tchunked',
+  'Transfer-Encoding: CHUNKED',
+  'Transfer-Encoding: chunked, chunked',
+  'Transfer-Encoding: ,chunked',
+  'Transfer-Encoding: chunked,',
+  'Transfer-Encoding: identity',
+  'Transfer-Encoding: gzip',
+  'Transfer-Encoding:',
+  'Transfer-Encoding: "chunked"',
+  'Transfer-Encoding: chunked;q=1',
+  'Transfer-Encoding : chunked',
+  ' Transfer-Encoding: chunked',
+  '\tTransfer-Encoding: chunked',
+  'Transfer-Encoding\t: chunked',
+  'Transfer_Encoding: chunked',
+  'Transfer-Encoding: \x0bchunked',
+  'Transfer-Encoding: chunked\r\n , identity',
+  'Transfer-Encoding: x\nTransfer-Encoding: chunked',
+  'X: a\r\n b',
+  'X: a\x00b',
+  'X: a\x7fb',
+  'X: a\x01',
+  'X: a\rb',
+  'X: a\nb',
+  'X : v',
+  ': v',
+  'X',
+  'X:\x1b[0m',
+  'X: \x80\xff',
+  'Host: other.example',
+  'Host:',
+  'Connection: close',
+  'Connection: keep-alive',
+  'Connection: upgrade',
+  'Upgrade: websocket',
+  'Proxy-Connection: close',
+  'Expect: 100-continue',
+  'Trailer: Content-Length',
   // Unicode whitespace that a language's trim() may eat (NBSP is 0xA0 in latin1).
-  'Transfer-Encoding: chunked\xa0', 'Transfer-Encoding: \xa0chunked', 'Content-Length: \xa05', 'Connection: close\xa0', 'Connection: \xa0keep-alive',
+  'Transfer-Encoding: chunked\xa0',
+  'Transfer-Encoding: \xa0chunked',
+  'Content-Length: \xa05',
+  'Connection: close\xa0',
+  'Connection: \xa0keep-alive',
 ];
 
 /** Chunk size lines that parsers have read differently. */
 export const NASTY_CHUNK_LINES: readonly string[] = [
-  '0x5', ' 5', '5 ', '5\t', '-1', '+5', 'fffffffffffffffffff', '10000000000000000', '5;', '5; a=b', '5;a=', '5;a="b', '5 ;a', '5;a=b c',
-  '5;a="\x00"', '5;a="\\\x7f"', '5;a=\x80', '00000000000000000005', '', ' ', '5\n', '5\r', '5;a\n', 'g', '0', '0;', '5;a=b;', '5;=b', '5;a="x"y',
+  '0x5',
+  ' 5',
+  '5 ',
+  '5\t',
+  '-1',
+  '+5',
+  'fffffffffffffffffff',
+  '10000000000000000',
+  '5;',
+  '5; a=b',
+  '5;a=',
+  '5;a="b',
+  '5 ;a',
+  '5;a=b c',
+  '5;a="\x00"',
+  '5;a="\\\x7f"',
+  '5;a=\x80',
+  '00000000000000000005',
+  '',
+  ' ',
+  '5\n',
+  '5\r',
+  '5;a\n',
+  'g',
+  '0',
+  '0;',
+  '5;a=b;',
+  '5;=b',
+  '5;a="x"y',
 ];
 
 /** Request-targets at the edges of the four forms (RFC 9112 §3.2) and of llhttp's URL parser. */
 export const NASTY_TARGETS: readonly string[] = [
-  '*', '*x', 'foo', 'http:x', 'http:/x', 'http://', 'http://a@b/', 'http://[::1/', 'HTTP://A/', 'h-t.t+p://a/', '1http://a/', 'a:1',
-  'example.com:443', '?x', '#x', '//', '/\\', '/%zz', '/a#b#c', '/a\x7f', '/\x80', '/a\tb', '/\x00', '/a b', '/a?b"c', '/{}|^`<>',
+  '*',
+  '*x',
+  'foo',
+  'http:x',
+  'http:/x',
+  'http://',
+  'http://a@b/',
+  'http://[::1/',
+  'HTTP://A/',
+  'h-t.t+p://a/',
+  '1http://a/',
+  'a:1',
+  'example.com:443',
+  '?x',
+  '#x',
+  '//',
+  '/\\',
+  '/%zz',
+  '/a#b#c',
+  '/a\x7f',
+  '/\x80',
+  '/a\tb',
+  '/\x00',
+  '/a b',
+  '/a?b"c',
+  '/{}|^`<>',
 ];
 
 /** A byte-level edit; positions are taken modulo the length at apply time. */
@@ -366,9 +482,7 @@ export function applyStructural(s: Stream, m: Structural): Stream {
       const b = t.body;
       const n = b.chunks.length + 1;
       const which = m.chunk % n;
-      t.body = which < b.chunks.length
-        ? { ...b, chunks: b.chunks.map((c, i) => (i === which ? { ...c, line: m.line } : c)) }
-        : { ...b, last: m.line };
+      t.body = which < b.chunks.length ? { ...b, chunks: b.chunks.map((c, i) => (i === which ? { ...c, line: m.line } : c)) } : { ...b, last: m.line };
     } else {
       target.headers.push(m.line.startsWith(' ') ? 'X:' + m.line : 'X: ' + m.line);
     }

@@ -12,7 +12,11 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 
-interface ParserError extends Error { code: string; reason: string; bytesParsed: number }
+interface ParserError extends Error {
+  code: string;
+  reason: string;
+  bytesParsed: number;
+}
 interface NodeHTTPParser {
   initialize(type: number, resource: object, maxHeaderSize: number, lenientFlags: number): void;
   execute(b: Buffer): number | ParserError;
@@ -22,9 +26,14 @@ interface NodeHTTPParser {
 }
 interface HTTPParserCtor {
   new (): NodeHTTPParser;
-  REQUEST: number; RESPONSE: number;
-  kOnMessageBegin: number; kOnHeaders: number; kOnHeadersComplete: number; kOnBody: number;
-  kOnMessageComplete: number; kOnExecute: number;
+  REQUEST: number;
+  RESPONSE: number;
+  kOnMessageBegin: number;
+  kOnHeaders: number;
+  kOnHeadersComplete: number;
+  kOnBody: number;
+  kOnMessageComplete: number;
+  kOnExecute: number;
   kLenientNone: number;
 }
 const common = require('_http_common') as { HTTPParser: HTTPParserCtor; methods: string[] };
@@ -102,14 +111,19 @@ const METHOD_BY_NUMBER: ReadonlyMap<number, string> = (() => {
       p[HTTPParser.kOnHeaders] = () => {};
       p[HTTPParser.kOnBody] = () => {};
       p[HTTPParser.kOnMessageComplete] = () => {};
-      p[HTTPParser.kOnHeadersComplete] = (_a: number, _b: number, _h: unknown, m: number) => { n = m; return 0; };
+      p[HTTPParser.kOnHeadersComplete] = (_a: number, _b: number, _h: unknown, m: number) => {
+        n = m;
+        return 0;
+      };
       p.execute(Buffer.from(`${name} ${target} HTTP/1.1\r\nHost: a\r\n\r\n`));
-      if (n !== undefined) { map.set(n, name); break; }
+      if (n !== undefined) {
+        map.set(n, name);
+        break;
+      }
     }
   }
   return map;
 })();
-
 
 /** One execute() over the whole input, as node:http does it. */
 function pass(type: 'request' | 'response', bytes: Buffer, methods: readonly string[], maxHeaderSize: number, atEof: boolean): Pass {
@@ -127,23 +141,40 @@ function pass(type: 'request' | 'response', bytes: Buffer, methods: readonly str
   let upgraded = false;
 
   parser[HTTPParser.kOnMessageBegin] = () => {
-    inHead = true; headers = []; url = ''; trailers = []; body = []; out.partial = null;
+    inHead = true;
+    headers = [];
+    url = '';
+    trailers = [];
+    body = [];
+    out.partial = null;
   };
   // Node flushes header pairs to JS 32 at a time; before the head is complete they are headers,
   // after it they are trailers. The url arrives with the first flush (or in onHeadersComplete).
   parser[HTTPParser.kOnHeaders] = (flat: string[], u: string) => {
-    if (inHead) { headers.push(...flat); url += u; } else trailers.push(...flat);
+    if (inHead) {
+      headers.push(...flat);
+      url += u;
+    } else trailers.push(...flat);
   };
   parser[HTTPParser.kOnHeadersComplete] = (
-    versionMajor: number, versionMinor: number, flat: string[] | undefined, method: number | undefined,
-    u: string | undefined, statusCode: number | undefined, _statusMessage: string | undefined,
-    upgrade: boolean, keepAlive: boolean,
+    versionMajor: number,
+    versionMinor: number,
+    flat: string[] | undefined,
+    method: number | undefined,
+    u: string | undefined,
+    statusCode: number | undefined,
+    _statusMessage: string | undefined,
+    upgrade: boolean,
+    keepAlive: boolean,
   ): number => {
     inHead = false;
     if (flat) headers.push(...flat);
     if (u !== undefined) url += u;
     const m: { -readonly [K in keyof Head]: Head[K] } = { versionMajor, versionMinor, headers: pairs(headers), upgrade, keepAlive };
-    if (type === 'request') { m.method = METHOD_BY_NUMBER.get(method!) ?? `#${method}`; m.target = url; } else m.status = statusCode!;
+    if (type === 'request') {
+      m.method = METHOD_BY_NUMBER.get(method!) ?? `#${method}`;
+      m.target = url;
+    } else m.status = statusCode!;
     out.partial = m;
     if (type === 'response') {
       // llhttp stops after any 101, with or without an Upgrade header (its own flag may be unset).
@@ -153,12 +184,17 @@ function pass(type: 'request' | 'response', bytes: Buffer, methods: readonly str
       if (statusCode! >= 200 || statusCode === 101) finals++;
       // A 2xx to CONNECT opens a tunnel; a response to HEAD has no body: node:http's client gives
       // llhttp the same answers (2 = no body, then upgrade; 1 = no body).
-      if (answers === 'CONNECT' && statusCode! >= 200 && statusCode! < 300) { m.upgrade = true; return 2; }
+      if (answers === 'CONNECT' && statusCode! >= 200 && statusCode! < 300) {
+        m.upgrade = true;
+        return 2;
+      }
       if (answers === 'HEAD' && !m.upgrade) return 1;
     }
     return 0; // llhttp decides the framing itself (upgrades included)
   };
-  parser[HTTPParser.kOnBody] = (b: Buffer) => { body.push(Buffer.from(b)); };
+  parser[HTTPParser.kOnBody] = (b: Buffer) => {
+    body.push(Buffer.from(b));
+  };
   parser[HTTPParser.kOnMessageComplete] = () => {
     const h = out.partial!;
     out.messages.push({ ...h, body: Buffer.concat(body), trailers: pairs(trailers) });
@@ -168,14 +204,14 @@ function pass(type: 'request' | 'response', bytes: Buffer, methods: readonly str
   {
     const r = parser.execute(bytes);
     if (typeof r !== 'number') out.error = { code: r.code, reason: r.reason, offset: r.bytesParsed };
-    else if (upgraded) out.upgradedAt = r; // the bytes after the message belong to another protocol
+    else if (upgraded)
+      out.upgradedAt = r; // the bytes after the message belong to another protocol
     else if (r < bytes.length) {
       // llhttp stopped inside a message whose head asked for an upgrade (a body with an
       // Upgrade): Node's binding hides llhttp's error whenever the upgrade flag is set and
       // returns where parsing stopped. llhttp itself refused these bytes: so do we.
       out.error = { code: 'HPE_ERROR_IN_UPGRADE_BODY', reason: 'llhttp stopped inside a message that asked for an upgrade (error hidden by Node)', offset: r };
-    }
-    else if (atEof) {
+    } else if (atEof) {
       const n = out.messages.length;
       const f = parser.finish();
       // An incomplete message at end of input is a tail, not an error: the codec reports it as rest.
@@ -195,12 +231,20 @@ function run(type: 'request' | 'response', bytes: Buffer, methods: readonly stri
   const n = whole.messages.length;
   let lo = 0;
   for (let i = 0; i < n; i++) {
-    if (i === n - 1 && whole.upgradedAt !== null) { ends.push(whole.upgradedAt); break; }
-    if (i === n - 1 && whole.completedAtEof) { ends.push(bytes.length); break; }
-    let a = lo + 1, b = bytes.length; // the smallest L in [a, b] with more than i messages
+    if (i === n - 1 && whole.upgradedAt !== null) {
+      ends.push(whole.upgradedAt);
+      break;
+    }
+    if (i === n - 1 && whole.completedAtEof) {
+      ends.push(bytes.length);
+      break;
+    }
+    let a = lo + 1,
+      b = bytes.length; // the smallest L in [a, b] with more than i messages
     while (a < b) {
       const mid = (a + b) >> 1;
-      if (pass(type, bytes.subarray(0, mid), methods, max, false).messages.length > i) b = mid; else a = mid + 1;
+      if (pass(type, bytes.subarray(0, mid), methods, max, false).messages.length > i) b = mid;
+      else a = mid + 1;
     }
     ends.push(a);
     lo = a;

@@ -47,7 +47,9 @@ process.once('exit', () => {
 });
 
 function deleteNs(ns: string): void {
-  const pids = run(['ip', 'netns', 'pids', ns]).stdout.split('\n').filter((p) => /^\d+$/.test(p));
+  const pids = run(['ip', 'netns', 'pids', ns])
+    .stdout.split('\n')
+    .filter((p) => /^\d+$/.test(p));
   for (const p of pids) {
     try {
       process.kill(Number(p), 'SIGKILL');

@@ -63,7 +63,9 @@ export function connectVia(outbound: string, target: string, opts: { headers?: R
       clearTimeout(timer);
       reject(e);
     });
-    const extra = Object.entries(opts.headers ?? {}).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    const extra = Object.entries(opts.headers ?? {})
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('');
     socket.write(opts.raw ?? `CONNECT ${target} HTTP/1.1\r\nhost: ${target}\r\n${extra}\r\n`);
   });
 }
@@ -104,9 +106,21 @@ export async function makeTestCert(): Promise<TestCert> {
   const certFile = join(dir, 'cert.pem');
   const keyFile = join(dir, 'key.pem');
   await run('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-    '-addext', 'subjectAltName=DNS:localhost,DNS:secure,DNS:secure.mesh,IP:127.0.0.1,IP:127.0.0.2',
-    '-keyout', keyFile, '-out', certFile,
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=localhost',
+    '-addext',
+    'subjectAltName=DNS:localhost,DNS:secure,DNS:secure.mesh,IP:127.0.0.1,IP:127.0.0.2',
+    '-keyout',
+    keyFile,
+    '-out',
+    certFile,
   ]);
   return { dir, certFile, keyFile, cert: await readFile(certFile), key: await readFile(keyFile), cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
@@ -138,7 +152,13 @@ export async function startTcpServer(onConnection: (s: Socket) => void, host = '
     onConnection(s);
   });
   const l = await listening(server, host);
-  return { ...l, close: () => { for (const s of sockets) s.destroy(); return l.close(); } };
+  return {
+    ...l,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return l.close();
+    },
+  };
 }
 
 async function listening<S extends Server | TlsServer>(server: S, host: string): Promise<Listening<S>> {
@@ -164,7 +184,9 @@ async function listening<S extends Server | TlsServer>(server: S, host: string):
  * here (checked with a probe connect), so the caller can skip with a reason.
  */
 export async function startBlackhole(): Promise<{ port: number; close(): void } | null> {
-  const py: ChildProcess = spawn('python3', ['-c', 'import socket,sys\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\nsys.stdin.read()'], { stdio: ['pipe', 'pipe', 'ignore'] });
+  const py: ChildProcess = spawn('python3', ['-c', 'import socket,sys\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\nsys.stdin.read()'], {
+    stdio: ['pipe', 'pipe', 'ignore'],
+  });
   const port = await new Promise<number>((resolve) => {
     let out = '';
     py.stdout!.on('data', (c: Buffer) => {

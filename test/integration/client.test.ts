@@ -33,9 +33,17 @@ test('meshFetch-style dispatcher sends http://users/x to the sidecar with Host: 
 });
 
 test('meshFetch reads DREAMMESH_OUTBOUND', async () => {
-  const { stdout } = await exec(process.execPath, ['--input-type=module', '-e', `import { meshFetch } from ${JSON.stringify(new URL('../../src/client/index.js', import.meta.url).href)}; const r = await meshFetch('http://users/env'); process.stdout.write(String(r.status) + ' ' + (await r.json()).url);`], {
-    env: { ...process.env, DREAMMESH_OUTBOUND: mesh.outbound },
-  });
+  const { stdout } = await exec(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `import { meshFetch } from ${JSON.stringify(new URL('../../src/client/index.js', import.meta.url).href)}; const r = await meshFetch('http://users/env'); process.stdout.write(String(r.status) + ' ' + (await r.json()).url);`,
+    ],
+    {
+      env: { ...process.env, DREAMMESH_OUTBOUND: mesh.outbound },
+    },
+  );
   assert.equal(stdout, '200 /env');
 });
 

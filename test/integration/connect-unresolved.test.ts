@@ -44,10 +44,7 @@ test('CONNECT to a name that does not resolve answers 502 MESH_ERR_UPSTREAM_UNRE
   if (why !== null) return t.skip(why);
   const dir = await mkdtemp(join(tmpdir(), 'dm-unresolved-'));
   const sock = (n: string): string => `unix:${join(dir, n)}`;
-  const mesh = await spawnSidecar(
-    { listeners: { outbound: sock('out.sock'), admin: sock('admin.sock') }, egress: { policy: 'allow-any' } },
-    { prefix: ['unshare', '-n', '--'] },
-  );
+  const mesh = await spawnSidecar({ listeners: { outbound: sock('out.sock'), admin: sock('admin.sock') }, egress: { policy: 'allow-any' } }, { prefix: ['unshare', '-n', '--'] });
   try {
     const answer = await connectVia(join(dir, 'out.sock'), 'no-such-host.invalid:443');
     assert.match(answer, /^HTTP\/1\.1 502 /);

@@ -49,7 +49,11 @@ function configsOf(page: string): { configs: Config[]; files: [string, string][]
 }
 
 test('every fenced block in README.md and docs/ carries a language tag', () => {
-  const untagged = docPages().flatMap((p) => blocks(p).filter((b: Block) => b.lang === '').map((b) => `${b.page}:${b.line}`));
+  const untagged = docPages().flatMap((p) =>
+    blocks(p)
+      .filter((b: Block) => b.lang === '')
+      .map((b) => `${b.page}:${b.line}`),
+  );
   assert.deepEqual(untagged, [], 'tag each fence: yaml (a config), sh/js/python/java/go (code), text (anything else)');
 });
 
@@ -89,7 +93,14 @@ for (const page of docPages()) {
       if (transparent && !originalDstAvailable()) {
         // Without the addon, the one complaint must be exactly that (scripts/test.sh builds it).
         assert.equal(r.code, 1, `${c.where}: ${r.out}`);
-        assert.deepEqual(r.out.trim().split('\n').map((l) => /MESH_ERR_\w+/.exec(l)?.[0]), ['MESH_ERR_NATIVE_MISSING'], `${c.where}: ${r.out}`);
+        assert.deepEqual(
+          r.out
+            .trim()
+            .split('\n')
+            .map((l) => /MESH_ERR_\w+/.exec(l)?.[0]),
+          ['MESH_ERR_NATIVE_MISSING'],
+          `${c.where}: ${r.out}`,
+        );
       } else {
         assert.equal(r.code, 0, `${c.where}: dreammesh validate refuses it:\n${r.out}`);
       }

@@ -16,8 +16,19 @@ const readme = blocks('README.md');
 test('the README opens with exactly the two commands: quickstart and the test suite', () => {
   const text = readFileSync(join(ROOT, 'README.md'), 'utf8');
   const first = readme[0]!;
-  assert.equal(text.split('\n').slice(0, first.line - 1).filter((l) => l.trim() !== '').join('\n'), '# DreamMesh', 'nothing but the title before the commands');
-  const commands = first.body.split('\n').map((l) => l.replace(/\s+#.*$/, '').trim()).filter(Boolean);
+  assert.equal(
+    text
+      .split('\n')
+      .slice(0, first.line - 1)
+      .filter((l) => l.trim() !== '')
+      .join('\n'),
+    '# DreamMesh',
+    'nothing but the title before the commands',
+  );
+  const commands = first.body
+    .split('\n')
+    .map((l) => l.replace(/\s+#.*$/, '').trim())
+    .filter(Boolean);
   assert.deepEqual(commands, ['npm ci && npx dreammesh quickstart', 'bash scripts/test.sh']);
 });
 
@@ -34,7 +45,10 @@ test("the README's `redirect install --dry-run` line works with the README's own
   if (process.getuid?.() !== 0) return t.skip('needs root for a private network namespace (unshare -n) to read rules from');
   const line = readme.flatMap((b) => (b.lang === 'sh' ? b.body.split('\n') : [])).find((l) => /redirect install .*--dry-run/.test(l));
   assert.ok(line, 'README.md shows a redirect install --dry-run line');
-  const args = line.replace(/\s+#.*$/, '').trim().split(/\s+/);
+  const args = line
+    .replace(/\s+#.*$/, '')
+    .trim()
+    .split(/\s+/);
   assert.deepEqual(args.slice(0, 3), ['sudo', 'npx', 'dreammesh']);
   const dir = await mkdtemp(join(tmpdir(), 'dm-readme-redirect-'));
   try {
@@ -71,7 +85,10 @@ test("the README's quickstart curl lines work against a running quickstart", asy
       });
       child.once('exit', (code) => reject(new Error(`quickstart exited ${code}: ${err}`)));
     });
-    const lines = block.body.split('\n').map((l) => l.replace(/\s+#.*$/, '').trim()).filter(Boolean);
+    const lines = block.body
+      .split('\n')
+      .map((l) => l.replace(/\s+#.*$/, '').trim())
+      .filter(Boolean);
     assert.ok(lines.length >= 3);
     for (const line of lines) {
       // The README's ports are the default base (15000); this quickstart runs at `base`.

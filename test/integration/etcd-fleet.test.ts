@@ -25,7 +25,6 @@ after(async () => {
 
 const etcdConfig = (prefix: string, extra: Record<string, unknown> = {}): Record<string, unknown> => etcdTestConfig(etcd, dir, prefix, extra);
 
-
 async function keys(prefix: string): Promise<string[]> {
   return (await etcd.ctl('get', '--prefix', '--keys-only', prefix)).split('\n').filter((l) => l.length > 0);
 }
@@ -185,18 +184,15 @@ test('etcd down at start: serves from the cached snapshot; without a cache it is
     assert.equal(await cached.stop(), 0);
   }
 
-  await assert.rejects(
-    spawnSidecar({ registry: { etcd: etcdConfig(prefix, { cacheFile: join(dir, 'no-such-cache.json'), endpoints: [nowhere] }) } }),
-    (e: Error) => {
-      assert.match(e.message, /exited with 1/);
-      assert.match(e.message, /MESH_ERR_REGISTRY_UNAVAILABLE: registry\.etcd: cannot reach etcd at http:\/\/127\.0\.0\.1:\d+ .* no usable snapshot cache/);
-      return true;
-    },
-  );
+  await assert.rejects(spawnSidecar({ registry: { etcd: etcdConfig(prefix, { cacheFile: join(dir, 'no-such-cache.json'), endpoints: [nowhere] }) } }), (e: Error) => {
+    assert.match(e.message, /exited with 1/);
+    assert.match(e.message, /MESH_ERR_REGISTRY_UNAVAILABLE: registry\.etcd: cannot reach etcd at http:\/\/127\.0\.0\.1:\d+ .* no usable snapshot cache/);
+    return true;
+  });
   await b.close();
 });
 
-test('a lost lease (revoked behind the sidecar\'s back) is re-granted and the record put again', async (t) => {
+test("a lost lease (revoked behind the sidecar's back) is re-granted and the record put again", async (t) => {
   const prefix = '/fleet-lease/';
   const a = await startUpstream('a');
   t.after(() => a.close());
@@ -212,10 +208,14 @@ test('a lost lease (revoked behind the sidecar\'s back) is re-granted and the re
     const first = await leaseOf();
     assert.ok(first !== undefined && first !== '0', 'registered under a lease');
     await etcd.ctl('lease', 'revoke', first);
-    await until('the record to come back under a new lease', async () => {
-      const l = await leaseOf();
-      return l !== undefined && l !== first;
-    }, 4000);
+    await until(
+      'the record to come back under a new lease',
+      async () => {
+        const l = await leaseOf();
+        return l !== undefined && l !== first;
+      },
+      4000,
+    );
     await until('routing to alpha again', async () => (await upstreamOf(mesh, 'alpha')) === 'a', 2000);
   } finally {
     await mesh.stop();

@@ -26,7 +26,6 @@ after(async () => {
 
 const etcdConfig = (prefix: string, extra: Record<string, unknown> = {}): Record<string, unknown> => etcdTestConfig(etcd, dir, prefix, extra);
 
-
 const upstreamOf = async (mesh: RunningSidecar, host: string): Promise<string | number> => {
   const r = await viaSidecar(mesh.outbound, host);
   return r.status === 200 ? String(r.headers['x-upstream']) : r.status;

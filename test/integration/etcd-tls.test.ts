@@ -26,10 +26,7 @@ test('sync, watch and registration over mutual TLS', async (t) => {
   assert.equal((await viaSidecar(mesh.outbound, 'secure')).status, 200, 'routes to its own registered instance');
 
   // Without a client certificate etcd refuses; with no cache that is a clear start error.
-  await assert.rejects(
-    startSidecar({ registry: { etcd: { ...etcdCfg, cacheFile: join(dir, 'none.json'), tls: { caFile: certs.caFile } } } }),
-    /MESH_ERR_REGISTRY_UNAVAILABLE|cannot reach etcd/,
-  );
+  await assert.rejects(startSidecar({ registry: { etcd: { ...etcdCfg, cacheFile: join(dir, 'none.json'), tls: { caFile: certs.caFile } } } }), /MESH_ERR_REGISTRY_UNAVAILABLE|cannot reach etcd/);
   // A missing certificate file names the field.
   await assert.rejects(startSidecar({ registry: { etcd: { ...etcdCfg, tls: { caFile: join(dir, 'nope.pem') } } } }), /registry\.etcd\.tls\.caFile: cannot read .*nope\.pem: ENOENT/);
 });

@@ -18,7 +18,12 @@ before(async () => {
   mesh = await startSidecar({
     lb: 'round-robin',
     services: {
-      users: { endpoints: [{ address: v1.address, labels: { version: 'v1' } }, { address: v2.address, labels: { version: 'v2' } }] },
+      users: {
+        endpoints: [
+          { address: v1.address, labels: { version: 'v1' } },
+          { address: v2.address, labels: { version: 'v2' } },
+        ],
+      },
       orders: { endpoints: [v1.address] },
     },
   });
@@ -66,7 +71,20 @@ test('the upstream sees x-forwarded-for, via, a traceparent and an x-request-id'
 });
 
 test('hop-by-hop headers, including ones named in Connection, are not forwarded', async () => {
-  const { stdout } = await exec('curl', ['-s', '-H', 'Host: users', '-H', 'Connection: keep-alive, x-secret-hop', '-H', 'x-secret-hop: 1', '-H', 'Keep-Alive: timeout=5', '-H', 'x-end-to-end: yes', `http://${mesh.outbound}/`]);
+  const { stdout } = await exec('curl', [
+    '-s',
+    '-H',
+    'Host: users',
+    '-H',
+    'Connection: keep-alive, x-secret-hop',
+    '-H',
+    'x-secret-hop: 1',
+    '-H',
+    'Keep-Alive: timeout=5',
+    '-H',
+    'x-end-to-end: yes',
+    `http://${mesh.outbound}/`,
+  ]);
   const h = (JSON.parse(stdout) as { headers: Record<string, string> }).headers;
   assert.equal(h['x-secret-hop'], undefined);
   assert.equal(h['keep-alive'], undefined);

@@ -9,7 +9,6 @@ import { startUpstream } from '../helpers/upstream.js';
 import { viaSidecar, metricValue, getJson } from '../helpers/http.js';
 import { until } from '../helpers/until.js';
 
-
 test('edits to registry.file are picked up live; broken edits keep the last good snapshot', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'dm-file-registry-'));
   const file = join(dir, 'services.yaml');

@@ -146,7 +146,11 @@ test('curl with the env from dreammesh env: a mesh service goes through the side
   assert.equal(v1.seen.length, seen + 1);
   assert.equal(v1.seen.at(-1)!.headers.via, undefined, 'no sidecar on the way');
   const m2 = await metrics();
-  const sum = (text: string): number => text.split('\n').filter((l) => l.startsWith('dreammesh_requests_total{')).reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+  const sum = (text: string): number =>
+    text
+      .split('\n')
+      .filter((l) => l.startsWith('dreammesh_requests_total{'))
+      .reduce((a, l) => a + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
   assert.equal(sum(m2), sum(m1), 'dreammesh_requests_total did not move');
   assert.equal(metricValue(m2, 'dreammesh_tunnels_total', { mode: 'proxy', kind: 'egress', outcome: 'ok' }), metricValue(m1, 'dreammesh_tunnels_total', { mode: 'proxy', kind: 'egress', outcome: 'ok' }));
 });
@@ -230,7 +234,10 @@ test('Python urllib honours http_proxy/https_proxy and NO_PROXY', async () => {
 });
 
 test('Java 17 HttpClient with JAVA_TOOL_OPTIONS from dreammesh env (http and https through CONNECT)', async (t) => {
-  const java = await exec('java', ['-version']).then(() => true, () => false);
+  const java = await exec('java', ['-version']).then(
+    () => true,
+    () => false,
+  );
   if (!java) return t.skip('java is not installed (scripts/setup-system.sh installs openjdk-17-jre-headless)');
   const store = join(dir, 'trust.p12');
   await exec('keytool', ['-importcert', '-noprompt', '-alias', 'test', '-file', cert.certFile, '-keystore', store, '-storepass', 'changeit', '-storetype', 'PKCS12']);

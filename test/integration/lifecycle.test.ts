@@ -18,7 +18,10 @@ test('inbound forwards to the app; a claimed caller counts as unknown and never 
     assert.equal(r.statusCode, 200);
     assert.equal(((await r.body.json()) as { name: string }).name, 'app');
     await (await request(`http://${mesh.inbound}/in`)).body.text();
-    assert.ok(app.seen.every((s) => !Object.keys(s.headers).some((h) => h.startsWith('x-dreammesh-'))), 'no x-dreammesh-* header reached the app');
+    assert.ok(
+      app.seen.every((s) => !Object.keys(s.headers).some((h) => h.startsWith('x-dreammesh-'))),
+      'no x-dreammesh-* header reached the app',
+    );
     const text = await (await fetch(`${mesh.adminUrl}/metrics`)).text();
     assert.equal(metricValue(text, 'dreammesh_inbound_requests_total', { caller: 'billing', code: '200' }), 0);
     assert.equal(metricValue(text, 'dreammesh_inbound_requests_total', { caller: 'unknown', code: '200' }), 2);

@@ -245,7 +245,10 @@ test('tunnels are access-logged: one line per CONNECT, with its outcome', async 
   } finally {
     await logged.stop();
   }
-  const lines = (await readFile(file, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = (await readFile(file, 'utf8'))
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   await rm(dir, { recursive: true, force: true });
   const svc = lines.find((l) => l.authority === 'users:80')!;
   assert.equal(svc.method, 'CONNECT');
@@ -309,16 +312,20 @@ test('many failed and finished tunnels leave no file descriptors or tunnels behi
     const { host, port } = splitAddress(mesh.outbound);
     const { connect } = await import('node:net');
     await Promise.all(
-      Array.from({ length: 10 }, () => new Promise<void>((resolve) => {
-        const s = connect({ host, port }, () => {
-          s.write(`CONNECT 127.0.0.1:${blackhole!.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
-          setTimeout(() => {
-            s.destroy();
-            resolve();
-          }, 50);
-        });
-        s.on('error', () => resolve());
-      })),
+      Array.from(
+        { length: 10 },
+        () =>
+          new Promise<void>((resolve) => {
+            const s = connect({ host, port }, () => {
+              s.write(`CONNECT 127.0.0.1:${blackhole!.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
+              setTimeout(() => {
+                s.destroy();
+                resolve();
+              }, 50);
+            });
+            s.on('error', () => resolve());
+          }),
+      ),
     );
     await new Promise((r) => setTimeout(r, 400)); // the pending connects time out (connectMs 300)
   }

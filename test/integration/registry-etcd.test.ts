@@ -29,10 +29,7 @@ runRegistrySuite({
   async create() {
     const prefix = `/conformance-${process.pid}-${++n}/`;
     const dir = await mkdtemp(join(tmpdir(), 'dm-etcd-conformance-'));
-    const registry = new EtcdRegistry(
-      { endpoints: [etcd.url], prefix, leaseTtlSeconds: 2, dialTimeoutMs: 3000, withdrawGraceMs: 0, cacheFile: join(dir, 'cache.json') },
-      { log: pino({ level: 'silent' }) },
-    );
+    const registry = new EtcdRegistry({ endpoints: [etcd.url], prefix, leaseTtlSeconds: 2, dialTimeoutMs: 3000, withdrawGraceMs: 0, cacheFile: join(dir, 'cache.json') }, { log: pino({ level: 'silent' }) });
     return {
       registry,
       put: async (service, i) => {
@@ -52,17 +49,12 @@ runRegistrySuite({
 test('etcd registry: a burst of changes is coalesced into few snapshots, none lost', async () => {
   const prefix = `/burst-${process.pid}/`;
   const dir = await mkdtemp(join(tmpdir(), 'dm-etcd-burst-'));
-  const registry = new EtcdRegistry(
-    { endpoints: [etcd.url], prefix, leaseTtlSeconds: 2, dialTimeoutMs: 3000, withdrawGraceMs: 0, cacheFile: join(dir, 'cache.json') },
-    { log: pino({ level: 'silent' }) },
-  );
+  const registry = new EtcdRegistry({ endpoints: [etcd.url], prefix, leaseTtlSeconds: 2, dialTimeoutMs: 3000, withdrawGraceMs: 0, cacheFile: join(dir, 'cache.json') }, { log: pino({ level: 'silent' }) });
   try {
     await registry.start();
     let snapshots = 0;
     registry.watch(() => (snapshots += 1));
-    await Promise.all(
-      Array.from({ length: 300 }, (_, i) => writer.put(instanceKey(prefix, `svc-${i % 30}`, `10.0.0.${i % 250}:${8000 + i}`)).value(encodeInstance({ address: `10.0.0.${i % 250}:${8000 + i}` }))),
-    );
+    await Promise.all(Array.from({ length: 300 }, (_, i) => writer.put(instanceKey(prefix, `svc-${i % 30}`, `10.0.0.${i % 250}:${8000 + i}`)).value(encodeInstance({ address: `10.0.0.${i % 250}:${8000 + i}` }))));
     const deadline = Date.now() + 5000;
     const count = (): number => [...registry.snapshot().services.values()].reduce((n, s) => n + s.endpoints.length, 0);
     while (count() < 300 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));

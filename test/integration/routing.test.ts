@@ -24,7 +24,18 @@ before(async () => {
   mesh = await startSidecar({
     outlier: { consecutiveFailures: 3, baseEjectionMs: 60000, maxEjectionPercent: 50 },
     services: {
-      canary: { endpoints, routes: [{ name: 'one-percent', split: [{ labels: { version: 'v1' }, weight: 99 }, { labels: { version: 'v2' }, weight: 1 }] }] },
+      canary: {
+        endpoints,
+        routes: [
+          {
+            name: 'one-percent',
+            split: [
+              { labels: { version: 'v1' }, weight: 99 },
+              { labels: { version: 'v2' }, weight: 1 },
+            ],
+          },
+        ],
+      },
       rules: {
         endpoints,
         routes: [
@@ -32,7 +43,13 @@ before(async () => {
           { name: 'api', match: { pathPrefix: '/api/' }, split: [{ labels: { version: 'v1' }, weight: 1 }] },
         ],
       },
-      weighted: { lb: 'round-robin', endpoints: [{ address: v1.address, weight: 3 }, { address: v2.address, weight: 1 }] },
+      weighted: {
+        lb: 'round-robin',
+        endpoints: [
+          { address: v1.address, weight: 3 },
+          { address: v2.address, weight: 1 },
+        ],
+      },
       lr: { lb: 'least-request', endpoints: [v1.address, v2.address] },
       flaky: { endpoints: [failing.address, v1.address], lb: 'round-robin' },
     },
@@ -43,8 +60,7 @@ after(async () => {
   await Promise.all([v1.close(), v2.close(), failing.close()]);
 });
 
-const nameOf = async (host: string, path = '/', headers: Record<string, string> = {}): Promise<string> =>
-  (await viaSidecar(mesh.outbound, host, path, { headers })).json<{ name: string }>().name;
+const nameOf = async (host: string, path = '/', headers: Record<string, string> = {}): Promise<string> => (await viaSidecar(mesh.outbound, host, path, { headers })).json<{ name: string }>().name;
 
 test('a 1% canary split sends about 1% of requests to v2', async () => {
   let v2count = 0;

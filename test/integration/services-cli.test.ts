@@ -84,7 +84,6 @@ test('services put/list/get/rm against etcd', async () => {
   r = await cli('rm', 'users', '127.0.0.1:9100', '--config', cfg);
   assert.equal(r.code, 1);
   assert.match(r.err, /no instance "127\.0\.0\.1:9100" of service "users"/);
-
 });
 
 test('services over a file registry lists, and says clearly that put/rm do not edit it; etcd down is a clear error', async () => {

@@ -51,9 +51,18 @@ test('ratios use the baseline measured by the same generator', () => {
 });
 
 test('--modes: names and groups resolve, baselines are always added, unknown names are refused', () => {
-  assert.deepEqual(selectModes(['haproxy']).map((m) => m.name), ['direct', 'explicit', 'haproxy']);
-  assert.deepEqual(selectModes(['explicit']).map((m) => m.name), ['direct', 'explicit']);
+  assert.deepEqual(
+    selectModes(['haproxy']).map((m) => m.name),
+    ['direct', 'explicit', 'haproxy'],
+  );
+  assert.deepEqual(
+    selectModes(['explicit']).map((m) => m.name),
+    ['direct', 'explicit'],
+  );
   assert.ok(selectModes(['reference']).some((m) => m.name === 'haproxy-tcp'));
   assert.throws(() => selectModes(['explicit', 'warp-drive']), /unknown mode warp-drive; known: direct, explicit/);
-  assert.deepEqual(selectModes(undefined, true).map((m) => m.name), ['direct', 'explicit', 'explicit-unix', 'proxy', 'inbound', 'connect', 'haproxy', 'transparent-nftables']);
+  assert.deepEqual(
+    selectModes(undefined, true).map((m) => m.name),
+    ['direct', 'explicit', 'explicit-unix', 'proxy', 'inbound', 'connect', 'haproxy', 'transparent-nftables'],
+  );
 });

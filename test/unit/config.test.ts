@@ -78,8 +78,7 @@ test('a service overriding one timeout keeps the other global values', () => {
   assert.equal(c.timeouts.connectMs, 1000, 'the global default is untouched by the override');
 });
 
-const splitConfig = (split: string): string =>
-  `services:\n  users:\n    endpoints: [127.0.0.1:9101]\n    routes:\n      - name: canary\n        split: ${split}\n`;
+const splitConfig = (split: string): string => `services:\n  users:\n    endpoints: [127.0.0.1:9101]\n    routes:\n      - name: canary\n        split: ${split}\n`;
 
 test('overlapping split selectors are refused, naming both fields', () => {
   assert.throws(

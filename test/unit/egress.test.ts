@@ -76,7 +76,11 @@ test('bad allow-list entries are refused at load, naming the field', () => {
     ['zz::/8', /egress\.allow\.0: .*not an IP address/],
   ];
   for (const [entry, re] of bad) {
-    assert.throws(() => cfg([entry]), (e: Error & { code?: string }) => e.code === 'MESH_ERR_CONFIG_INVALID' && re.test(e.message), entry);
+    assert.throws(
+      () => cfg([entry]),
+      (e: Error & { code?: string }) => e.code === 'MESH_ERR_CONFIG_INVALID' && re.test(e.message),
+      entry,
+    );
   }
   assert.throws(() => parseConfigObject({ egress: { allow: ['ok.example.com', 'bad host'] } }), /egress\.allow\.1:/);
 });

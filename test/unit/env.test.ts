@@ -26,10 +26,7 @@ test('proxy mode prints proxies, lowercase twins, NO_PROXY with loopback and byp
   for (const k of ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy']) assert.equal(env[k], 'http://127.0.0.1:15101', k);
   assert.equal(env.NO_PROXY, 'localhost,127.0.0.1,::1,.corp.example,db.local,10.0.0.0/8,cache.local:6379,172.16.0.0/12');
   assert.equal(env.no_proxy, env.NO_PROXY);
-  assert.equal(
-    env.JAVA_TOOL_OPTIONS,
-    '-Dhttp.proxyHost=127.0.0.1 -Dhttp.proxyPort=15101 -Dhttps.proxyHost=127.0.0.1 -Dhttps.proxyPort=15101 -Dhttp.nonProxyHosts=localhost|127.0.0.1|[::1]|*.corp.example|db.local|10.*',
-  );
+  assert.equal(env.JAVA_TOOL_OPTIONS, '-Dhttp.proxyHost=127.0.0.1 -Dhttp.proxyPort=15101 -Dhttps.proxyHost=127.0.0.1 -Dhttps.proxyPort=15101 -Dhttp.nonProxyHosts=localhost|127.0.0.1|[::1]|*.corp.example|db.local|10.*');
 });
 
 test('Java nonProxyHosts translation', () => {
@@ -37,11 +34,17 @@ test('Java nonProxyHosts translation', () => {
 });
 
 test('a unix-socket outbound cannot be a proxy: clear error', () => {
-  assert.throws(() => meshEnv(parseConfigObject({ listeners: { outbound: 'unix:/run/dm.sock' } }), 'proxy'), (e: Error & { code?: string }) => e.code === 'MESH_ERR_PROXY_NEEDS_TCP' && /Unix socket/.test(e.message));
+  assert.throws(
+    () => meshEnv(parseConfigObject({ listeners: { outbound: 'unix:/run/dm.sock' } }), 'proxy'),
+    (e: Error & { code?: string }) => e.code === 'MESH_ERR_PROXY_NEEDS_TCP' && /Unix socket/.test(e.message),
+  );
 });
 
 test('sh output survives a real shell, quotes and all', async () => {
-  const vars: [string, string][] = [['A', "it's a \"test\" $HOME `x` \\ |*"], ['B', 'x y']];
+  const vars: [string, string][] = [
+    ['A', 'it\'s a "test" $HOME `x` \\ |*'],
+    ['B', 'x y'],
+  ];
   const script = formatEnv(vars, 'sh') + 'printf "%s\\n%s\\n" "$A" "$B"';
   const { stdout } = await run('sh', ['-c', script]);
   assert.equal(stdout, `${vars[0]![1]}\n${vars[1]![1]}\n`);
@@ -49,13 +52,19 @@ test('sh output survives a real shell, quotes and all', async () => {
 });
 
 test('dotenv and json formats', () => {
-  const vars: [string, string][] = [['P', 'http://127.0.0.1:1'], ['J', '-Da=1 -Db=x|y']];
+  const vars: [string, string][] = [
+    ['P', 'http://127.0.0.1:1'],
+    ['J', '-Da=1 -Db=x|y'],
+  ];
   assert.equal(formatEnv(vars, 'dotenv'), 'P=http://127.0.0.1:1\nJ="-Da=1 -Db=x|y"\n');
   assert.deepEqual(JSON.parse(formatEnv(vars, 'json')), { P: 'http://127.0.0.1:1', J: '-Da=1 -Db=x|y' });
 });
 
-test('exec puts the app\'s own JAVA_TOOL_OPTIONS after ours', () => {
-  const env = childEnv({ JAVA_TOOL_OPTIONS: '-Xmx1g', KEEP: '1' }, [['JAVA_TOOL_OPTIONS', '-Dhttp.proxyHost=h'], ['HTTP_PROXY', 'http://h:1']]);
+test("exec puts the app's own JAVA_TOOL_OPTIONS after ours", () => {
+  const env = childEnv({ JAVA_TOOL_OPTIONS: '-Xmx1g', KEEP: '1' }, [
+    ['JAVA_TOOL_OPTIONS', '-Dhttp.proxyHost=h'],
+    ['HTTP_PROXY', 'http://h:1'],
+  ]);
   assert.equal(env.JAVA_TOOL_OPTIONS, '-Dhttp.proxyHost=h -Xmx1g');
   assert.equal(env.KEEP, '1');
   assert.equal(env.HTTP_PROXY, 'http://h:1');
@@ -70,11 +79,17 @@ test('the CLI: --config FILE, --format, and usage errors', async () => {
     const env = JSON.parse(stdout) as Record<string, string>;
     assert.equal(env.HTTP_PROXY, 'http://127.0.0.1:15222');
     assert.equal(env.NO_PROXY, 'localhost,127.0.0.1,::1,.corp.test');
-    const bad = await run(process.execPath, [bin, 'env', '--mode', 'magic']).then(() => assert.fail('expected failure'), (e: { code: number; stderr: string }) => e);
+    const bad = await run(process.execPath, [bin, 'env', '--mode', 'magic']).then(
+      () => assert.fail('expected failure'),
+      (e: { code: number; stderr: string }) => e,
+    );
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--mode must be explicit or proxy/);
     await writeFile(file, 'listeners:\n  outbound: unix:/tmp/x.sock\n');
-    const unix = await run(process.execPath, [bin, 'env', '--mode', 'proxy', '--config', file]).then(() => assert.fail('expected failure'), (e: { code: number; stderr: string }) => e);
+    const unix = await run(process.execPath, [bin, 'env', '--mode', 'proxy', '--config', file]).then(
+      () => assert.fail('expected failure'),
+      (e: { code: number; stderr: string }) => e,
+    );
     assert.equal(unix.code, 1);
     assert.match(unix.stderr, /MESH_ERR_PROXY_NEEDS_TCP/);
   } finally {

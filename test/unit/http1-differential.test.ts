@@ -32,13 +32,30 @@ const KNOWN: { id: string; corpus: string; hit: (c: Case, o: Outcome) => boolean
 
 /** HTTP1_DIFF_STATS=1: how the runs were judged (both accept, both reject, which STRICTER rule...). */
 const STATS = process.env.HTTP1_DIFF_STATS === '1' ? new Map<string, number>() : null;
-if (STATS) process.on('exit', () => console.log([...STATS].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${String(n).padStart(7)}  ${k}`).join('\n')));
+if (STATS)
+  process.on('exit', () =>
+    console.log(
+      [...STATS]
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, n]) => `${String(n).padStart(7)}  ${k}`)
+        .join('\n'),
+    ),
+  );
 
 function check(c: Case, opts: { wellFormed?: boolean } = {}): void {
   const o = runBoth(c);
   if (STATS) {
     const known = !o.ok && KNOWN.find((k) => k.hit(c, o));
-    const key = `${c.kind}: ${o.ok ? o.note.replace(/\d+/g, 'N').replace(/\(.*\)/, '').trim() : known ? `known: ${known.corpus}` : 'FAIL'}`;
+    const key = `${c.kind}: ${
+      o.ok
+        ? o.note
+            .replace(/\d+/g, 'N')
+            .replace(/\(.*\)/, '')
+            .trim()
+        : known
+          ? `known: ${known.corpus}`
+          : 'FAIL'
+    }`;
     STATS.set(key, (STATS.get(key) ?? 0) + 1);
   }
   if (SKIP_KNOWN && !o.ok && KNOWN.some((k) => k.hit(c, o))) return;
@@ -55,12 +72,18 @@ const asCase = (s: Stream, bytes = serialize(s)): Case => ({ kind: s.kind, bytes
 
 test('well-formed request streams: same messages, same boundaries', (t) => {
   t.diagnostic(replay);
-  fc.assert(fc.property(requestStream, (s) => check(asCase(s), { wellFormed: true })), params(2500));
+  fc.assert(
+    fc.property(requestStream, (s) => check(asCase(s), { wellFormed: true })),
+    params(2500),
+  );
 });
 
 test('well-formed response streams (HEAD/204/304/1xx/101, close-delimited): same messages, same boundaries', (t) => {
   t.diagnostic(replay);
-  fc.assert(fc.property(responseStream, (s) => check(asCase(s), { wellFormed: true })), params(2500));
+  fc.assert(
+    fc.property(responseStream, (s) => check(asCase(s), { wellFormed: true })),
+    params(2500),
+  );
 });
 
 test('truncated streams: the same complete messages and the same incomplete tail', (t) => {
@@ -69,7 +92,10 @@ test('truncated streams: the same complete messages and the same incomplete tail
     const b = serialize(s);
     return asCase(s, b.subarray(0, at % (b.length + 1)));
   });
-  fc.assert(fc.property(cut, (c) => check(c)), params(2000));
+  fc.assert(
+    fc.property(cut, (c) => check(c)),
+    params(2000),
+  );
 });
 
 const mutated = (stream: fc.Arbitrary<Stream>) =>
@@ -80,10 +106,16 @@ const mutated = (stream: fc.Arbitrary<Stream>) =>
 
 test('mutated request streams (smuggling field lines, chunk lines, byte edits): llhttp rejects ⇒ codec rejects', (t) => {
   t.diagnostic(replay);
-  fc.assert(fc.property(mutated(requestStream), (c) => check(c)), params(5000));
+  fc.assert(
+    fc.property(mutated(requestStream), (c) => check(c)),
+    params(5000),
+  );
 });
 
 test('mutated response streams: llhttp rejects ⇒ codec rejects; accepted ⇒ same boundaries', (t) => {
   t.diagnostic(replay);
-  fc.assert(fc.property(mutated(responseStream), (c) => check(c)), params(4000));
+  fc.assert(
+    fc.property(mutated(responseStream), (c) => check(c)),
+    params(4000),
+  );
 });

@@ -10,8 +10,17 @@ const b = (s: string) => Buffer.from(s, 'latin1');
 test('pipelined requests: each message with its end offset, and the incomplete tail', () => {
   const r = llhttpScanRequests(b('GET /a HTTP/1.1\r\nHost: h\r\nX:  v \t\r\n\r\nPOST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabcGET /c'));
   assert.equal(r.error, null);
-  assert.deepEqual(r.messages.map((m) => [m.method, m.target, m.end, m.body.toString()]), [['GET', '/a', 37, ''], ['POST', '/b', 88, 'abc']]);
-  assert.deepEqual(r.messages[0]!.headers, [['Host', 'h'], ['X', 'v']]);
+  assert.deepEqual(
+    r.messages.map((m) => [m.method, m.target, m.end, m.body.toString()]),
+    [
+      ['GET', '/a', 37, ''],
+      ['POST', '/b', 88, 'abc'],
+    ],
+  );
+  assert.deepEqual(r.messages[0]!.headers, [
+    ['Host', 'h'],
+    ['X', 'v'],
+  ]);
   assert.equal(r.rest, 6);
 });
 
@@ -56,11 +65,16 @@ test('an error inside the body of an upgrade request is reported (Node hides it)
 });
 
 test('responses: HEAD and 204/304 have no body, 1xx are their own messages, no length means until EOF', () => {
-  const r = llhttpScanResponses(
-    b('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nHTTP/1.1 304 NM\r\n\r\nHTTP/1.0 200 OK\r\n\r\nto the end'),
-    ['HEAD', 'GET', 'GET'],
-  );
+  const r = llhttpScanResponses(b('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nHTTP/1.1 304 NM\r\n\r\nHTTP/1.0 200 OK\r\n\r\nto the end'), ['HEAD', 'GET', 'GET']);
   assert.equal(r.error, null);
-  assert.deepEqual(r.messages.map((m) => [m.status, m.body.toString()]), [[100, ''], [200, ''], [304, ''], [200, 'to the end']]);
+  assert.deepEqual(
+    r.messages.map((m) => [m.status, m.body.toString()]),
+    [
+      [100, ''],
+      [200, ''],
+      [304, ''],
+      [200, 'to the end'],
+    ],
+  );
   assert.equal(r.rest, 0);
 });

@@ -47,7 +47,11 @@ test('spec validation: every bad value is a MESH_ERR_REDIRECT_INVALID naming the
     [{ backend: 'pf' }, /--backend/],
   ];
   for (const [flags, re] of bad) {
-    assert.throws(() => redirectSpec(base, flags), (e: Error & { code?: string }) => e.code === 'MESH_ERR_REDIRECT_INVALID' && re.test(e.message), JSON.stringify(flags));
+    assert.throws(
+      () => redirectSpec(base, flags),
+      (e: Error & { code?: string }) => e.code === 'MESH_ERR_REDIRECT_INVALID' && re.test(e.message),
+      JSON.stringify(flags),
+    );
   }
   assert.throws(() => redirectSpec(parseConfigObject({})), /required, otherwise its own upstream connections would be captured/);
 });
@@ -79,8 +83,20 @@ test('iptables install script: idempotent against what is installed, repairs a m
   assert.match(fresh, /^\*nat\n:DREAMMESH_OUTPUT - \[0:0\]/);
   assert.match(fresh, /-A OUTPUT -p tcp -j DREAMMESH_OUTPUT\n-A PREROUTING -p tcp -j DREAMMESH_INBOUND\nCOMMIT\n$/);
   // Simulate the save output after that install plus a foreign rule.
-  const installed = ['*nat', ':PREROUTING ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':DREAMMESH_OUTPUT - [0:0]', ':DREAMMESH_REDIRECT - [0:0]', ':DREAMMESH_INBOUND - [0:0]', ':DREAMMESH_IN_REDIRECT - [0:0]',
-    '-A PREROUTING -p tcp -j DREAMMESH_INBOUND', '-A OUTPUT -d 192.0.2.1/32 -j RETURN', '-A OUTPUT -p tcp -j DREAMMESH_OUTPUT', ...iptablesChainRules(s, 4), 'COMMIT'].join('\n');
+  const installed = [
+    '*nat',
+    ':PREROUTING ACCEPT [0:0]',
+    ':OUTPUT ACCEPT [0:0]',
+    ':DREAMMESH_OUTPUT - [0:0]',
+    ':DREAMMESH_REDIRECT - [0:0]',
+    ':DREAMMESH_INBOUND - [0:0]',
+    ':DREAMMESH_IN_REDIRECT - [0:0]',
+    '-A PREROUTING -p tcp -j DREAMMESH_INBOUND',
+    '-A OUTPUT -d 192.0.2.1/32 -j RETURN',
+    '-A OUTPUT -p tcp -j DREAMMESH_OUTPUT',
+    ...iptablesChainRules(s, 4),
+    'COMMIT',
+  ].join('\n');
   const st = parseNatSave(installed);
   assert.deepEqual(iptablesDiff(s, 4, st), []);
   const again = iptablesInstallScript(s, 4, st);

@@ -129,7 +129,9 @@ export function resolveBackend(choice: BackendChoice): BackendName {
   const ipnft = which('iptables-nft-save') ? rulesIn(safe(() => run(which('iptables-nft-save')!, []).stdout, '')) : 0;
   let nativeNft = 0;
   if (which('nft') !== null) {
-    const tables = run(which('nft')!, ['list', 'tables']).stdout.split('\n').filter((l) => l.startsWith('table '));
+    const tables = run(which('nft')!, ['list', 'tables'])
+      .stdout.split('\n')
+      .filter((l) => l.startsWith('table '));
     nativeNft = tables.filter((l) => {
       const [, fam, name] = l.trim().split(/\s+/);
       return !((fam === 'ip' || fam === 'ip6') && IPTABLES_NFT_TABLES.has(name ?? ''));

@@ -6,9 +6,7 @@ import { networkInterfaces } from 'node:os';
 import type { RedirectSpec } from './redirect-spec.js';
 import { cidrContains, parseCidr } from './redirect-spec.js';
 
-export type CaptureVerdict =
-  | { readonly captured: false; readonly rule: string; readonly why: string }
-  | { readonly captured: true; readonly rule: string; readonly why: string; readonly to: number };
+export type CaptureVerdict = { readonly captured: false; readonly rule: string; readonly why: string } | { readonly captured: true; readonly rule: string; readonly why: string; readonly to: number };
 
 const LOOPBACK4 = parseCidr('127.0.0.0/8', 'loopback');
 

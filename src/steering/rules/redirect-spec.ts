@@ -143,11 +143,8 @@ export function redirectSpec(config: MeshConfig, flags: RedirectFlags = {}): Red
   const incRaw = flags.includeOutboundCidrs !== undefined ? list(flags.includeOutboundCidrs) : [...r.includeOutboundCidrs];
   const includeField = flags.includeOutboundCidrs !== undefined ? '--include-outbound-cidrs' : 'transparent.redirect.includeOutboundCidrs';
   const includeOutboundCidrs = incRaw.length === 1 && incRaw[0] === '*' ? '*' : cidrs(incRaw, includeField);
-  const excludeOutboundCidrs =
-    flags.excludeOutboundCidrs !== undefined ? cidrs(list(flags.excludeOutboundCidrs), '--exclude-outbound-cidrs') : cidrs(r.excludeOutboundCidrs, 'transparent.redirect.excludeOutboundCidrs');
-  const excludeOutboundPorts = uniqSorted(
-    flags.excludeOutboundPorts !== undefined ? list(flags.excludeOutboundPorts).map((p) => parsePort(p, '--exclude-outbound-ports')) : [...r.excludeOutboundPorts],
-  );
+  const excludeOutboundCidrs = flags.excludeOutboundCidrs !== undefined ? cidrs(list(flags.excludeOutboundCidrs), '--exclude-outbound-cidrs') : cidrs(r.excludeOutboundCidrs, 'transparent.redirect.excludeOutboundCidrs');
+  const excludeOutboundPorts = uniqSorted(flags.excludeOutboundPorts !== undefined ? list(flags.excludeOutboundPorts).map((p) => parsePort(p, '--exclude-outbound-ports')) : [...r.excludeOutboundPorts]);
   const incIn = flags.includeInboundPorts !== undefined ? list(flags.includeInboundPorts) : r.includeInboundPorts.map(String);
   let includeInboundPorts: '*' | number[];
   if (incIn.length === 1 && incIn[0] === '*') includeInboundPorts = '*';
@@ -158,9 +155,7 @@ export function redirectSpec(config: MeshConfig, flags: RedirectFlags = {}): Red
   // Without inbound capture the inbound chain is never entered; the port of the historic
   // default listener keeps the rule set (and its hash) what it was.
   const inboundPort = explicitInbound ?? DEFAULT_INBOUND_PORT;
-  const excludeInboundPorts = uniqSorted(
-    flags.excludeInboundPorts !== undefined ? list(flags.excludeInboundPorts).map((p) => parsePort(p, '--exclude-inbound-ports')) : [...r.excludeInboundPorts],
-  );
+  const excludeInboundPorts = uniqSorted(flags.excludeInboundPorts !== undefined ? list(flags.excludeInboundPorts).map((p) => parsePort(p, '--exclude-inbound-ports')) : [...r.excludeInboundPorts]);
   const ipv6 = flags.ipv6 ?? r.ipv6;
   if (!ipv6) {
     const v6 = [...(includeOutboundCidrs === '*' ? [] : includeOutboundCidrs), ...excludeOutboundCidrs].find((c) => c.family === 6);
@@ -181,7 +176,7 @@ export function cidrContains(c: Cidr, ip: string): boolean {
   if (fam === 4) {
     if (c.prefix === 0) return true;
     const mask = (~0 << (32 - c.prefix)) >>> 0;
-    return ((v4ToInt(ip) & mask) >>> 0) === ((v4ToInt(c.address) & mask) >>> 0);
+    return (v4ToInt(ip) & mask) >>> 0 === (v4ToInt(c.address) & mask) >>> 0;
   }
   const a = v6ToBig(ip);
   const b = v6ToBig(c.address);
