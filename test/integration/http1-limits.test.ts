@@ -35,7 +35,8 @@ describe('defaults of the new fields (admin /config)', () => {
   });
   test('timeouts.requestHeaderMs 10000, timeouts.downstreamIdleMs 60000, limits.maxHeaderCount 100, limits.maxDownstreamConnections set', async () => {
     const r = await mesh.admin('/config');
-    const cfg = JSON.parse(r.responses[0]?.body.toString() ?? '{}') as { timeouts: Record<string, unknown>; limits: Record<string, unknown>; outlier: Record<string, unknown> };
+    // /config answers { version, loadedAt, source, config }.
+    const cfg = (JSON.parse(r.responses[0]?.body.toString() ?? '{}') as { config: { timeouts: Record<string, unknown>; limits: Record<string, unknown>; outlier: Record<string, unknown> } }).config;
     assert.equal(cfg.timeouts.requestHeaderMs, 10000);
     assert.equal(cfg.timeouts.downstreamIdleMs, 60000);
     assert.equal(cfg.limits.maxHeaderCount, 100);
@@ -216,8 +217,8 @@ describe('the default connection cap against 4,300 idle connections (the fd exha
     await mesh?.stop();
   });
   test('beyond limits.maxDownstreamConnections (default 4096) connections are closed at accept and counted; /ready and the inbound listener keep answering', async (t) => {
-    const cfg = JSON.parse((await mesh.admin('/config')).responses[0]?.body.toString() ?? '{}') as { limits?: { maxDownstreamConnections?: number } };
-    const cap = cfg.limits?.maxDownstreamConnections ?? 4096;
+    const cfg = (JSON.parse((await mesh.admin('/config')).responses[0]?.body.toString() ?? '{}') as { config?: { limits?: { maxDownstreamConnections?: number } } }).config;
+    const cap = cfg?.limits?.maxDownstreamConnections ?? 4096;
     if (cap > 4096) return t.skip(`the default cap is ${cap}`);
     const e = mesh.entry('explicit');
     const { host, port } = hostPort(e.address);
