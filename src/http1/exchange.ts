@@ -238,7 +238,7 @@ export class Exchange implements PoolWaiter, UpstreamUser {
           head = parseResponseHead(buf, i, buf.length, this.dc.engine.responseLimits);
         } catch (e) {
           const reason = e instanceof ParseError ? `${e.code}: ${e.reason}` : String(e);
-          this.failUpstream(new MeshError('MESH_ERR_UPSTREAM_PROTOCOL', `${this.ctx.endpoint ?? 'upstream'}: invalid response (${reason})`));
+          this.fail(new MeshError('MESH_ERR_UPSTREAM_PROTOCOL', `${this.ctx.endpoint ?? 'upstream'}: invalid response (${reason})`));
           return;
         }
         if (head === null) {
@@ -258,7 +258,7 @@ export class Exchange implements PoolWaiter, UpstreamUser {
         }
         // A 1xx that closes the connection leaves no way for the final response to arrive.
         if (!responseKeepsAlive(head)) {
-          this.failUpstream(new MeshError('MESH_ERR_UPSTREAM_PROTOCOL', `${this.ctx.endpoint ?? 'upstream'}: a ${head.status} response closed the connection before the final response`));
+          this.fail(new MeshError('MESH_ERR_UPSTREAM_PROTOCOL', `${this.ctx.endpoint ?? 'upstream'}: a ${head.status} response closed the connection before the final response`));
           return;
         }
         // 1xx informational (100 Continue, 103 Early Hints): relayed; HTTP/1.0 clients never see them.
@@ -329,7 +329,7 @@ export class Exchange implements PoolWaiter, UpstreamUser {
         stop = this.respDecoder!.feed(buf, i, buf.length);
       } catch (e) {
         const reason = e instanceof ParseError ? `${e.code}: ${e.reason}` : String(e);
-        this.failUpstream(new MeshError('MESH_ERR_UPSTREAM_PROTOCOL', `${this.ctx.endpoint ?? 'upstream'}: invalid chunked body (${reason})`));
+        this.fail(new MeshError('MESH_ERR_UPSTREAM_PROTOCOL', `${this.ctx.endpoint ?? 'upstream'}: invalid chunked body (${reason})`));
         return;
       }
       if (this.respDecoder!.done) this.respDone = true;
@@ -387,14 +387,14 @@ export class Exchange implements PoolWaiter, UpstreamUser {
       return;
     }
     const what = this.respHead === null ? 'before a response' : 'before the response was complete';
-    this.failUpstream(new MeshError('MESH_ERR_UPSTREAM_RESET', `${this.ctx.endpoint ?? 'upstream'} closed the connection ${what}${error?.code !== undefined ? ` (${error.code})` : ''}`));
+    this.fail(new MeshError('MESH_ERR_UPSTREAM_RESET', `${this.ctx.endpoint ?? 'upstream'} closed the connection ${what}${error?.code !== undefined ? ` (${error.code})` : ''}`));
   }
 
   onUpstreamTimeout(): void {
     if (this.finished) return;
     // Waiting for the client's body is the downstream's idle timeout, not the upstream's fault.
     if (!this.reqDone && this.respHead === null) return;
-    this.failUpstream(new MeshError('MESH_ERR_UPSTREAM_TIMEOUT', `${this.ctx.endpoint ?? 'upstream'}: no bytes for ${this.routed.target.policy.idleMs} ms`));
+    this.fail(new MeshError('MESH_ERR_UPSTREAM_TIMEOUT', `${this.ctx.endpoint ?? 'upstream'}: no bytes for ${this.routed.target.policy.idleMs} ms`));
   }
 
   private startTimer(): void {
@@ -402,7 +402,7 @@ export class Exchange implements PoolWaiter, UpstreamUser {
     if (ms <= 0 || this.timer !== null || this.respHead !== null || this.finished) return;
     this.timer = setTimeout(() => {
       this.timer = null;
-      this.failUpstream(new MeshError('MESH_ERR_UPSTREAM_TIMEOUT', `${this.ctx.endpoint ?? 'upstream'}: no response within ${ms} ms`));
+      this.fail(new MeshError('MESH_ERR_UPSTREAM_TIMEOUT', `${this.ctx.endpoint ?? 'upstream'}: no response within ${ms} ms`));
     }, ms);
   }
 
@@ -419,7 +419,7 @@ export class Exchange implements PoolWaiter, UpstreamUser {
     this.clearTimer();
     const up = this.up;
     if (!this.routed.upgrade || up === null) {
-      this.failUpstream(new MeshError('MESH_ERR_UPSTREAM_PROTOCOL', `${this.ctx.endpoint ?? 'upstream'}: 101 Switching Protocols to a request that asked for no upgrade`));
+      this.fail(new MeshError('MESH_ERR_UPSTREAM_PROTOCOL', `${this.ctx.endpoint ?? 'upstream'}: 101 Switching Protocols to a request that asked for no upgrade`));
       return;
     }
     this.finished = true;
@@ -470,10 +470,6 @@ export class Exchange implements PoolWaiter, UpstreamUser {
     const keep = this.reqDone && !this.closeAfter;
     this.dc.writeError(err, !keep);
     this.end(keep);
-  }
-
-  private failUpstream(err: MeshError): void {
-    this.fail(err);
   }
 
   /** Bad framing in the request body, found while forwarding it. */
