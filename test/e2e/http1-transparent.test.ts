@@ -135,7 +135,7 @@ describe('HTTP/1 engine on captured (transparent) connections', { skip: skip ?? 
     });
     mesh = await spawnSidecar(
       {
-        listeners: { outbound: '127.0.0.1:15001', inbound: '0.0.0.0:15006', admin: '127.0.0.1:15000' },
+        listeners: { outbound: '127.0.0.1:15001', admin: '127.0.0.1:15000' },
         timeouts: { requestHeaderMs: 1500, downstreamIdleMs: 1500 },
         // Generous: a JVM's first write on a fresh connection can come >100 ms after connect, and
         // a captured connection silent for detectTimeoutMs is relayed as opaque TCP (no engine).
