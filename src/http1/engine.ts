@@ -5,8 +5,20 @@ import type { Metrics } from '../telemetry/metrics.js';
 import type { AccessLog } from '../telemetry/access-log.js';
 import type { RequestContext, Entry } from '../pipeline/request-context.js';
 import type { HeadLimits, RequestHead } from './head.js';
-import type { RoutedRequest } from './exchange.js';
+import type { ForwardTarget } from '../upstream/forward-target.js';
 import type { DownstreamConnection } from './downstream-connection.js';
+
+/** Where one request goes, as routing decided it. */
+export interface RoutedRequest {
+  readonly target: ForwardTarget;
+  readonly path: string;
+  /** Host sent upstream. */
+  readonly host: string;
+  /** Extra header lines (each ending in CRLF). */
+  readonly extra: string;
+  /** Forward an Upgrade (WebSocket); false strips it. */
+  readonly upgrade: boolean;
+}
 
 export interface HttpRouter {
   /** Decides where a request goes and fills ctx (mode, service, route); throws MeshError. */

@@ -8,11 +8,12 @@ import type { EndpointLease } from '../core/sidecar-context.js';
 import { MeshError } from '../core/errors.js';
 import type { EndpointPool, PoolWaiter } from '../upstream/endpoint-pool.js';
 import type { UpstreamConnection, UpstreamUser } from '../upstream/upstream-connection.js';
-import type { ForwardTarget } from '../upstream/forward-target.js';
 import type { RequestContext } from '../pipeline/request-context.js';
 import { ChunkedDecoder } from './chunked.js';
 import { Body, requestBody, responseBody, responseKeepsAlive } from './framing.js';
-import { parseResponseHead, skipLeadingCrlf, type RequestHead, type ResponseHead } from './head.js';
+import type { RequestHead, ResponseHead } from './head.js';
+import { ResponseHeadReader, type HeadRead } from './response-head-reader.js';
+import type { RoutedRequest } from './engine.js';
 import { ParseError } from './parse-error.js';
 import { downstreamResponseHead, upstreamRequestHead } from './serialize.js';
 import type { DownstreamConnection } from './downstream-connection.js';
@@ -26,17 +27,6 @@ const MAX_EARLY_BODY = 64 * 1024;
 const SMALL_BODY = 16 * 1024;
 /** Reused connections found closed by the upstream, retried on a fresh one. */
 const MAX_STALE_RETRIES = 2;
-
-export interface RoutedRequest {
-  readonly target: ForwardTarget;
-  readonly path: string;
-  /** Host sent upstream. */
-  readonly host: string;
-  /** Extra header lines (each ending in CRLF). */
-  readonly extra: string;
-  /** Forward an Upgrade (WebSocket); false strips it. */
-  readonly upgrade: boolean;
-}
 
 export class Exchange implements PoolWaiter, UpstreamUser {
   private readonly reqKind: Body;
@@ -56,7 +46,7 @@ export class Exchange implements PoolWaiter, UpstreamUser {
   private upReused = false;
   private lastError: MeshError | undefined;
   private headText = '';
-  private respBuf: Buffer | null = null;
+  private readonly heads: ResponseHeadReader;
   private respHead: ResponseHead | null = null;
   private respKind: Body = Body.None;
   private respRemaining = 0;
@@ -82,6 +72,7 @@ export class Exchange implements PoolWaiter, UpstreamUser {
     this.reqRemaining = this.reqKind === Body.Length ? head.contentLength : 0;
     if (this.reqKind === Body.Chunked) this.reqDecoder = new ChunkedDecoder(dc.limits);
     this.reqDone = this.reqKind === Body.None;
+    this.heads = new ResponseHeadReader(dc.engine.responseLimits);
     this.closeAfter = dc.mustClose(head);
     const h = upstreamRequestHead({ head, path: routed.path, host: routed.host, remoteAddress: dc.remoteAddress, via: dc.via, upgrade: routed.upgrade, extra: routed.extra });
     this.headText = h.text;
@@ -230,29 +221,24 @@ export class Exchange implements PoolWaiter, UpstreamUser {
     let buf = chunk;
     let i = 0;
     if (this.respHead === null) {
-      if (this.respBuf !== null) buf = Buffer.concat([this.respBuf, chunk]);
       for (;;) {
-        let head: ResponseHead | null;
-        i = skipLeadingCrlf(buf, i, buf.length);
+        let r: HeadRead;
         try {
-          head = parseResponseHead(buf, i, buf.length, this.dc.engine.responseLimits);
+          r = this.heads.read(buf, i);
         } catch (e) {
           const reason = e instanceof ParseError ? `${e.code}: ${e.reason}` : String(e);
           this.fail(new MeshError('MESH_ERR_UPSTREAM_PROTOCOL', `${this.ctx.endpoint ?? 'upstream'}: invalid response (${reason})`));
           return;
         }
-        if (head === null) {
-          // Kept across reads: a copy, as `chunk` is a view of a reused read buffer.
-          this.respBuf = Buffer.from(buf.subarray(i));
+        if (r === null) return; // the reader keeps the partial head
+        const head = r.head;
+        buf = r.buf;
+        i = r.next;
+        if (head.status === 101) {
+          this.switchProtocols(head, buf.subarray(i));
           return;
         }
-        i += head.headBytes;
-        if (head.status >= 200 || head.status === 101) {
-          this.respBuf = null;
-          if (head.status === 101) {
-            this.switchProtocols(head, buf.subarray(i));
-            return;
-          }
+        if (head.status >= 200) {
           this.startResponse(head, buf, i);
           return;
         }
@@ -263,10 +249,7 @@ export class Exchange implements PoolWaiter, UpstreamUser {
         }
         // 1xx informational (100 Continue, 103 Early Hints): relayed; HTTP/1.0 clients never see them.
         if (this.head.versionMinor === 1) this.dc.write(downstreamResponseHead(head, this.dc.via, false));
-        if (i === buf.length) {
-          this.respBuf = null;
-          return;
-        }
+        if (i === buf.length) return;
       }
     }
     this.relayBody(buf, i);
