@@ -46,11 +46,23 @@ export async function startUpstream(name: string, handler?: Handler): Promise<Te
   };
 }
 
-/** A port on loopback where nothing listens (bound then released). */
+/**
+ * A port nothing listens on, chosen below Linux's ephemeral range (32768+): a port that was
+ * free a moment ago inside that range can be handed to the next `listen(0)` — a sidecar
+ * started afterwards, say — and then it is not dead at all.
+ */
 export async function deadPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    const s = createServer();
+    const free = await new Promise<boolean>((resolve) => {
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (free) {
+      await new Promise<void>((r) => s.close(() => r()));
+      return port;
+    }
+  }
+  throw new Error('no free port found below the ephemeral range');
 }
