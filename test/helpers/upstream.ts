@@ -47,13 +47,14 @@ export async function startUpstream(name: string, handler?: Handler): Promise<Te
 }
 
 /**
- * A port nothing listens on, chosen below Linux's ephemeral range (32768+): a port that was
- * free a moment ago inside that range can be handed to the next `listen(0)` — a sidecar
- * started afterwards, say — and then it is not dead at all.
+ * A port nothing listens on, chosen in 16000-19999. Not from listen(0): a port in Linux's
+ * ephemeral range (32768+) that was free a moment ago can be handed to the next listen(0) — a
+ * sidecar started afterwards, say — and is then not dead at all. (The quickstart tests use
+ * 20000-32099.)
  */
 export async function deadPort(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const port = 20000 + Math.floor(Math.random() * 12000);
+    const port = 16000 + Math.floor(Math.random() * 4000);
     const s = createServer();
     const free = await new Promise<boolean>((resolve) => {
       s.once('error', () => resolve(false));
