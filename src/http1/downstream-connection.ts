@@ -172,7 +172,7 @@ export class DownstreamConnection {
 
   private begin(head: RequestHead): void {
     const e = this.engine;
-    const ctx = new RequestContext(e.listener, e.listener === 'inbound' ? 'inbound' : this.steering.mode, this.remoteAddress);
+    const ctx = this.newContext();
     ctx.method = head.method;
     ctx.path = head.target;
     ctx.authority = head.host ?? '';
@@ -214,8 +214,17 @@ export class DownstreamConnection {
 
   private rejectHead(e: unknown): void {
     this.clearHeaderTimer();
-    const err = headError(e);
-    const ctx = new RequestContext(this.engine.listener, this.engine.listener === 'inbound' ? 'inbound' : this.steering.mode, this.remoteAddress);
+    this.refuseAndClose(headError(e));
+  }
+
+  private newContext(): RequestContext {
+    const e = this.engine;
+    return new RequestContext(e.listener, e.listener === 'inbound' ? 'inbound' : this.steering.mode, this.remoteAddress);
+  }
+
+  /** A refusal before any request could be read whole: answered, recorded, and the connection closed. */
+  private refuseAndClose(err: MeshError): void {
+    const ctx = this.newContext();
     ctx.error = err;
     ctx.status = err.status;
     this.writeError(err, true);
@@ -373,13 +382,7 @@ export class DownstreamConnection {
 
   private headTimeout(): void {
     this.engine.metrics.downstreamTimeouts.inc({ listener: this.engine.listener, kind: 'header' });
-    const err = new MeshError('MESH_ERR_REQUEST_HEADER_TIMEOUT', `the request head did not arrive within ${this.engine.timeouts.requestHeaderMs} ms`);
-    const ctx = new RequestContext(this.engine.listener, this.engine.listener === 'inbound' ? 'inbound' : this.steering.mode, this.remoteAddress);
-    ctx.error = err;
-    ctx.status = err.status;
-    this.writeError(err, true);
-    finishRequest(this.engine, ctx);
-    this.close();
+    this.refuseAndClose(new MeshError('MESH_ERR_REQUEST_HEADER_TIMEOUT', `the request head did not arrive within ${this.engine.timeouts.requestHeaderMs} ms`));
   }
 
   /** Ends our side after the last response; the client gets LINGER_MS to read it and close. */
