@@ -7,7 +7,6 @@
 //   npx tsc -p tsconfig.json && node dist/bench/etcd-scale.js [--instances 10000] [--services 1000] [--changes 200]
 // The sidecar inherits the environment, so NODE_OPTIONS=--max-semi-space-size=4 (say) applies to it.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -20,19 +19,9 @@ import { request } from 'undici';
 import { stringify } from 'yaml';
 import { startEtcd } from '../test/helpers/etcd-server.js';
 import { encodeInstance, instanceKey } from '../src/registry/etcd-records.js';
-import { peakRssMiB } from './proc-stats.js';
+import { peakRssMiB, rssMiB } from './proc-stats.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-
-/** Current resident set size (VmRSS) in MiB, or NaN. */
-function rssMiB(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
-    return m ? Number(m[1]) / 1024 : NaN;
-  } catch {
-    return NaN;
-  }
-}
 
 function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;

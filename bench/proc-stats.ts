@@ -27,22 +27,22 @@ export function cpuSeconds(pid: number): number {
   }
 }
 
-/** Peak resident set size (VmHWM) in MiB, or NaN. */
-export function peakRssMiB(pid: number): number {
+/** A memory field of /proc/<pid>/status in MiB, or NaN. */
+function statusMiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
     return m ? Number(m[1]) / 1024 : NaN;
   } catch {
     return NaN;
   }
 }
 
+/** Peak resident set size (VmHWM) in MiB, or NaN. */
+export function peakRssMiB(pid: number): number {
+  return statusMiB(pid, 'VmHWM');
+}
+
 /** Current resident set size (VmRSS) in MiB, or NaN. */
 export function rssMiB(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
-    return m ? Number(m[1]) / 1024 : NaN;
-  } catch {
-    return NaN;
-  }
+  return statusMiB(pid, 'VmRSS');
 }
