@@ -25,8 +25,8 @@ export const DNS_CHAIN = 'DREAMMESH_DNS';
 const DNS_JUMP = `-A OUTPUT -p udp -m udp --dport 53 -j ${DNS_CHAIN}`;
 
 /** The chains an install declares for this spec. */
-export function chainsFor(spec: RedirectSpec): readonly string[] {
-  return spec.dns !== undefined ? [...CHAINS, DNS_CHAIN] : CHAINS;
+export function chainsFor(spec: RedirectSpec, family: 4 | 6): readonly string[] {
+  return spec.dns !== undefined && family === 4 ? [...CHAINS, DNS_CHAIN] : CHAINS;
 }
 
 /** The jumps from built-in chains an install wants for this spec and family. */
@@ -129,7 +129,7 @@ export function iptablesInstallScript(
   opts: { markCreated?: { table: boolean; baseChains: string[] } } = {},
 ): string {
   const lines = ['*nat'];
-  const chains = chainsFor(spec);
+  const chains = chainsFor(spec, family);
   const jumps = jumpsFor(spec, family);
   for (const c of chains) lines.push(`:${c} - [0:0]`);
   if (opts.markCreated) {
@@ -168,7 +168,7 @@ export function iptablesUninstallScript(current: NatState): string | null {
 export function iptablesDiff(spec: RedirectSpec, family: 4 | 6, current: NatState): string[] {
   const want = iptablesChainRules(spec, family);
   const diffs: string[] = [];
-  const chains = chainsFor(spec);
+  const chains = chainsFor(spec, family);
   const jumps = jumpsFor(spec, family);
   for (const c of chains) if (!current.chains.includes(c)) diffs.push(`missing chain ${c}`);
   for (const c of current.chains) if (!chains.includes(c) && !isMarker(c)) diffs.push(`unexpected chain ${c}`);
