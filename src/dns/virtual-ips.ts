@@ -76,8 +76,10 @@ function bigToV6(n: bigint): string {
 export interface VirtualIpsOptions {
   readonly cidr: string;
   readonly ipv6Cidr?: string | undefined;
-  /** null: keep the map in memory only (tests, explain). */
+  /** null: keep the map in memory only (tests). */
   readonly file: string | null;
+  /** Read the file but never write it (`dreammesh explain`: the running sidecar owns it). */
+  readonly readOnly?: boolean;
   readonly log: Logger;
 }
 
@@ -173,7 +175,7 @@ export class VirtualIps {
 
   private save(): void {
     const file = this.opts.file;
-    if (file === null) return;
+    if (file === null || this.opts.readOnly === true) return;
     const body: VipFile = { format: FORMAT, cidr: this.range.text, services: Object.fromEntries(this.entries()) };
     try {
       mkdirSync(dirname(file), { recursive: true });
@@ -184,6 +186,11 @@ export class VirtualIps {
       // The addresses stay valid for this run; only the next start may choose differently.
       this.opts.log.warn({ file, error: String(e) }, 'cannot write the virtual IP map');
     }
+  }
+
+  /** The file the map is kept in (null: memory only). */
+  get file(): string | null {
+    return this.opts.file;
   }
 
   v4(service: string): string | undefined {
@@ -197,6 +204,12 @@ export class VirtualIps {
     if (off === undefined || this.range6 === undefined) return undefined;
     const span = 2n ** BigInt(128 - this.range6.prefix);
     return bigToV6(this.range6.base + (BigInt(off) % span));
+  }
+
+  /** True when `ip` is an IPv4 address inside dns.cidr. */
+  inRange(ip: string): boolean {
+    const h = canonicalHost(ip.toLowerCase()) ?? ip;
+    return /^\d{1,3}(\.\d{1,3}){3}$/.test(h) && (v4ToInt(h) - this.base) >>> 0 < this.size;
   }
 
   /** The service a VIP (IPv4, IPv4-mapped IPv6 or an address of ipv6Cidr) belongs to. */
