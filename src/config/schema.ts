@@ -179,7 +179,7 @@ export const DnsSchema = Type.Object(
       Type.String({
         minLength: 1,
         description:
-          'IPv6 range (at most /64, e.g. a ULA /112 such as fd00:d3e5::/112) for AAAA answers: a service gets the address at the same offset as its IPv4 one. Absent: AAAA queries for mesh names get an empty NOERROR answer, so clients use A',
+          'IPv6 range, /64 to /120 (e.g. the ULA fd00:d3e5::/112), for AAAA answers: a service gets the address at the same offset as its IPv4 one. Absent: AAAA queries for mesh names get an empty NOERROR answer, so clients use A',
       }),
     ),
     ttl: Type.Integer({ minimum: 0, maximum: 3600, default: 5, description: 'TTL in seconds of answers for mesh names' }),
