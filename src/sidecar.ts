@@ -288,6 +288,7 @@ export class Sidecar {
       old.close();
     }
     this.clusters.reconfigure(next);
+    this.dns?.setDomainSuffixes(next.domainSuffixes);
     if (this.inline !== undefined && !sameJson(prev.services, next.services)) this.inline.replace(inlineRecords(next));
     this.outboundRouter = this.newOutboundRouter();
     this.inboundRouter = this.newInboundRouter();

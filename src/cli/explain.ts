@@ -105,6 +105,11 @@ export async function explain(config: MeshConfig, spec: RedirectSpec | null, spe
     steps.push('the connection goes directly to its destination; the sidecar never sees it');
     return { destination, address, capture, path: 'bypassed (not captured)', steps };
   }
+  if (capture.captured === true && capture.rule === 'dns') {
+    steps.push(`captured (${capture.why}) → redirected to the DNS listener port ${capture.to} (dns.listen ${config.dns.listen})`);
+    steps.push('mesh names are answered with their virtual IP; other names are forwarded to dns.upstreams (or the nameservers of /etc/resolv.conf)');
+    return { destination, address, capture, path: "DNS, answered by the sidecar's DNS server", steps };
+  }
   if (capture.captured === true) steps.push(`captured (${capture.why}${who.uid === undefined ? ", for any uid but the proxy's" : ''}) → redirected to the outbound listener port ${capture.to}`);
   else if (address !== '' || spec === null) steps.push(capture.why);
   if (!config.transparent.enabled) steps.push('warning: transparent.enabled is false, so captured connections would be treated as explicit HTTP');

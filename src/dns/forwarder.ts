@@ -76,7 +76,10 @@ function udpQuery(u: Upstream, query: Buffer, timeoutMs: number): Promise<Buffer
   return new Promise((resolve, reject) => {
     const sock = createSocket(isIP(u.host) === 6 ? 'udp6' : 'udp4');
     const id = query.readUInt16BE(0);
+    let finished = false;
     const done = (e: Error | null, b?: Buffer): void => {
+      if (finished) return;
+      finished = true;
       clearTimeout(timer);
       sock.close();
       if (e) reject(e);
@@ -96,7 +99,10 @@ function tcpQuery(u: Upstream, query: Buffer, timeoutMs: number): Promise<Buffer
   return new Promise((resolve, reject) => {
     const sock = connect({ host: u.host, port: u.port });
     let buf = Buffer.alloc(0);
+    let finished = false;
     const done = (e: Error | null, b?: Buffer): void => {
+      if (finished) return;
+      finished = true;
       clearTimeout(timer);
       sock.destroy();
       if (e) reject(e);

@@ -15,6 +15,7 @@ export class MeshDns {
   readonly vips: VirtualIps;
   private readonly server: DnsServer;
   private names: ServiceNames = new Map();
+  private suffixes: string[];
   private unwatch: (() => void) | undefined;
 
   constructor(
@@ -26,7 +27,7 @@ export class MeshDns {
     const dns = config.dns;
     this.vips = new VirtualIps({ cidr: dns.cidr, ipv6Cidr: dns.ipv6Cidr, file: dns.stateFile ?? defaultVipFile(), log });
     const upstreams = dns.upstreams !== undefined ? parseUpstreams(dns.upstreams) : defaultUpstreams();
-    const suffixes = meshSuffixes(config.domainSuffixes);
+    this.suffixes = meshSuffixes(config.domainSuffixes);
     this.server = new DnsServer({
       listen: dns.listen,
       ttl: dns.ttl,
@@ -34,7 +35,7 @@ export class MeshDns {
       metrics,
       log,
       lookup: (name) => {
-        const service = meshServiceFor(name, this.names, suffixes);
+        const service = meshServiceFor(name, this.names, this.suffixes);
         if (service === undefined) return undefined;
         return { service, v4: this.vips.v4(service), v6: this.vips.v6(service) };
       },
@@ -54,6 +55,11 @@ export class MeshDns {
   private apply(services: string[]): void {
     this.vips.assign(services);
     this.names = serviceNames(services);
+  }
+
+  /** domainSuffixes may change on reload (the rest of dns.* only at restart). */
+  setDomainSuffixes(domainSuffixes: readonly string[]): void {
+    this.suffixes = meshSuffixes(domainSuffixes);
   }
 
   /** The service whose virtual IP `ip` is (only services in the registry now). */

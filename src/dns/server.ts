@@ -100,7 +100,11 @@ export class DnsServer {
 
   private async onUdp(msg: Buffer, address: string, port: number): Promise<void> {
     const out = await this.handle(msg, false);
-    if (out !== null && this.udp !== undefined) this.udp.send(out, port, address, () => {});
+    try {
+      if (out !== null && this.udp !== undefined) this.udp.send(out, port, address, () => {});
+    } catch {
+      /* closing: the client retries */
+    }
   }
 
   private onTcp(s: Socket): void {

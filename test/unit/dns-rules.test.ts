@@ -6,6 +6,7 @@ import { parseConfigObject } from '../../src/config/load.js';
 import { redirectSpec, specHash } from '../../src/steering/rules/redirect-spec.js';
 import { iptablesChainRules, iptablesInstallScript, iptablesUninstallScript, iptablesDiff, parseNatSave } from '../../src/steering/rules/iptables.js';
 import { nftTable } from '../../src/steering/rules/nftables.js';
+import { evaluateOutbound } from '../../src/steering/rules/evaluate.js';
 
 const withDns = parseConfigObject({ dns: { enabled: true }, transparent: { redirect: { proxyUid: 1337, proxyGid: 1338 } } });
 const noDns = parseConfigObject({ transparent: { redirect: { proxyUid: 1337, proxyGid: 1338 } } });
@@ -85,4 +86,12 @@ test('nftables: port 53 jumps to chain dns before anything returns; proxy uid/gi
   const dns = lines.indexOf('chain dns {');
   assert.ok(dns > 0);
   assert.deepEqual(lines.slice(dns + 1, dns + 5), ['meta skuid 1337 return', 'meta skgid 1338 return', 'meta l4proto udp redirect to :15053', 'meta l4proto tcp redirect to :15053']);
+});
+
+test('explain evaluation: port 53 goes to the DNS listener before the loopback return, except for the proxy uid; off without captureDns', () => {
+  const s = redirectSpec(withDns, { captureDns: true });
+  const v = evaluateOutbound(s, '127.0.0.53', 53);
+  assert.equal(v.captured && v.to, 15053);
+  assert.equal(evaluateOutbound(s, '10.0.0.2', 53, { uid: 1337 }).captured, false);
+  assert.equal(evaluateOutbound(redirectSpec(withDns), '127.0.0.53', 53).rule, 'loopback');
 });
