@@ -219,6 +219,31 @@ describe('DNS server', () => {
     assert.equal(r.headers['x-upstream'], 'users');
   });
 
+  test('dns.ipv6Cidr: AAAA answered at the same offset, and the IPv6 VIP routes to the service', async () => {
+    const v6 = await startSidecar({
+      services: { users: { endpoints: [users.address] } },
+      dns: { enabled: true, listen: '127.0.0.1:0', upstreams: [], ipv6Cidr: 'fd00:d3e5::/112', stateFile: join(mkdtempSync(join(tmpdir(), 'dm-dns6-')), 'v.json') },
+    });
+    try {
+      const saved = port;
+      port = v6.sidecar.dnsBound!.port;
+      const vip6 = v6.sidecar.dns!.vips.v6('users')!;
+      assert.match(vip6, /^fd00:d3e5::[0-9a-f]+$/);
+      try {
+        assert.deepEqual((await dig('users.mesh', 'AAAA')).answers, [`AAAA ${vip6}`]);
+        assert.deepEqual((await dig('users', 'A')).answers, [`A ${v6.sidecar.dns!.vips.v4('users')}`]);
+        assert.equal((await dig('elsewhere.example')).status, 'SERVFAIL', 'no upstreams: SERVFAIL');
+      } finally {
+        port = saved;
+      }
+      const r = await viaSidecar(v6.outbound, `[${vip6}]`, '/by-vip6');
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.headers['x-upstream'], 'users');
+    } finally {
+      await v6.stop();
+    }
+  });
+
   test('VIPs survive a service leaving and coming back (reload) and a restart', async () => {
     const vip = mesh.sidecar.dns!.vips.v4('users')!;
     const { parseConfigObject } = await import('../../src/config/load.js');

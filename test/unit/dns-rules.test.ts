@@ -95,3 +95,21 @@ test('explain evaluation: port 53 goes to the DNS listener before the loopback r
   assert.equal(evaluateOutbound(s, '10.0.0.2', 53, { uid: 1337 }).captured, false);
   assert.equal(evaluateOutbound(redirectSpec(withDns), '127.0.0.53', 53).rule, 'loopback');
 });
+
+test('preflight (validate, run): DNS capture without dns.enabled or with a non-loopback dns.listen is refused; other doubts are warnings', async () => {
+  const { preflight } = await import('../../src/config/preflight.js');
+  const off = await preflight(parseConfigObject({ transparent: { redirect: { proxyUid: 1, captureDns: true } } }));
+  assert.ok(off.problems.some((p) => /captureDns needs dns.enabled/.test(p.message)));
+  const wide = await preflight(parseConfigObject({ dns: { enabled: true, listen: '0.0.0.0:15053', upstreams: ['10.0.0.2'] }, transparent: { redirect: { proxyUid: 1, captureDns: true } } }));
+  assert.ok(wide.problems.some((p) => /dns.listen must be an IPv4 loopback address/.test(p.message)));
+  assert.ok(wide.warnings.some((w) => /reachable from other hosts/.test(w)));
+  const bad = await preflight(parseConfigObject({ dns: { enabled: true, cidr: '240.240.0.0/31', upstreams: ['resolver.example'] } }));
+  assert.deepEqual(
+    bad.problems.map((p) => p.code),
+    ['MESH_ERR_CONFIG_INVALID', 'MESH_ERR_CONFIG_INVALID'],
+  );
+  const fine = await preflight(parseConfigObject({ dns: { enabled: true, upstreams: [] } }));
+  assert.deepEqual(fine.problems, []);
+  assert.ok(fine.warnings.some((w) => /no upstream resolvers/.test(w)));
+  assert.ok(fine.warnings.some((w) => /without transparent.enabled/.test(w)));
+});
