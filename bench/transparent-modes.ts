@@ -143,6 +143,7 @@ export const transparentModes: readonly Mode[] = [
   backendRow('iptables-legacy'),
   backendRow('nftables'),
   dnsRow('iptables-nft'),
+  dnsRow('nftables'),
   ruleRow(1000, 'linear'),
   ruleRow(10000, 'linear'),
   ruleRow(1000, 'set'),

@@ -57,10 +57,15 @@ export class DnsServer {
     if (hp === null || isIP(hp.host) === 0) throw new MeshError('MESH_ERR_CONFIG_INVALID', `dns.listen: "${this.deps.listen}" is not ip:port`);
     const udp = createSocket({ type: isIP(hp.host) === 6 ? 'udp6' : 'udp4' });
     this.udp = udp;
+    const failed =
+      (proto: string, reject: (e: Error) => void) =>
+      (e: NodeJS.ErrnoException): void =>
+        reject(new MeshError('MESH_ERR_CONFIG_INVALID', `dns.listen: cannot listen on ${this.deps.listen} (${proto}): ${e.code ?? e.message}`, { cause: e }));
     await new Promise<void>((resolve, reject) => {
-      udp.once('error', reject);
+      const onError = failed('UDP', reject);
+      udp.once('error', onError);
       udp.bind(hp.port, hp.host, () => {
-        udp.off('error', reject);
+        udp.off('error', onError);
         resolve();
       });
     });
@@ -71,9 +76,10 @@ export class DnsServer {
     tcp.maxConnections = 256;
     this.tcp = tcp;
     await new Promise<void>((resolve, reject) => {
-      tcp.once('error', reject);
+      const onError = failed('TCP', reject);
+      tcp.once('error', onError);
       tcp.listen(port, hp.host, () => {
-        tcp.off('error', reject);
+        tcp.off('error', onError);
         resolve();
       });
     });
