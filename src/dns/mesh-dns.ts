@@ -7,7 +7,9 @@ import type { Registry } from '../registry/registry.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { HostPort } from '../core/sidecar-context.js';
 import { VirtualIps, defaultVipFile } from './virtual-ips.js';
-import { Forwarder, defaultUpstreams, parseUpstreams } from './forwarder.js';
+import { Forwarder, defaultUpstreams, parseUpstreams, type Upstream } from './forwarder.js';
+import { parseHostPort } from '../core/address.js';
+import { canonicalHost, isLoopback } from '../core/canonical-address.js';
 import { meshServiceFor, meshSuffixes, serviceNames, type ServiceNames } from './names.js';
 import { DnsServer } from './server.js';
 
@@ -26,7 +28,7 @@ export class MeshDns {
   ) {
     const dns = config.dns;
     this.vips = new VirtualIps({ cidr: dns.cidr, ipv6Cidr: dns.ipv6Cidr, file: dns.stateFile ?? defaultVipFile(), log });
-    const upstreams = dns.upstreams !== undefined ? parseUpstreams(dns.upstreams) : defaultUpstreams();
+    const upstreams = withoutSelf(dns.upstreams !== undefined ? parseUpstreams(dns.upstreams) : defaultUpstreams(), dns.listen, log);
     this.suffixes = meshSuffixes(config.domainSuffixes);
     this.server = new DnsServer({
       listen: dns.listen,
@@ -72,4 +74,21 @@ export class MeshDns {
     this.unwatch?.();
     await this.server.close();
   }
+}
+
+/**
+ * An upstream that is this DNS listener itself (say dns.listen 127.0.0.1:53 and a resolv.conf
+ * naming 127.0.0.1) would forward every unknown name back to us, forever: it is dropped.
+ */
+export function withoutSelf(upstreams: Upstream[], listen: string, log: Logger): Upstream[] {
+  const l = parseHostPort(listen);
+  if (l === null) return upstreams;
+  const lh = canonicalHost(l.host.toLowerCase()) ?? l.host;
+  const wildcard = lh === '0.0.0.0' || lh === '::';
+  return upstreams.filter((u) => {
+    const uh = canonicalHost(u.host.toLowerCase()) ?? u.host;
+    const self = u.port === l.port && (uh === lh || (wildcard && isLoopback(uh)));
+    if (self) log.warn({ upstream: `${u.host}:${u.port}`, listen }, 'dns: an upstream resolver is this DNS listener itself; it is not used');
+    return !self;
+  });
 }

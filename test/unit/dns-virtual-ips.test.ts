@@ -9,6 +9,7 @@ import { pino, type Logger } from 'pino';
 import { VirtualIps } from '../../src/dns/virtual-ips.js';
 import { meshServiceFor, meshSuffixes, serviceNames } from '../../src/dns/names.js';
 import { parseUpstreams, resolvConfNameservers } from '../../src/dns/forwarder.js';
+import { withoutSelf } from '../../src/dns/mesh-dns.js';
 
 const silent = pino({ level: 'silent' });
 
@@ -117,4 +118,17 @@ test('upstream resolvers from resolv.conf and dns.upstreams', () => {
     { host: '::1', port: 53 },
   ]);
   assert.throws(() => parseUpstreams(['dns.example:53']), /dns.upstreams: "dns.example:53" is not an ip or ip:port/);
+});
+
+test('an upstream that is the DNS listener itself is dropped (no forwarding loop)', () => {
+  const ups = parseUpstreams(['127.0.0.1:53', '127.0.0.53', '10.0.0.2', '127.0.0.1:5353']);
+  assert.deepEqual(
+    withoutSelf(ups, '127.0.0.1:53', silent).map((u) => `${u.host}:${u.port}`),
+    ['127.0.0.53:53', '10.0.0.2:53', '127.0.0.1:5353'],
+  );
+  assert.deepEqual(
+    withoutSelf(ups, '0.0.0.0:53', silent).map((u) => `${u.host}:${u.port}`),
+    ['10.0.0.2:53', '127.0.0.1:5353'],
+  );
+  assert.equal(withoutSelf(ups, '127.0.0.1:15053', silent).length, 4);
 });
