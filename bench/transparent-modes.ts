@@ -2,10 +2,12 @@
 // backend, and rows with 1,000 / 10,000 unrelated rules in front of DreamMesh's (as linear
 // rules and as one set of the same size) to show what rule count costs.
 import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
 import type { Mode, ModeSetup } from './modes.js';
 import { hasBinary, upstreamAddr } from './modes.js';
-import { sidecarConfig, type BenchEnv } from './bench-env.js';
+import { joinDir, sidecarConfig, type BenchEnv } from './bench-env.js';
 import { startSidecar } from './processes.js';
 import { canUseNetns, inNetns } from './topology.js';
 import { originalDstAvailable } from '../src/steering/original-dst.js';
@@ -84,10 +86,64 @@ const ruleRow = (count: number, shape: 'linear' | 'set'): Mode => ({
   setup: (env) => setupTransparent(env, 'nftables', { count, shape }),
 });
 
+// DNS-captured row: the client names the service. Its lookup (UDP port 53, captured) is answered
+// by the sidecar's DNS with the service's virtual IP, and the load then goes to VIP:80, captured
+// and routed by Host like `curl http://bench/`. The name is resolved once, as an application's
+// resolver cache would; the row measures the VIP path next to the address-based rows.
+const DNS_PORT = 15053;
+const VIP_CIDR = '240.240.0.0/16';
+
+async function setupDns(env: BenchEnv, backend: Backend): Promise<ModeSetup> {
+  const ns = env.netns;
+  if (ns === undefined) throw new Error('transparent rows need the bench namespaces (root)');
+  const config = sidecarConfig(upstreamAddr(env), `127.0.0.1:${OUTBOUND_PORT}`, {
+    transparent: { enabled: true, redirect: { proxyGid: PROXY_GID, captureDns: true } },
+    dns: { enabled: true, listen: `127.0.0.1:${DNS_PORT}`, cidr: VIP_CIDR, upstreams: [], stateFile: joinDir(env, 'dns-vips.json') },
+  });
+  const file = joinDir(env, 'dns-mesh.yaml');
+  writeFileSync(file, stringify(config));
+  const sidecar = await startSidecar(config, inNetns(ns, ['setpriv', `--regid=${PROXY_GID}`, '--clear-groups']));
+  let routed = false;
+  const teardown = async (): Promise<void> => {
+    try {
+      run(ns, [process.execPath, CLI, 'redirect', 'uninstall', '--backend', backend]);
+      if (routed) run(ns, ['ip', 'route', 'del', VIP_CIDR]);
+    } finally {
+      await sidecar.stop();
+    }
+  };
+  let vip: string;
+  try {
+    run(ns, [process.execPath, CLI, 'redirect', 'install', '--config', file, '--backend', backend, '--outbound-port', String(OUTBOUND_PORT)]);
+    // connect() needs a route to the VIP before the capture rules see the packet.
+    run(ns, ['ip', 'route', 'add', VIP_CIDR, 'dev', `${ns}v`]);
+    routed = true;
+    // Any nameserver address will do: port 53 is captured (a local stub such as 127.0.0.53 too).
+    const [cmd, ...args] = inNetns(ns, ['dig', '@127.0.0.53', 'bench', '+short', '+tries=1', '+time=2']);
+    vip = execFileSync(cmd!, args, { encoding: 'utf8' }).trim();
+    if (!/^240\.240\.\d+\.\d+$/.test(vip)) throw new Error(`the captured lookup of "bench" answered ${JSON.stringify(vip)}, not a virtual IP`);
+  } catch (e) {
+    await teardown().catch(() => {});
+    const err = e as { stderr?: Buffer; message: string };
+    throw new Error(`DNS capture setup failed: ${err.stderr?.toString().trim() || err.message}`);
+  }
+  return { target: { transport: { tcp: { host: vip, port: 80 } }, shape: 'origin', authority: 'bench', netns: ns }, proxyPid: sidecar.pid, teardown };
+}
+
+const dnsRow = (backend: Backend): Mode => ({
+  name: `transparent-dns-${backend}`,
+  title: `transparent by name: captured DNS → virtual IP, ${backend}`,
+  group: 'transparent',
+  unavailable: () => unavailable(backend) ?? (hasBinary('dig', ['-v']) ? null : 'dig is not installed (Debian package dnsutils)'),
+  setup: (env) => setupDns(env, backend),
+});
+
 export const transparentModes: readonly Mode[] = [
   backendRow('iptables-nft'),
   backendRow('iptables-legacy'),
   backendRow('nftables'),
+  dnsRow('iptables-nft'),
+  dnsRow('nftables'),
   ruleRow(1000, 'linear'),
   ruleRow(10000, 'linear'),
   ruleRow(1000, 'set'),

@@ -33,6 +33,8 @@ import { createAdminServer, type ConfigInForce } from './listeners/admin-listene
 import { listen, describeBound } from './listeners/listen.js';
 import { formatHostPort } from './core/address.js';
 import { restartOnly, sameJson } from './config/reload-plan.js';
+import { MeshDns } from './dns/mesh-dns.js';
+import type { HostPort } from './core/sidecar-context.js';
 
 export interface BoundListeners {
   readonly outbound: ListenAddress;
@@ -86,6 +88,10 @@ export class Sidecar {
   private registered = false;
   bound: BoundListeners | undefined;
   readonly context: SidecarContext;
+  /** dns.enabled: the DNS server and the virtual IP map. */
+  readonly dns: MeshDns | undefined;
+  /** Where the DNS server listens (UDP and TCP), once started. */
+  dnsBound: HostPort | undefined;
 
   constructor(config: MeshConfig, opts: SidecarOptions = {}) {
     this.cfg = config;
@@ -96,6 +102,11 @@ export class Sidecar {
     if (opts.registry === undefined) this.inline = inlineServices(config);
     this.registry = opts.registry ?? createRegistry(config, { log: this.log, metrics: this.metrics }, this.inline);
     this.clusters = new ClusterManager(config, this.metrics, this.log, (port) => this.own.lookupFor(port));
+    this.dns = config.dns.enabled ? new MeshDns(config, this.registry, this.metrics, this.log) : undefined;
+    if (this.dns !== undefined) {
+      const dns = this.dns;
+      this.clusters.virtualIps = (ip) => dns.serviceForVip(ip);
+    }
     // Getters of the shared context read the current state (a reload replaces config and access log).
     const current = {
       config: (): MeshConfig => this.cfg,
@@ -227,6 +238,7 @@ export class Sidecar {
     const admin = await listen(this.admin, config.listeners.admin, 'admin');
     await this.registry.start();
     this.clusters.attach(this.registry);
+    if (this.dns !== undefined) this.dnsBound = await this.dns.start();
     const outbound = await this.outbound.bind(config.listeners.outbound);
     const inbound = config.listeners.inbound === undefined ? undefined : await this.inbound.bind(config.listeners.inbound);
     this.bound = { outbound, inbound, admin };
@@ -276,6 +288,7 @@ export class Sidecar {
       old.close();
     }
     this.clusters.reconfigure(next);
+    this.dns?.setDomainSuffixes(next.domainSuffixes);
     if (this.inline !== undefined && !sameJson(prev.services, next.services)) this.inline.replace(inlineRecords(next));
     this.outboundRouter = this.newOutboundRouter();
     this.inboundRouter = this.newInboundRouter();
@@ -347,6 +360,7 @@ export class Sidecar {
     for (const e of engines) for (const dc of e.connections) dc.drain();
     while ((this.inflight.count > 0 || this.openConnections() > 0) && Date.now() < deadline) await sleep(25);
     if (this.inflight.count > 0 || this.openConnections() > 0) this.cutAtDeadline(drainMs);
+    await this.dns?.close();
     this.clusters.detach();
     this.clusters.pools.closeAll(true);
     await this.registry.close();

@@ -1,20 +1,16 @@
 // `dreammesh explain HOST:PORT [--uid U]`: which path a connection would take, and why —
 // bypassed by a capture exclusion, or captured and then: mesh service (route, cluster),
-// egress allowed, egress denied, or opaque TCP. Reads the config and the configured capture
-// settings (not the kernel): `dreammesh redirect show` says whether those are installed.
+// egress allowed, egress denied, or opaque TCP. Reads the config, the configured capture
+// settings (not the kernel: `dreammesh redirect show` says whether those are installed), the
+// live registry (etcd included, its snapshot cache when etcd does not answer) and the DNS
+// virtual IP map (explain-registry.ts).
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { pino } from 'pino';
 import { isMeshError } from '../core/errors.js';
 import { parseHostPort, formatHostPort } from '../core/address.js';
 import type { MeshConfig } from '../config/schema.js';
-import { inlineServices } from '../registry/create-registry.js';
-import { FileRegistry } from '../registry/file-registry.js';
-import { MergedRegistry } from '../registry/merged-registry.js';
-import type { Registry } from '../registry/registry.js';
-import type { RouteTable } from '../routing/route-table.js';
-import { ClusterManager } from '../upstream/cluster-manager.js';
-import { createMetrics } from '../telemetry/metrics.js';
+import { meshServiceFor, meshSuffixes, serviceNames } from '../dns/names.js';
+import { explainView } from './explain-registry.js';
 import { decideEgress } from '../routing/egress.js';
 import { redirectSpec, type RedirectSpec } from '../steering/rules/redirect-spec.js';
 import { evaluateOutbound, type CaptureVerdict } from '../steering/rules/evaluate.js';
@@ -79,25 +75,17 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function routeTable(config: MeshConfig): Promise<{ table: RouteTable; note: string | null }> {
-  const sources: Registry[] = [inlineServices(config)];
-  if (config.registry.file !== undefined) sources.push(new FileRegistry(config.registry.file, pino({ level: 'silent' }), () => {}));
-  const reg = sources.length === 1 ? sources[0]! : new MergedRegistry(sources);
-  await reg.start();
-  // The cluster manager builds the route table exactly as the sidecar does.
-  const clusters = new ClusterManager(config, createMetrics(), pino({ level: 'silent' }));
-  clusters.attach(reg);
-  const table = clusters.table;
-  clusters.detach();
-  clusters.pools.closeAll(false);
-  await reg.close();
-  return { table, note: config.registry.etcd !== undefined ? 'etcd services are not consulted by explain (inline and file registry only)' : null };
-}
-
 export async function explain(config: MeshConfig, spec: RedirectSpec | null, specError: string, host: string, port: number, who: { uid?: number; gid?: number }): Promise<Explanation> {
   const steps: string[] = [];
+  const view = await explainView(config);
+  steps.push(...view.notes);
+  const { table, vips } = view;
   let address = host;
-  if (isIP(host) === 0) {
+  const meshName = vips !== undefined && isIP(host) === 0 ? meshServiceFor(host, serviceNames(table.serviceNames()), meshSuffixes(config.domainSuffixes)) : undefined;
+  if (meshName !== undefined && vips?.v4(meshName) !== undefined) {
+    address = vips.v4(meshName)!;
+    steps.push(`the sidecar's DNS (dns.listen ${config.dns.listen}) answers ${host} with ${address}, the virtual IP of service "${meshName}"${spec?.dns !== undefined ? " (the app's port 53 is captured to it)" : ''}`);
+  } else if (isIP(host) === 0) {
     try {
       address = (await lookup(host)).address;
       steps.push(`${host} resolves to ${address} (capture rules match addresses)`);
@@ -117,12 +105,19 @@ export async function explain(config: MeshConfig, spec: RedirectSpec | null, spe
     steps.push('the connection goes directly to its destination; the sidecar never sees it');
     return { destination, address, capture, path: 'bypassed (not captured)', steps };
   }
+  if (capture.captured === true && capture.rule === 'dns') {
+    steps.push(`captured (${capture.why}) → redirected to the DNS listener port ${capture.to} (dns.listen ${config.dns.listen})`);
+    steps.push('mesh names are answered with their virtual IP; other names are forwarded to dns.upstreams (or the nameservers of /etc/resolv.conf)');
+    return { destination, address, capture, path: "DNS, answered by the sidecar's DNS server", steps };
+  }
   if (capture.captured === true) steps.push(`captured (${capture.why}${who.uid === undefined ? ", for any uid but the proxy's" : ''}) → redirected to the outbound listener port ${capture.to}`);
   else if (address !== '' || spec === null) steps.push(capture.why);
   if (!config.transparent.enabled) steps.push('warning: transparent.enabled is false, so captured connections would be treated as explicit HTTP');
-  const { table, note } = await routeTable(config);
-  if (note) steps.push(note);
-  const dest = table.resolve(host.toLowerCase(), port);
+  // A mesh name resolves to its VIP, so the connection is steered by the VIP, like in the sidecar.
+  const dest = meshName !== undefined && address !== host ? table.resolve(address, port) : table.resolve(host.toLowerCase(), port);
+  const vipOf = isIP(host) !== 0 ? vips?.service(host) : undefined;
+  if (vipOf !== undefined && dest.kind !== 'service') steps.push(`${host} is the virtual IP of service "${vipOf}", which is not in the registry now`);
+  else if (vipOf === undefined && vips?.inRange(host) === true) steps.push(`${host} is in dns.cidr but is no service's virtual IP`);
   const opaquePort = config.transparent.opaquePorts.includes(port);
   if (opaquePort) steps.push(`port ${port} is in transparent.opaquePorts: no protocol detection, opaque TCP`);
   else steps.push(`protocol detection (up to ${config.transparent.detectTimeoutMs} ms): HTTP/1 → HTTP routing by Host (else this address); TLS, other bytes or a silent client → opaque TCP`);
@@ -131,7 +126,8 @@ export async function explain(config: MeshConfig, spec: RedirectSpec | null, spe
     const routes = config.services[svc]?.routes ?? [];
     const eps = table.endpoints(svc);
     const lb = config.services[svc]?.lb ?? config.lb;
-    steps.push(`mesh service "${svc}"${isIP(host) !== 0 ? ` (${destination} is one of its endpoints)` : ''}`);
+    const why = dest.virtual === true ? ` (${address} is the virtual IP of service "${svc}", dns.cidr ${config.dns.cidr})` : isIP(host) !== 0 ? ` (${destination} is one of its endpoints)` : '';
+    steps.push(`mesh service "${svc}"${why}`);
     steps.push(routes.length === 0 ? 'HTTP: route "default" (no route rules): all endpoints' : `HTTP: first matching of ${routes.length} route rule(s): ${routes.map((r, i) => r.name ?? `route-${i}`).join(', ')}`);
     steps.push(
       `cluster "${svc}": ${eps.length} endpoint(s) [${eps
@@ -139,7 +135,8 @@ export async function explain(config: MeshConfig, spec: RedirectSpec | null, spe
         .map((e) => e.address)
         .join(', ')}${eps.length > 5 ? ', ...' : ''}], lb ${lb}`,
     );
-    steps.push(`opaque TCP: relayed to ${destination} itself (allowed: endpoint of a mesh service)`);
+    if (dest.virtual === true) steps.push(`opaque TCP: relayed to an endpoint the ${lb} load balancer picks, at that endpoint's registered port (whatever port the virtual IP was dialled on)`);
+    else steps.push(`opaque TCP: relayed to ${destination} itself (allowed: endpoint of a mesh service)`);
     return { destination, address, capture, path: opaquePort ? `opaque TCP → mesh service ${svc}` : `mesh service ${svc}`, steps };
   }
   const d = decideEgress(config, host, port);

@@ -19,6 +19,8 @@ export const REDIRECT_OPTIONS = {
   'exclude-inbound-ports': { type: 'string' },
   ipv6: { type: 'boolean' },
   'no-ipv6': { type: 'boolean' },
+  'capture-dns': { type: 'boolean' },
+  'no-capture-dns': { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
 
 export const REDIRECT_FLAGS_HELP = `  --config FILE                  mesh.yaml (default $DREAMMESH_CONFIG; flags override its transparent.redirect)
@@ -31,7 +33,9 @@ export const REDIRECT_FLAGS_HELP = `  --config FILE                  mesh.yaml (
   --exclude-outbound-ports L     destination ports never captured
   --include-inbound-ports L      "*" or local ports captured inbound ("" = none)
   --exclude-inbound-ports L      local ports never captured inbound
-  --ipv6 / --no-ipv6             capture IPv6 too (ip6tables / ip6 rules)`;
+  --ipv6 / --no-ipv6             capture IPv6 too (ip6tables / ip6 rules)
+  --capture-dns / --no-capture-dns
+                                 redirect the app's DNS (UDP/TCP port 53) to dns.listen (needs dns.enabled)`;
 
 export type RedirectValues = { [K in keyof typeof REDIRECT_OPTIONS]?: (typeof REDIRECT_OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
 
@@ -54,6 +58,8 @@ export function flagsFrom(v: RedirectValues): RedirectFlags {
   if (v['exclude-inbound-ports'] !== undefined) f.excludeInboundPorts = v['exclude-inbound-ports'];
   if (v.ipv6 === true) f.ipv6 = true;
   if (v['no-ipv6'] === true) f.ipv6 = false;
+  if (v['capture-dns'] === true) f.captureDns = true;
+  if (v['no-capture-dns'] === true) f.captureDns = false;
   return f;
 }
 

@@ -15,6 +15,7 @@ import { assertOptionalInstalled } from '../core/optional-dependency.js';
 import { parseServicesFile } from '../registry/file-registry.js';
 import { originalDstAvailable, originalDstLoadError } from '../steering/original-dst.js';
 import { redirectSpec } from '../steering/rules/redirect-spec.js';
+import { dnsPreflight } from '../dns/dns-preflight.js';
 
 export interface Problem {
   readonly code: ErrorCode;
@@ -134,6 +135,7 @@ export async function preflight(config: MeshConfig): Promise<PreflightReport> {
       problems.push({ code: err.code, message: err.message });
     }
   }
+  dnsPreflight(config, { problems, checked, warnings });
   const inbound = config.listeners.inbound === undefined ? null : parseListenAddress(config.listeners.inbound);
   if (inbound?.kind === 'tcp' && !isLoopback(canonicalHost(inbound.host.toLowerCase()) ?? inbound.host)) {
     // No mTLS yet: whoever reaches the inbound listener reaches the app, unauthenticated.

@@ -162,8 +162,38 @@ export const RedirectSchema = Type.Object(
     }),
     excludeInboundPorts: Type.Array(Type.Integer({ minimum: 1, maximum: 65535 }), { default: [], description: 'Local ports never captured inbound (e.g. 22)' }),
     ipv6: Type.Boolean({ default: false, description: 'Also capture IPv6 (the outbound listener must then listen on [::1] or [::])' }),
+    captureDns: Type.Boolean({
+      default: false,
+      description: "Also redirect the app's DNS queries (UDP and TCP port 53, IPv4) to dns.listen, except the proxy uid/gid's; needs dns.enabled and dns.listen on an IPv4 loopback address",
+    }),
   },
   { additionalProperties: false, default: {}, description: 'Capture rules written by `dreammesh redirect install` (and by the sidecar itself with failOpen)' },
+);
+
+export const DnsSchema = Type.Object(
+  {
+    enabled: Type.Boolean({ default: false, description: 'Run a DNS server that answers mesh service names with virtual IPs and forwards every other query (docs/transparent.md)' }),
+    listen: hostPort('Where the DNS server listens, UDP and TCP (host:port)', '127.0.0.1:15053'),
+    cidr: Type.String({ default: '240.240.0.0/16', minLength: 1, description: 'IPv4 range of the virtual IPs: one stable address per service, never routed anywhere but to the sidecar' }),
+    ipv6Cidr: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          'IPv6 range, /64 to /120 (e.g. the ULA fd00:d3e5::/112), for AAAA answers: a service gets the address at the same offset as its IPv4 one. Absent: AAAA queries for mesh names get an empty NOERROR answer, so clients use A',
+      }),
+    ),
+    ttl: Type.Integer({ minimum: 0, maximum: 3600, default: 5, description: 'TTL in seconds of answers for mesh names' }),
+    upstreams: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        description: 'Resolvers (ip or ip:port, port 53 by default) that non-mesh queries are forwarded to, in order (default: the nameservers of /etc/resolv.conf at start)',
+      }),
+    ),
+    upstreamTimeoutMs: Type.Integer({ minimum: 1, default: 2000, description: 'Time allowed to each upstream resolver; when all fail the answer is SERVFAIL' }),
+    stateFile: Type.Optional(
+      Type.String({ description: 'Where the service → virtual IP map is kept across restarts (default: $DREAMMESH_STATE_DIR, else $XDG_STATE_HOME/dreammesh or ~/.local/state/dreammesh, file dns-vips.json)' }),
+    ),
+  },
+  { additionalProperties: false, default: {}, description: 'DNS for mesh names: `users`, `users.mesh`, `users.<domainSuffix>` resolve to a virtual IP routed to the service' },
 );
 
 export const ConfigSchema = Type.Object(
@@ -285,6 +315,7 @@ export const ConfigSchema = Type.Object(
       description: 'After SIGTERM or SIGINT: how long in-flight requests and tunnels (CONNECT, opaque, WebSocket) may run before they are cut (logged MESH_ERR_DRAIN_TIMEOUT)',
     }),
     watchConfig: Type.Boolean({ default: false, description: 'Reload this config file when it changes, as SIGHUP does (an invalid file keeps the running config)' }),
+    dns: DnsSchema,
   },
   { additionalProperties: false, $id: 'https://dreammesh.dev/schema/mesh.json', title: 'DreamMesh sidecar configuration' },
 );
@@ -295,3 +326,4 @@ export type EndpointConfig = Static<typeof EndpointSchema>;
 export type RouteConfig = Static<typeof RouteSchema>;
 export type EtcdConfig = Static<typeof EtcdSchema>;
 export type RedirectConfig = Static<typeof RedirectSchema>;
+export type DnsConfig = Static<typeof DnsSchema>;

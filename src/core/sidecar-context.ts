@@ -19,7 +19,9 @@ export type Steering = { readonly mode: 'explicit' } | { readonly mode: 'proxy' 
 export type SteeringMode = Steering['mode'];
 
 /** Where a destination (Host, URI authority, CONNECT authority, original dst) leads. */
-export type Destination = { readonly kind: 'service'; readonly service: string } | { readonly kind: 'external'; readonly host: string; readonly port: number };
+export type Destination =
+  /** virtual: the destination was the service's virtual IP (dns.enabled), not one of its endpoints. */
+  { readonly kind: 'service'; readonly service: string; readonly virtual?: true } | { readonly kind: 'external'; readonly host: string; readonly port: number };
 
 export interface EndpointLease {
   readonly endpoint: Endpoint;

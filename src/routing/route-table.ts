@@ -26,6 +26,8 @@ export class RouteTable {
     private readonly snapshot: RegistrySnapshot,
     /** endpoint "host:port" → service, maintained incrementally by the cluster manager. */
     private readonly byEndpoint: EndpointIndex,
+    /** A virtual IP (dns.enabled) → its service. */
+    private readonly byVirtualIp: (ip: string) => string | undefined = () => undefined,
   ) {}
 
   get version(): number {
@@ -65,6 +67,8 @@ export class RouteTable {
       const byEp = this.byEndpoint.service(formatHostPort(host, port));
       if (byEp !== undefined) return { kind: 'service', service: byEp };
     }
+    const vip = this.byVirtualIp(host);
+    if (vip !== undefined && this.snapshot.services.has(vip)) return { kind: 'service', service: vip, virtual: true };
     const svc = this.serviceByName(host);
     if (svc !== undefined) return { kind: 'service', service: svc };
     return { kind: 'external', host, port: port ?? 80 };

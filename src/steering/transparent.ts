@@ -6,10 +6,12 @@
 //   detect: TLS, HTTP/2 prior knowledge,
 //           other bytes, silence       → opaque TCP to the original destination
 // Opaque TCP goes to the original destination itself: allowed when it is an endpoint of a mesh
-// service, otherwise only if the egress policy allows it. Failures close the connection and
+// service, otherwise only if the egress policy allows it. A service's virtual IP (dns.enabled)
+// names no host: the cluster's load balancer picks an endpoint, and the connection goes to that
+// endpoint's registered host:port whatever port the client dialled on the virtual IP. Failures close the connection and
 // are counted in dreammesh_tunnels_total{mode="transparent",outcome}.
 import type { Socket } from 'node:net';
-import type { HostPort, SidecarContext } from '../core/sidecar-context.js';
+import type { EndpointLease, HostPort, SidecarContext } from '../core/sidecar-context.js';
 import { MeshError, isMeshError } from '../core/errors.js';
 import { canonicalHost } from '../core/canonical-address.js';
 import { formatHostPort } from '../core/address.js';
@@ -67,6 +69,8 @@ async function opaque(ctx: SidecarContext, socket: Socket, dst: HostPort, d: Det
   }
   let kind: 'service' | 'egress' = 'egress';
   let service = '-';
+  let to: HostPort = dst;
+  let lease: EndpointLease | undefined;
   try {
     // A captured connection to one of our own listeners (the admin port, say) goes nowhere.
     if (ctx.isOwnAddress(canonicalHost(dst.host.toLowerCase()) ?? dst.host, dst.port)) throw new MeshError('MESH_ERR_LOOP', 'the original destination is this sidecar');
@@ -74,6 +78,15 @@ async function opaque(ctx: SidecarContext, socket: Socket, dst: HostPort, d: Det
     if (dest.kind === 'service') {
       kind = 'service';
       service = dest.service;
+      if (dest.virtual === true) {
+        lease = ctx.pickEndpoint(service);
+        to = { host: lease.endpoint.host, port: lease.endpoint.port };
+        if (ctx.isOwnAddress(canonicalHost(to.host.toLowerCase()) ?? to.host, to.port)) {
+          lease.release(true);
+          lease = undefined;
+          throw new MeshError('MESH_ERR_LOOP', `service "${service}" has an endpoint at ${formatHostPort(to.host, to.port)}, this sidecar's own listener`);
+        }
+      }
     } else {
       ctx.checkEgress(dst.host, dst.port);
     }
@@ -87,7 +100,7 @@ async function opaque(ctx: SidecarContext, socket: Socket, dst: HostPort, d: Det
   const ended = d?.ended === true;
   ctx.metrics.activeTunnels.inc({ mode: MODE });
   let own: string | undefined;
-  const r = await relayTcp(socket, dst.host, dst.port, {
+  const r = await relayTcp(socket, to.host, to.port, {
     connectTimeoutMs: ctx.config.timeouts.connectMs,
     idleMs: ctx.config.timeouts.idleMs,
     onConnected: (up) => {
@@ -102,13 +115,14 @@ async function opaque(ctx: SidecarContext, socket: Socket, dst: HostPort, d: Det
     },
   });
   if (own !== undefined) ownUpstreams.delete(own);
+  lease?.release(!r.connectFailed);
   ctx.metrics.activeTunnels.dec({ mode: MODE });
   const outcome = ctx.drainCut ? 'drain-timeout' : r.connectFailed ? 'connect_failed' : r.error === null || r.error.code === 'MESH_ERR_DOWNSTREAM_ABORTED' ? 'ok' : 'error';
   ctx.metrics.tunnels.inc({ mode: MODE, kind, outcome });
   ctx.metrics.tunnelBytes.inc({ mode: MODE, direction: 'upstream' }, r.bytesUp);
   ctx.metrics.tunnelBytes.inc({ mode: MODE, direction: 'downstream' }, r.bytesDown);
   if (r.error !== null && outcome !== 'ok') {
-    ctx.log.debug({ originalDst: formatHostPort(dst.host, dst.port), service, error: r.error.code }, 'transparent tunnel ended with an error');
+    ctx.log.debug({ originalDst: formatHostPort(dst.host, dst.port), upstream: formatHostPort(to.host, to.port), service, error: r.error.code }, 'transparent tunnel ended with an error');
   }
   if (r.connectFailed) socket.destroy();
 }

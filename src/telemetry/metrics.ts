@@ -30,6 +30,8 @@ export interface Metrics {
   readonly downstreamTimeouts: Counter<'listener' | 'kind'>;
   /** Protocol switches (101, e.g. WebSocket) that ended, by how they ended. */
   readonly upgrades: Counter<'mode' | 'service' | 'outcome'>;
+  /** DNS queries (dns.enabled) by outcome (mesh, mesh_nodata, forwarded, servfail, formerr, notimp, refused, dropped) and query type. */
+  readonly dnsQueries: Counter<'outcome' | 'qtype'>;
 }
 
 export function createMetrics(): Metrics {
@@ -67,5 +69,6 @@ export function createMetrics(): Metrics {
     downstreamTimeouts: new Counter({ name: 'dreammesh_downstream_timeouts_total', help: 'Downstream connections closed by a timeout (header, idle, body)', labelNames: ['listener', 'kind'], registers: r }),
     upgrades: new Counter({ name: 'dreammesh_upgrades_total', help: 'Upgraded connections (101 Switching Protocols) that ended', labelNames: ['mode', 'service', 'outcome'], registers: r }),
     retries: new Counter({ name: 'dreammesh_retries_total', help: 'Retries attempted or refused by the budget', labelNames: ['service', 'outcome'], registers: r }),
+    dnsQueries: new Counter({ name: 'dreammesh_dns_queries_total', help: 'DNS queries answered, forwarded or dropped', labelNames: ['outcome', 'qtype'], registers: r }),
   };
 }

@@ -22,6 +22,8 @@ export class ClusterManager {
   private readonly index = new EndpointIndex();
   private unwatch: (() => void) | undefined;
   private snapshot: RegistrySnapshot = { version: 0, services: new Map() };
+  /** dns.enabled: the service a virtual IP stands for (src/dns/mesh-dns.ts). */
+  virtualIps: ((ip: string) => string | undefined) | undefined;
 
   constructor(
     private config: MeshConfig,
@@ -30,7 +32,7 @@ export class ClusterManager {
     egressLookup?: (port: number) => LookupFunction,
   ) {
     this.pools = new Pools(config, metrics, egressLookup);
-    this.table = new RouteTable(config, { version: 0, services: new Map() }, this.index);
+    this.table = new RouteTable(config, { version: 0, services: new Map() }, this.index, (ip) => this.virtualIps?.(ip));
   }
 
   attach(registry: Registry): void {
@@ -59,7 +61,7 @@ export class ClusterManager {
     this.config = config;
     this.pools.reconfigure(config);
     for (const [name, record] of this.applied) this.clusters.set(name, this.newCluster(name, record));
-    this.table = new RouteTable(config, this.snapshot, this.index);
+    this.table = new RouteTable(config, this.snapshot, this.index, (ip) => this.virtualIps?.(ip));
   }
 
   private newCluster(name: string, record: ServiceRecord): Cluster {
@@ -90,7 +92,7 @@ export class ClusterManager {
       this.clusters.delete(name);
       this.applied.delete(name);
     }
-    this.table = new RouteTable(this.config, snapshot, this.index);
+    this.table = new RouteTable(this.config, snapshot, this.index, (ip) => this.virtualIps?.(ip));
     // Pools of addresses no service uses any more close gracefully (in-flight requests finish).
     this.pools.drop([...unused].filter((a) => !this.index.has(a)));
     this.log.debug({ version: snapshot.version, services: snapshot.services.size }, 'registry snapshot applied');

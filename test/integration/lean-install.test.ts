@@ -18,7 +18,7 @@ import { startUpstream } from '../helpers/upstream.js';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 /** The promise made in the README: a lean install fits in this many MiB of node_modules. */
 const MAX_MIB = 25;
-const OPTIONAL = ['etcd3', 'undici', 'vega', 'vega-lite'];
+const OPTIONAL = ['etcd3', 'undici', 'vega', 'vega-lite', 'dns-packet'];
 
 /** npm with the test runner's npm_* settings removed, so the install is a plain user's. */
 function npm(args: string[], cwd: string): Promise<{ code: number | null; out: string }> {
@@ -122,6 +122,15 @@ test('registry.etcd without etcd3 installed: dreammesh validate refuses the conf
   const r = spawnSync(process.execPath, [installedCli(), 'validate', file], { encoding: 'utf8' });
   assert.equal(r.status, 1, r.stdout + r.stderr);
   assert.match(r.stderr, /registry\.etcd needs the optional package etcd3, which is not installed; install it with: npm install etcd3@/);
+});
+
+test('dns.enabled without dns-packet installed: start fails with MESH_ERR_OPTIONAL_DEPENDENCY and the install command', async (t) => {
+  if (skip !== undefined) return t.skip(skip);
+  await assert.rejects(spawnSidecar({ dns: { enabled: true, listen: '127.0.0.1:0', upstreams: [] } }, { cli: installedCli() }), (e: Error) => {
+    assert.match(e.message, /MESH_ERR_OPTIONAL_DEPENDENCY: dns\.enabled needs the optional package dns-packet/);
+    assert.match(e.message, /npm install dns-packet@\^5\./);
+    return true;
+  });
 });
 
 test('bench report without vega installed: report.json and report.md are written, the charts are skipped with the reason', async (t) => {

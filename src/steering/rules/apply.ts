@@ -7,7 +7,7 @@ import type { BackendName, RedirectSpec } from './redirect-spec.js';
 import { specHash } from './redirect-spec.js';
 import { iptablesBinaries, installedBackends, isNftFlavour, readNat, readNftTable, requireBinary, resolveBackend, run, which } from './backend.js';
 import { BASE_CHAINS, MARK_TABLE, iptablesDiff, iptablesInstallScript, iptablesUninstallScript, isMarker, markFor, parseNatSave } from './iptables.js';
-import { nftInstallScript, nftInstalledHash, nftUninstallScript } from './nftables.js';
+import { NFT_DNS_CHAIN, nftInstallScript, nftInstalledHash, nftUninstallScript } from './nftables.js';
 
 export interface Step {
   /** e.g. "iptables-restore --noflush" or "nft -f -". */
@@ -189,7 +189,7 @@ export function show(spec: RedirectSpec): ShowReport {
     if (listing === null) return { backend, installed: false, matches: false, differences: ['table inet dreammesh is not installed'], listing: '' };
     const h = nftInstalledHash(listing);
     const differences = h === specHash(spec) ? [] : [`installed rules were generated from different settings (stamp ${h ?? 'missing'}, config ${specHash(spec)})`];
-    for (const c of ['output', 'prerouting']) if (!new RegExp(`^\\s*chain ${c} \\{`, 'm').test(listing)) differences.push(`missing chain ${c}`);
+    for (const c of ['output', 'prerouting', ...(spec.dns !== undefined ? [NFT_DNS_CHAIN] : [])]) if (!new RegExp(`^\\s*chain ${c} \\{`, 'm').test(listing)) differences.push(`missing chain ${c}`);
     return { backend, installed: true, matches: differences.length === 0, differences, listing };
   }
   const differences: string[] = [];

@@ -26,6 +26,10 @@ export function evaluateOutbound(spec: RedirectSpec, ip: string, port: number, w
   if (who.gid !== undefined && spec.proxyGid !== undefined && who.gid === spec.proxyGid) {
     return { captured: false, rule: `owner gid ${spec.proxyGid}`, why: `gid ${who.gid} is the proxy gid: never captured` };
   }
+  // DNS capture comes before the loopback and local-address returns (a stub at 127.0.0.53 too).
+  if (spec.dns !== undefined && port === 53 && fam === 4) {
+    return { captured: true, rule: 'dns', why: 'port 53 with DNS capture on (captureDns): TCP and UDP', to: spec.dns.port };
+  }
   if ((fam === 4 && cidrContains(LOOPBACK4, ip)) || ip === '::1') return { captured: false, rule: 'loopback', why: `${ip} is a loopback address: local traffic is never captured` };
   if (isLocalAddress(ip)) return { captured: false, rule: '-o lo', why: `${ip} is an address of this host: it leaves through lo and is never captured` };
   if (spec.excludeOutboundPorts.includes(port)) return { captured: false, rule: `exclude port ${port}`, why: `port ${port} is in excludeOutboundPorts` };

@@ -18,12 +18,38 @@ export const CHAIN_PREFIX = 'DREAMMESH_';
 export const CHAINS = ['DREAMMESH_OUTPUT', 'DREAMMESH_REDIRECT', 'DREAMMESH_INBOUND', 'DREAMMESH_IN_REDIRECT'] as const;
 export const JUMPS = ['-A OUTPUT -p tcp -j DREAMMESH_OUTPUT', '-A PREROUTING -p tcp -j DREAMMESH_INBOUND'] as const;
 
+// DNS capture (spec.dns, IPv4 only): its own chain, reached by UDP port 53 from OUTPUT and by
+// TCP port 53 from the first rule of DREAMMESH_OUTPUT (before `-o lo`: a resolver may be an
+// address of this host). Proxy uid/gid → RETURN, so the sidecar's forwarded queries go out.
+export const DNS_CHAIN = 'DREAMMESH_DNS';
+const DNS_JUMP = `-A OUTPUT -p udp -m udp --dport 53 -j ${DNS_CHAIN}`;
+
+/** The chains an install declares for this spec. */
+export function chainsFor(spec: RedirectSpec, family: 4 | 6): readonly string[] {
+  return spec.dns !== undefined && family === 4 ? [...CHAINS, DNS_CHAIN] : CHAINS;
+}
+
+/** The jumps from built-in chains an install wants for this spec and family. */
+export function jumpsFor(spec: RedirectSpec, family: 4 | 6): readonly string[] {
+  return spec.dns !== undefined && family === 4 ? [...JUMPS, DNS_JUMP] : JUMPS;
+}
+
+function iptablesDnsRules(spec: RedirectSpec, family: 4 | 6): string[] {
+  if (spec.dns === undefined || family !== 4) return [];
+  const out = [`-A DREAMMESH_OUTPUT -p tcp -m tcp --dport 53 -j ${DNS_CHAIN}`];
+  if (spec.proxyUid !== undefined) out.push(`-A ${DNS_CHAIN} -m owner --uid-owner ${spec.proxyUid} -j RETURN`);
+  if (spec.proxyGid !== undefined) out.push(`-A ${DNS_CHAIN} -m owner --gid-owner ${spec.proxyGid} -j RETURN`);
+  out.push(`-A ${DNS_CHAIN} -p udp -j REDIRECT --to-ports ${spec.dns.port}`, `-A ${DNS_CHAIN} -p tcp -j REDIRECT --to-ports ${spec.dns.port}`);
+  return out;
+}
+
 /** The rules inside DreamMesh's chains, in iptables-save form (without the jumps). */
 export function iptablesChainRules(spec: RedirectSpec, family: 4 | 6): string[] {
   const out: string[] = [];
   const add = (s: string): number => out.push(s);
   add(`-A DREAMMESH_REDIRECT -p tcp -j REDIRECT --to-ports ${spec.outboundPort}`);
   add(`-A DREAMMESH_IN_REDIRECT -p tcp -j REDIRECT --to-ports ${spec.inboundPort}`);
+  out.push(...iptablesDnsRules(spec, family));
   if (spec.proxyUid !== undefined) add(`-A DREAMMESH_OUTPUT -m owner --uid-owner ${spec.proxyUid} -j RETURN`);
   if (spec.proxyGid !== undefined) add(`-A DREAMMESH_OUTPUT -m owner --gid-owner ${spec.proxyGid} -j RETURN`);
   add(`-A DREAMMESH_OUTPUT -o lo -m comment --comment "dreammesh:${specHash(spec)}" -j RETURN`);
@@ -103,7 +129,9 @@ export function iptablesInstallScript(
   opts: { markCreated?: { table: boolean; baseChains: string[] } } = {},
 ): string {
   const lines = ['*nat'];
-  for (const c of CHAINS) lines.push(`:${c} - [0:0]`);
+  const chains = chainsFor(spec, family);
+  const jumps = jumpsFor(spec, family);
+  for (const c of chains) lines.push(`:${c} - [0:0]`);
   if (opts.markCreated) {
     const marks = new Set(current.chains.filter(isMarker));
     if (!opts.markCreated.table) marks.add(MARK_TABLE);
@@ -111,16 +139,16 @@ export function iptablesInstallScript(
     for (const m of [...marks].sort()) lines.push(`:${m} - [0:0]`);
   }
   // Stale DreamMesh chains from another version: emptied and removed after the jumps go.
-  const stale = current.chains.filter((c) => !(CHAINS as readonly string[]).includes(c) && !(opts.markCreated !== undefined && isMarker(c)));
+  const stale = current.chains.filter((c) => !chains.includes(c) && !(opts.markCreated !== undefined && isMarker(c)));
   const kept = new Set<string>();
   for (const j of current.jumps) {
-    if ((JUMPS as readonly string[]).includes(j) && !kept.has(j)) kept.add(j);
+    if (jumps.includes(j) && !kept.has(j)) kept.add(j);
     else lines.push(j.replace(/^-A /, '-D '));
   }
   for (const c of stale) lines.push(`:${c} - [0:0]`);
   for (const c of stale) lines.push(`-X ${c}`);
   lines.push(...iptablesChainRules(spec, family));
-  for (const j of JUMPS) if (!kept.has(j)) lines.push(j);
+  for (const j of jumps) if (!kept.has(j)) lines.push(j);
   lines.push('COMMIT', '');
   return lines.join('\n');
 }
@@ -140,14 +168,16 @@ export function iptablesUninstallScript(current: NatState): string | null {
 export function iptablesDiff(spec: RedirectSpec, family: 4 | 6, current: NatState): string[] {
   const want = iptablesChainRules(spec, family);
   const diffs: string[] = [];
-  for (const c of CHAINS) if (!current.chains.includes(c)) diffs.push(`missing chain ${c}`);
-  for (const c of current.chains) if (!(CHAINS as readonly string[]).includes(c) && !isMarker(c)) diffs.push(`unexpected chain ${c}`);
-  for (const j of JUMPS) {
+  const chains = chainsFor(spec, family);
+  const jumps = jumpsFor(spec, family);
+  for (const c of chains) if (!current.chains.includes(c)) diffs.push(`missing chain ${c}`);
+  for (const c of current.chains) if (!chains.includes(c) && !isMarker(c)) diffs.push(`unexpected chain ${c}`);
+  for (const j of jumps) {
     const n = current.jumps.filter((x) => x === j).length;
     if (n === 0) diffs.push(`missing jump: ${j}`);
     if (n > 1) diffs.push(`duplicate jump (${n}x): ${j}`);
   }
-  for (const j of current.jumps) if (!(JUMPS as readonly string[]).includes(j)) diffs.push(`unexpected jump: ${j}`);
+  for (const j of current.jumps) if (!jumps.includes(j)) diffs.push(`unexpected jump: ${j}`);
   const order = (rs: readonly string[]): string[] => [...rs].sort((a, b) => chainOf(a).localeCompare(chainOf(b)) || 0);
   const a = order(want).join('\n');
   const b = order(current.rules).join('\n');

@@ -22,6 +22,7 @@ function byFamily(cidrs: readonly Cidr[], family: 4 | 6): string[] {
 export function nftTable(spec: RedirectSpec): string {
   const o: string[] = [];
   o.push('\t\ttype nat hook output priority -100; policy accept;');
+  o.push(...nftDnsJumps(spec));
   o.push('\t\tmeta l4proto != tcp return');
   if (!spec.ipv6) o.push('\t\tmeta nfproto ipv6 return');
   if (spec.proxyUid !== undefined) o.push(`\t\tmeta skuid ${spec.proxyUid} return`);
@@ -50,7 +51,26 @@ export function nftTable(spec: RedirectSpec): string {
   const toIn = `redirect to :${spec.inboundPort}`;
   if (spec.includeInboundPorts === '*') i.push(`\t\tmeta l4proto tcp ${toIn}`);
   else if (spec.includeInboundPorts.length > 0) i.push(`\t\ttcp dport ${set(spec.includeInboundPorts)} ${toIn}`);
-  return [`table ${NFT_FAMILY} ${NFT_TABLE} {`, '\tchain output {', ...o, '\t}', '\tchain prerouting {', ...i, '\t}', '}', ''].join('\n');
+  return [`table ${NFT_FAMILY} ${NFT_TABLE} {`, '\tchain output {', ...o, '\t}', '\tchain prerouting {', ...i, '\t}', ...nftDnsChain(spec), '}', ''].join('\n');
+}
+
+// DNS capture (spec.dns, IPv4 only): port 53 over UDP and TCP jumps to chain dns first, before
+// anything returns (a resolver may be an address of this host, reached through lo); the proxy
+// uid/gid return from it, so the sidecar's forwarded queries go out.
+export const NFT_DNS_CHAIN = 'dns';
+
+function nftDnsJumps(spec: RedirectSpec): string[] {
+  if (spec.dns === undefined) return [];
+  return [`\t\tmeta nfproto ipv4 udp dport 53 jump ${NFT_DNS_CHAIN}`, `\t\tmeta nfproto ipv4 tcp dport 53 jump ${NFT_DNS_CHAIN}`];
+}
+
+function nftDnsChain(spec: RedirectSpec): string[] {
+  if (spec.dns === undefined) return [];
+  const d: string[] = [];
+  if (spec.proxyUid !== undefined) d.push(`\t\tmeta skuid ${spec.proxyUid} return`);
+  if (spec.proxyGid !== undefined) d.push(`\t\tmeta skgid ${spec.proxyGid} return`);
+  d.push(`\t\tmeta l4proto udp redirect to :${spec.dns.port}`, `\t\tmeta l4proto tcp redirect to :${spec.dns.port}`);
+  return [`\tchain ${NFT_DNS_CHAIN} {`, ...d, '\t}'];
 }
 
 export function nftInstallScript(spec: RedirectSpec): string {

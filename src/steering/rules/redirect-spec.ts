@@ -33,6 +33,11 @@ export interface RedirectSpec {
   readonly includeInboundPorts: '*' | readonly number[];
   readonly excludeInboundPorts: readonly number[];
   readonly ipv6: boolean;
+  /**
+   * captureDns: the app's DNS (UDP and TCP port 53, IPv4) goes to this port of the DNS listener
+   * (127.0.0.1). Absent when off, so the settings hash of rule sets without DNS is unchanged.
+   */
+  readonly dns?: { readonly port: number };
 }
 
 /** What flags may override (strings as typed on the command line). */
@@ -48,6 +53,7 @@ export interface RedirectFlags {
   includeInboundPorts?: string;
   excludeInboundPorts?: string;
   ipv6?: boolean;
+  captureDns?: boolean;
 }
 
 const BACKENDS = ['auto', 'iptables', 'iptables-nft', 'iptables-legacy', 'nftables'] as const;
@@ -161,7 +167,39 @@ export function redirectSpec(config: MeshConfig, flags: RedirectFlags = {}): Red
     const v6 = [...(includeOutboundCidrs === '*' ? [] : includeOutboundCidrs), ...excludeOutboundCidrs].find((c) => c.family === 6);
     if (v6 !== undefined) throw invalid('--ipv6', `IPv6 CIDR ${v6.text} given but IPv6 capture is off`);
   }
-  return { backend: backend as BackendChoice, proxyUid, proxyGid, outboundPort, inboundPort, includeOutboundCidrs, excludeOutboundCidrs, excludeOutboundPorts, includeInboundPorts, excludeInboundPorts, ipv6 };
+  const dns = dnsCapture(config, flags.captureDns ?? r.captureDns, flags.captureDns !== undefined ? '--capture-dns' : 'transparent.redirect.captureDns');
+  return {
+    backend: backend as BackendChoice,
+    proxyUid,
+    proxyGid,
+    outboundPort,
+    inboundPort,
+    includeOutboundCidrs,
+    excludeOutboundCidrs,
+    excludeOutboundPorts,
+    includeInboundPorts,
+    excludeInboundPorts,
+    ipv6,
+    ...(dns !== undefined ? { dns } : {}),
+  };
+}
+
+/**
+ * DNS capture redirects port 53 to dns.listen's port on the loopback address of the packet's
+ * own network namespace, so the DNS listener must be on an IPv4 loopback address in that
+ * namespace, on a fixed port.
+ */
+function dnsCapture(config: MeshConfig, on: boolean, field: string): { port: number } | undefined {
+  if (!on) return undefined;
+  if (!config.dns.enabled) throw invalid(field, 'DNS capture needs dns.enabled: true (the sidecar answers the captured queries)');
+  const a = parseListenAddress(config.dns.listen);
+  if (a?.kind !== 'tcp' || !/^127\./.test(a.host) || a.port === 0) {
+    throw invalid(
+      field,
+      `dns.listen must be an IPv4 loopback address with a fixed port (e.g. 127.0.0.1:15053) for DNS capture: REDIRECT delivers to the loopback of the same network namespace (got ${config.dns.listen})`,
+    );
+  }
+  return { port: a.port };
 }
 
 /** Short fingerprint of the settings that shape the rules (not the backend), stamped into them. */
