@@ -20,6 +20,7 @@ import { ClusterManager } from './upstream/cluster-manager.js';
 import { decideEgress } from './routing/egress.js';
 import { OwnListeners } from './routing/own-listeners.js';
 import { originalDstAvailable, originalDstLoadError } from './steering/original-dst.js';
+import { checkSocketOptions } from './steering/socket-options.js';
 import { FailOpenRules } from './steering/fail-open.js';
 import { TrackedListener } from './listeners/tracked-listener.js';
 import { acceptOutbound } from './listeners/outbound-listener.js';
@@ -145,7 +146,12 @@ export class Sidecar {
     this.inboundEngine = this.engine('inbound', () => this.inboundRouter ?? NO_APP, null);
     const listenerOpts = { metrics: this.metrics, log: this.log, maxConnections: () => this.cfg.limits.maxDownstreamConnections };
     this.outbound = new TrackedListener({ ...listenerOpts, name: 'outbound', onConnection: (s) => acceptOutbound(this.context, s) });
-    this.inbound = new TrackedListener({ ...listenerOpts, name: 'inbound', onConnection: (s) => void new DownstreamConnection(s, { mode: 'explicit' }, this.inboundEngine) });
+    this.inbound = new TrackedListener({
+      ...listenerOpts,
+      name: 'inbound',
+      transparent: () => this.cfg.transparent.redirect.inboundMode === 'tproxy',
+      onConnection: (s) => void new DownstreamConnection(s, { mode: 'explicit' }, this.inboundEngine),
+    });
     this.admin = this.newAdminServer();
     this.adminAddress = config.listeners.admin;
   }
@@ -223,6 +229,7 @@ export class Sidecar {
         `transparent.enabled is true but the native original-destination addon is not available (${originalDstLoadError()}; run \`npm rebuild dreammesh\` (needs g++ and python3) or set DREAMMESH_NATIVE_ADDON)`,
       );
     }
+    checkSocketOptions(config);
     if (config.transparent.failOpen) this.failOpen = new FailOpenRules(config, this.log);
     const admin = await listen(this.admin, config.listeners.admin, 'admin');
     await this.registry.start();

@@ -19,6 +19,8 @@ export const REDIRECT_OPTIONS = {
   'exclude-inbound-ports': { type: 'string' },
   ipv6: { type: 'boolean' },
   'no-ipv6': { type: 'boolean' },
+  'proxy-mark': { type: 'string' },
+  'inbound-mode': { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
 export const REDIRECT_FLAGS_HELP = `  --config FILE                  mesh.yaml (default $DREAMMESH_CONFIG; flags override its transparent.redirect)
@@ -31,7 +33,9 @@ export const REDIRECT_FLAGS_HELP = `  --config FILE                  mesh.yaml (
   --exclude-outbound-ports L     destination ports never captured
   --include-inbound-ports L      "*" or local ports captured inbound ("" = none)
   --exclude-inbound-ports L      local ports never captured inbound
-  --ipv6 / --no-ipv6             capture IPv6 too (ip6tables / ip6 rules)`;
+  --ipv6 / --no-ipv6             capture IPv6 too (ip6tables / ip6 rules)
+  --proxy-mark M                 packets with this SO_MARK (set by the sidecar) are never captured (e.g. 0x539)
+  --inbound-mode redirect|tproxy inbound capture by NAT REDIRECT (default) or TPROXY (nftables backend)`;
 
 export type RedirectValues = { [K in keyof typeof REDIRECT_OPTIONS]?: (typeof REDIRECT_OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
 
@@ -54,6 +58,8 @@ export function flagsFrom(v: RedirectValues): RedirectFlags {
   if (v['exclude-inbound-ports'] !== undefined) f.excludeInboundPorts = v['exclude-inbound-ports'];
   if (v.ipv6 === true) f.ipv6 = true;
   if (v['no-ipv6'] === true) f.ipv6 = false;
+  if (v['proxy-mark'] !== undefined) f.proxyMark = v['proxy-mark'];
+  if (v['inbound-mode'] !== undefined) f.inboundMode = v['inbound-mode'];
   return f;
 }
 

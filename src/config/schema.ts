@@ -162,6 +162,19 @@ export const RedirectSchema = Type.Object(
     }),
     excludeInboundPorts: Type.Array(Type.Integer({ minimum: 1, maximum: 65535 }), { default: [], description: 'Local ports never captured inbound (e.g. 22)' }),
     ipv6: Type.Boolean({ default: false, description: 'Also capture IPv6 (the outbound listener must then listen on [::1] or [::])' }),
+    proxyMark: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 4294967295,
+        description: 'SO_MARK the sidecar sets on every upstream socket (native addon, CAP_NET_ADMIN); the rules skip packets carrying it, so the sidecar may run as any uid (then proxyUid/proxyGid are optional)',
+      }),
+    ),
+    inboundMode: Type.Union([Type.Literal('redirect'), Type.Literal('tproxy')], {
+      default: 'redirect',
+      description: 'How captured inbound connections reach the inbound listener: redirect (NAT) or tproxy (mangle TPROXY + policy routing; the listener opens with IP_TRANSPARENT; no NAT)',
+    }),
+    tproxyMark: Type.Integer({ minimum: 1, maximum: 4294967295, default: 0x4d4d, description: 'inboundMode tproxy: fwmark given to diverted packets and matched by the ip rule' }),
+    tproxyTable: Type.Integer({ minimum: 1, maximum: 4294967295, default: 15006, description: 'inboundMode tproxy: routing table holding "local default dev lo"' }),
   },
   { additionalProperties: false, default: {}, description: 'Capture rules written by `dreammesh redirect install` (and by the sidecar itself with failOpen)' },
 );

@@ -41,7 +41,12 @@ export class InboundRouter implements HttpRouter {
     this.policy = { ...policyFor(deps.config, undefined), retryAttempts: 0 };
     this.pending = { count: 0, max: deps.config.limits.maxPendingRequests };
     this.byOriginalPort = deps.config.transparent.enabled && app.kind === 'tcp' && originalDstAvailable();
+    const listener = deps.config.listeners.inbound === undefined ? null : parseListenAddress(deps.config.listeners.inbound);
+    this.tproxyPort = deps.config.transparent.redirect.inboundMode === 'tproxy' && listener?.kind === 'tcp' ? listener.port : undefined;
   }
+
+  /** inboundMode tproxy: the listener's own port (a connection to any other local port was diverted). */
+  private readonly tproxyPort: number | undefined;
 
   route(head: RequestHead, ctx: RequestContext, dc: DownstreamConnection): RoutedRequest {
     ctx.service = this.service;
@@ -71,7 +76,8 @@ export class InboundRouter implements HttpRouter {
     if (!this.byOriginalPort || app.kind !== 'tcp') return this.appEndpoint;
     let e = this.endpoints.get(socket);
     if (e === undefined) {
-      const dst = originalDestination(socket);
+      // TPROXY does no NAT: the accepted socket's local address is the original destination.
+      const dst = this.tproxyPort !== undefined ? (socket.localPort !== this.tproxyPort ? { host: '', port: socket.localPort ?? 0 } : null) : originalDestination(socket);
       const local = (socket.localAddress ?? '').replace(/^::ffff:(?=\d+\.)/, '');
       const redirected = dst !== null && !(dst.host === local && dst.port === socket.localPort);
       e = redirected && dst.port !== app.port ? { address: formatHostPort(app.host, dst.port), host: app.host, port: dst.port, weight: 1, labels: {} } : this.appEndpoint;

@@ -2,6 +2,7 @@
 // endpoint left the registry is closed gracefully: exchanges already on it finish, new ones
 // go elsewhere. Pools opened for egress destinations are capped and evicted oldest first.
 import { connect, type LookupFunction, type Socket } from 'node:net';
+import { dialTcp } from '../steering/socket-options.js';
 import type { MeshConfig } from '../config/schema.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { formatHostPort } from '../core/address.js';
@@ -50,7 +51,8 @@ export class Pools {
               return s;
             }
           : () => {
-              const s: Socket = connect({ host: key.host, port: key.port, noDelay: true, keepAlive: true, ...lookup, onread: reusableRead(() => s) });
+              // transparent.redirect.proxyMark: marked before the SYN, so capture skips it.
+              const s: Socket = dialTcp({ host: key.host, port: key.port, mark: this.config.transparent.redirect.proxyMark, noDelay: true, keepAlive: true, ...lookup, onread: reusableRead(() => s) });
               return s;
             },
       maxConnections: this.config.limits.maxConnectionsPerEndpoint,
