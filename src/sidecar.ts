@@ -21,6 +21,7 @@ import { decideEgress } from './routing/egress.js';
 import { OwnListeners } from './routing/own-listeners.js';
 import { originalDstAvailable, originalDstLoadError } from './steering/original-dst.js';
 import { checkSocketOptions } from './steering/socket-options.js';
+import { CaptureLog } from './steering/capture-log.js';
 import { FailOpenRules } from './steering/fail-open.js';
 import { TrackedListener } from './listeners/tracked-listener.js';
 import { acceptOutbound } from './listeners/outbound-listener.js';
@@ -87,6 +88,8 @@ export class Sidecar {
   private registered = false;
   bound: BoundListeners | undefined;
   readonly context: SidecarContext;
+  /** Recent captured outbound connections, for `redirect verify` (admin /verify/capture). */
+  private readonly captures = new CaptureLog();
 
   constructor(config: MeshConfig, opts: SidecarOptions = {}) {
     this.cfg = config;
@@ -145,7 +148,7 @@ export class Sidecar {
     );
     this.inboundEngine = this.engine('inbound', () => this.inboundRouter ?? NO_APP, null);
     const listenerOpts = { metrics: this.metrics, log: this.log, maxConnections: () => this.cfg.limits.maxDownstreamConnections };
-    this.outbound = new TrackedListener({ ...listenerOpts, name: 'outbound', onConnection: (s) => acceptOutbound(this.context, s) });
+    this.outbound = new TrackedListener({ ...listenerOpts, name: 'outbound', onConnection: (s) => acceptOutbound(this.context, s, this.captures) });
     this.inbound = new TrackedListener({
       ...listenerOpts,
       name: 'inbound',
@@ -180,7 +183,14 @@ export class Sidecar {
   }
 
   private newAdminServer(): HttpServer {
-    return createAdminServer({ current: () => this.current(), metrics: this.metrics, registry: this.registry, clusters: this.clusters, state: () => ({ ready: this.ready, draining: this.draining }) });
+    return createAdminServer({
+      current: () => this.current(),
+      metrics: this.metrics,
+      registry: this.registry,
+      clusters: this.clusters,
+      state: () => ({ ready: this.ready, draining: this.draining }),
+      captures: this.captures,
+    });
   }
 
   /** Limits, timeouts and the router are read per request or connection, so a reload reaches them. */
