@@ -79,7 +79,7 @@ export function dialTcp(o: DialOptions): Socket {
     }
     s.connect(conn);
   } else {
-    const look: LookupFunction = o.lookup ?? (dnsLookup as unknown as LookupFunction);
+    const look: LookupFunction = o.lookup ?? (dnsLookup);
     // One address, one handle: Node's happy-eyeballs would make handles of its own.
     s = new Socket(base);
     s.connect({
@@ -100,7 +100,7 @@ export function dialTcp(o: DialOptions): Socket {
               return;
             }
           }
-          cb(err, address as string, family as number);
+          cb(err, address, family);
         }),
     });
   }
