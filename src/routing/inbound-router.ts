@@ -56,19 +56,29 @@ export class InboundRouter implements HttpRouter {
     const endpoint = this.endpointFor(dc.socket);
     const app = this.app;
     const pools = this.deps.pools;
+    const source = this.originalSource(dc.socket, endpoint);
     const target: ForwardTarget = {
       service: this.service,
       policy: this.policy,
       budget: undefined,
       pending: this.pending,
       pick: () => ({ endpoint, release: () => {} }),
-      pool: (e) => pools.get(app.kind === 'unix' ? { socketPath: app.path } : e, this.service),
+      pool: (e) => pools.get(app.kind === 'unix' ? { socketPath: app.path } : source !== undefined ? { host: e.host, port: e.port, source } : e, this.service),
       mapError: (e) =>
         e.code === 'MESH_ERR_UPSTREAM_REFUSED' || e.code === 'MESH_ERR_UPSTREAM_CONNECT_TIMEOUT'
           ? new MeshError('MESH_ERR_APP_UNAVAILABLE', `the local app at ${endpoint.address} is not accepting connections`, { cause: e })
           : e,
     };
     return { target, path: head.target, host: head.host ?? 'localhost', extra: '', upgrade: forwardsUpgrade(head) };
+  }
+
+  /**
+   * tproxyOriginalSource: a diverted connection goes to the app at its original destination
+   * address, from the client's own address (the app's socket sees the real client).
+   */
+  private originalSource(socket: Socket, e: Endpoint): string | undefined {
+    if (this.tproxyPort === undefined || !this.deps.config.transparent.redirect.tproxyOriginalSource || e === this.appEndpoint) return undefined;
+    return unmapped(socket.remoteAddress);
   }
 
   private endpointFor(socket: Socket): Endpoint {
@@ -80,9 +90,16 @@ export class InboundRouter implements HttpRouter {
       const dst = this.tproxyPort !== undefined ? (socket.localPort !== this.tproxyPort ? { host: '', port: socket.localPort ?? 0 } : null) : originalDestination(socket);
       const local = (socket.localAddress ?? '').replace(/^::ffff:(?=\d+\.)/, '');
       const redirected = dst !== null && !(dst.host === local && dst.port === socket.localPort);
-      e = redirected && dst.port !== app.port ? { address: formatHostPort(app.host, dst.port), host: app.host, port: dst.port, weight: 1, labels: {} } : this.appEndpoint;
+      if (redirected && this.tproxyPort !== undefined && this.deps.config.transparent.redirect.tproxyOriginalSource) {
+        // The app at the address the client connected to (the original destination itself).
+        e = { address: formatHostPort(local, socket.localPort ?? 0), host: local, port: socket.localPort ?? 0, weight: 1, labels: {} };
+      } else e = redirected && dst.port !== app.port ? { address: formatHostPort(app.host, dst.port), host: app.host, port: dst.port, weight: 1, labels: {} } : this.appEndpoint;
       this.endpoints.set(socket, e);
     }
     return e;
   }
+}
+
+function unmapped(a: string | undefined): string | undefined {
+  return a?.replace(/^::ffff:(?=\d+\.)/, '');
 }

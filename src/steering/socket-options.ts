@@ -50,6 +50,11 @@ export interface DialOptions {
   readonly keepAlive?: boolean;
   readonly allowHalfOpen?: boolean;
   readonly onread?: OnReadOpts;
+  /**
+   * TPROXY original source: bind to this (non-local) address, the client's, with
+   * IP_TRANSPARENT; `host` must then be an IP address of the same family.
+   */
+  readonly transparentSource?: string | undefined;
 }
 
 type WithHandle = Socket & { _handle?: { fd?: number; open?(fd: number): number } | null };
@@ -62,24 +67,26 @@ type WithHandle = Socket & { _handle?: { fd?: number; open?(fd: number): number 
 export function dialTcp(o: DialOptions): Socket {
   const base = { allowHalfOpen: o.allowHalfOpen ?? false, ...(o.onread !== undefined ? { onread: o.onread } : {}) };
   const conn = { host: o.host, port: o.port, ...(o.lookup !== undefined ? { lookup: o.lookup } : {}) };
-  if (o.mark === undefined || o.mark === 0) {
+  const source = o.transparentSource;
+  if ((o.mark === undefined || o.mark === 0) && source === undefined) {
     return connect({ ...base, ...conn, noDelay: o.noDelay ?? false, keepAlive: o.keepAlive ?? false });
   }
-  const a = requireSocketOptions('transparent.redirect.proxyMark');
-  const mark = o.mark;
+  const a = requireSocketOptions(source !== undefined ? 'transparent.redirect.tproxyOriginalSource' : 'transparent.redirect.proxyMark');
+  const mark = o.mark ?? 0;
   const fam = isIP(o.host);
+  if (source !== undefined && (fam === 0 || isIP(source) !== fam)) throw new MeshError('MESH_ERR_INTERNAL', `original source ${source} cannot connect to ${o.host}`);
   let s: Socket;
   if (fam !== 0) {
-    const fd = a.tcpSocket(fam as 4 | 6, mark, false);
+    const fd = a.tcpSocket(fam as 4 | 6, mark, source !== undefined);
     try {
       s = new Socket({ fd, readable: true, writable: true, ...base });
     } catch (e) {
       a.closeFd(fd);
       throw e;
     }
-    s.connect(conn);
+    s.connect(source !== undefined ? { ...conn, localAddress: source } : conn);
   } else {
-    const look: LookupFunction = o.lookup ?? (dnsLookup);
+    const look: LookupFunction = o.lookup ?? dnsLookup;
     // One address, one handle: Node's happy-eyeballs would make handles of its own.
     s = new Socket(base);
     s.connect({

@@ -240,15 +240,19 @@ describe('capture controls in network namespaces', { skip: skip ?? false }, () =
       app?.kill('SIGKILL');
     });
 
-    for (const mode of ['redirect', 'tproxy'] as const) {
-      test(`inboundMode ${mode}`, async () => {
+    for (const [mode, originalSource] of [
+      ['redirect', false],
+      ['tproxy', false],
+      ['tproxy', true],
+    ] as const) {
+      test(`inboundMode ${mode}${originalSource ? ', tproxyOriginalSource: the app socket sees the client' : ''}`, async () => {
         const pristine = snapshot();
         const m = await spawnSidecar(
           {
             app: '127.0.0.1:8080',
             listeners: { outbound: '127.0.0.1:15021', inbound: '0.0.0.0:15026', admin: '127.0.0.1:15020' },
             accessLog: { enabled: true },
-            transparent: { enabled: true, redirect: { proxyUid: 0, inboundMode: mode, includeInboundPorts: [8080, 9090] } },
+            transparent: { enabled: true, redirect: { proxyUid: 0, inboundMode: mode, tproxyOriginalSource: originalSource, includeInboundPorts: [8080, 9090] } },
           },
           { prefix: ['ip', 'netns', 'exec', net.client] },
         );
@@ -262,10 +266,13 @@ describe('capture controls in network namespaces', { skip: skip ?? false }, () =
             assert.equal(cli(['redirect', 'show', '--config', m.configFile, '--backend', 'nftables']).status, 0);
           }
           for (const port of [8080, 9090]) {
-            const got = JSON.parse(net.sh(net.server, ['curl', '-s', '-m', '5', `http://${net.clientIp}:${port}/in`])) as { port: number; remote: string; headers: Record<string, string> };
+            const got = JSON.parse(net.sh(net.server, ['curl', '-s', '-m', '5', `http://${net.clientIp}:${port}/in`])) as { port: number; remote?: string; headers: Record<string, string> };
             assert.equal(got.port, port, `delivered to the app on :${port}`);
             assert.match(got.headers.via ?? '', /dreammesh-/, 'through the inbound listener');
             assert.equal(got.headers['x-forwarded-for'], net.serverIp, "the client's real address");
+            // The app's own socket: the sidecar's hop on loopback, or the client itself (original source).
+            if (originalSource) assert.equal(got.remote?.replace(/^::ffff:/, ''), net.serverIp);
+            else assert.match(got.remote ?? '', /127\.0\.0\.1/);
           }
           alive(m);
         } finally {

@@ -53,7 +53,7 @@ export function nftTable(spec: RedirectSpec): string {
     // Inbound goes by TPROXY in the divert chain below; nothing is NATed here.
   } else if (spec.includeInboundPorts === '*') i.push(`\t\tmeta l4proto tcp ${toIn}`);
   else if (spec.includeInboundPorts.length > 0) i.push(`\t\ttcp dport ${set(spec.includeInboundPorts)} ${toIn}`);
-  const divert = spec.tproxy === undefined ? [] : ['\tchain divert {', ...divertChain(spec, spec.tproxy), '\t}'];
+  const divert = spec.tproxy === undefined ? [] : ['\tchain divert {', ...divertChain(spec, spec.tproxy), '\t}', '\tchain reply {', ...replyChain(spec.tproxy), '\t}'];
   return [`table ${NFT_FAMILY} ${NFT_TABLE} {`, '\tchain output {', ...o, '\t}', '\tchain prerouting {', ...i, '\t}', ...divert, '}', ''].join('\n');
 }
 
@@ -80,6 +80,15 @@ function divertChain(spec: RedirectSpec, t: { mark: number; table: number }): st
   if (spec.includeInboundPorts === '*') d.push(`\t\tmeta l4proto tcp ${to}`);
   else if (spec.includeInboundPorts.length > 0) d.push(`\t\ttcp dport ${set(spec.includeInboundPorts)} ${to}`);
   return d;
+}
+
+/**
+ * tproxyOriginalSource: the sidecar's connection to the app is bound to the client's address and
+ * carries the tproxy mark; the connection keeps it (ct mark), and the app's replies, addressed to
+ * the client, get it back, so the ip rule routes them over lo to the sidecar instead of out.
+ */
+function replyChain(t: { mark: number }): string[] {
+  return ['\t\ttype route hook output priority mangle; policy accept;', `\t\tmeta mark ${hex(t.mark)} ct mark set meta mark`, `\t\tct mark ${hex(t.mark)} meta mark set ct mark`];
 }
 
 export const TPROXY_COMMENT = 'dreammesh-tproxy';
