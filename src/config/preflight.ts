@@ -129,7 +129,11 @@ export async function preflight(config: MeshConfig): Promise<PreflightReport> {
   const needsOptions = [r.proxyMark !== undefined ? 'transparent.redirect.proxyMark' : '', r.inboundMode === 'tproxy' ? 'transparent.redirect.inboundMode: tproxy' : ''].filter((x) => x !== '');
   if (needsOptions.length > 0) {
     if (socketOptionsAvailable()) unchecked.push(`${needsOptions.join(' and ')}: the native socket options are built; setting them needs CAP_NET_ADMIN (checked at start)`);
-    else problems.push({ code: 'MESH_ERR_NATIVE_MISSING', message: `${needsOptions.join(' and ')} need the native addon's socket options, which are not available (${originalDstLoadError() || 'rebuild the addon'})` });
+    else
+      problems.push({
+        code: 'MESH_ERR_NATIVE_MISSING',
+        message: `${needsOptions.join(' and ')} ${needsOptions.length > 1 ? 'need' : 'needs'} the native addon's socket options, which are not available (${originalDstLoadError() || 'rebuild the addon'})`,
+      });
   }
   if (config.transparent.failOpen) {
     if (!config.transparent.enabled) invalid('transparent.failOpen needs transparent.enabled: true (captured connections would not be recognised)');

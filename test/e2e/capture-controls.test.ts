@@ -356,7 +356,7 @@ describe('capture controls in network namespaces', { skip: skip ?? false }, () =
           { listeners: { outbound: '127.0.0.1:15031', admin: '127.0.0.1:15030' }, transparent: { redirect: { proxyMark: MARK } } },
           { prefix: ['ip', 'netns', 'exec', net.client], env: { DREAMMESH_NATIVE_ADDON: '/nonexistent/original_dst.node' } },
         ),
-        /MESH_ERR_NATIVE_MISSING.*proxyMark needs the native addon/,
+        /MESH_ERR_NATIVE_MISSING: transparent\.redirect\.proxyMark needs the native addon's socket options, which are not available \(\/nonexistent\/original_dst\.node does not exist/,
       );
     });
   });
