@@ -89,7 +89,7 @@ const ruleRow = (count: number, shape: 'linear' | 'set'): Mode => ({
  * and the load generator's connections to the app's own address are captured there, by NAT
  * REDIRECT or by TPROXY (no NAT; IP_TRANSPARENT listener), into the inbound listener.
  */
-async function setupInbound(env: BenchEnv, mode: 'redirect' | 'tproxy'): Promise<ModeSetup> {
+async function setupInbound(env: BenchEnv, mode: 'redirect' | 'tproxy', originalSource = false): Promise<ModeSetup> {
   const ns = env.serverNetns;
   if (ns === undefined || env.netns === undefined) throw new Error('inbound-capture rows need the bench namespaces (root)');
   const inboundPort = 15006;
@@ -97,7 +97,7 @@ async function setupInbound(env: BenchEnv, mode: 'redirect' | 'tproxy'): Promise
     ...sidecarConfig(upstreamAddr(env), `127.0.0.1:${OUTBOUND_PORT}`),
     app: upstreamAddr(env),
     listeners: { outbound: `127.0.0.1:${OUTBOUND_PORT}`, inbound: `0.0.0.0:${inboundPort}`, admin: '127.0.0.1:0' },
-    transparent: { enabled: true, redirect: { proxyUid: 0, inboundMode: mode, includeOutboundCidrs: [], includeInboundPorts: [env.upstream.port] } },
+    transparent: { enabled: true, redirect: { proxyUid: 0, inboundMode: mode, tproxyOriginalSource: originalSource, includeOutboundCidrs: [], includeInboundPorts: [env.upstream.port] } },
   };
   const sidecar = await startSidecar(config, inNetns(ns, []));
   const teardown = async (): Promise<void> => {
@@ -119,12 +119,12 @@ async function setupInbound(env: BenchEnv, mode: 'redirect' | 'tproxy'): Promise
   return { target: { transport: { tcp: env.upstream }, shape: 'origin', authority: upstreamAddr(env), netns: env.netns }, proxyPid: sidecar.pid, teardown };
 }
 
-const inboundRow = (mode: 'redirect' | 'tproxy'): Mode => ({
-  name: `inbound-capture-${mode}`,
-  title: `inbound capture (nftables), ${mode === 'redirect' ? 'NAT REDIRECT' : 'TPROXY'} → app`,
+const inboundRow = (mode: 'redirect' | 'tproxy', originalSource = false): Mode => ({
+  name: `inbound-capture-${mode}${originalSource ? '-source' : ''}`,
+  title: `inbound capture (nftables), ${mode === 'redirect' ? 'NAT REDIRECT' : 'TPROXY'}${originalSource ? ', original source' : ''} → app`,
   group: 'transparent',
   unavailable: () => unavailable('nftables'),
-  setup: (env) => setupInbound(env, mode),
+  setup: (env) => setupInbound(env, mode, originalSource),
 });
 
 export const transparentModes: readonly Mode[] = [
@@ -137,4 +137,5 @@ export const transparentModes: readonly Mode[] = [
   ruleRow(10000, 'set'),
   inboundRow('redirect'),
   inboundRow('tproxy'),
+  inboundRow('tproxy', true),
 ];
