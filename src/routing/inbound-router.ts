@@ -56,7 +56,7 @@ export class InboundRouter implements HttpRouter {
     const endpoint = this.endpointFor(dc.socket);
     const app = this.app;
     const pools = this.deps.pools;
-    const source = this.originalSource(dc.socket, endpoint);
+    const source = this.originalSource(dc.socket);
     const target: ForwardTarget = {
       service: this.service,
       policy: this.policy,
@@ -76,10 +76,12 @@ export class InboundRouter implements HttpRouter {
    * tproxyOriginalSource: a diverted connection goes to the app at its original destination
    * address, from the client's own address (the app's socket sees the real client).
    */
-  private originalSource(socket: Socket, e: Endpoint): string | undefined {
-    if (this.tproxyPort === undefined || !this.deps.config.transparent.redirect.tproxyOriginalSource || e === this.appEndpoint) return undefined;
-    return unmapped(socket.remoteAddress);
+  private originalSource(socket: Socket): string | undefined {
+    return this.sourced.has(socket) ? unmapped(socket.remoteAddress) : undefined;
   }
+
+  /** Downstream sockets whose app connection goes from the client's address. */
+  private readonly sourced = new WeakSet<Socket>();
 
   private endpointFor(socket: Socket): Endpoint {
     const app = this.app;
@@ -87,10 +89,14 @@ export class InboundRouter implements HttpRouter {
     let e = this.endpoints.get(socket);
     if (e === undefined) {
       // TPROXY does no NAT: the accepted socket's local address is the original destination.
-      const dst = this.tproxyPort !== undefined ? (socket.localPort !== this.tproxyPort ? { host: '', port: socket.localPort ?? 0 } : null) : originalDestination(socket);
+      // A connection to the listener's own port was not diverted (or was REDIRECTed by rules
+      // installed in redirect mode: conntrack still knows its destination).
+      const diverted = this.tproxyPort !== undefined && socket.localPort !== this.tproxyPort;
+      const dst = diverted ? { host: '', port: socket.localPort ?? 0 } : originalDestination(socket);
       const local = (socket.localAddress ?? '').replace(/^::ffff:(?=\d+\.)/, '');
       const redirected = dst !== null && !(dst.host === local && dst.port === socket.localPort);
-      if (redirected && this.tproxyPort !== undefined && this.deps.config.transparent.redirect.tproxyOriginalSource) {
+      if (diverted && this.deps.config.transparent.redirect.tproxyOriginalSource) {
+        this.sourced.add(socket);
         // The app at the address the client connected to (the original destination itself).
         e = { address: formatHostPort(local, socket.localPort ?? 0), host: local, port: socket.localPort ?? 0, weight: 1, labels: {} };
       } else e = redirected && dst.port !== app.port ? { address: formatHostPort(app.host, dst.port), host: app.host, port: dst.port, weight: 1, labels: {} } : this.appEndpoint;

@@ -274,6 +274,10 @@ describe('capture controls in network namespaces', { skip: skip ?? false }, () =
             if (originalSource) assert.equal(got.remote?.replace(/^::ffff:/, ''), net.serverIp);
             else assert.match(got.remote ?? '', /127\.0\.0\.1/);
           }
+          // Straight to the inbound listener (not diverted): the app's own address, from the sidecar.
+          const direct = JSON.parse(net.sh(net.server, ['curl', '-s', '-m', '5', `http://${net.clientIp}:15026/direct`])) as { port: number; remote?: string; headers: Record<string, string> };
+          assert.equal(direct.port, 8080);
+          assert.match(direct.remote ?? '', /127\.0\.0\.1/);
           alive(m);
         } finally {
           assert.equal(cli(['redirect', 'uninstall']).status, 0);
