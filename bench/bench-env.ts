@@ -14,6 +14,8 @@ export interface BenchEnv {
   readonly dir: string;
   /** Namespace the sidecar, HAProxy and the load generator run in (root runs only). */
   readonly netns?: string;
+  /** Namespace of the upstream (root runs only): inbound-capture rows put their sidecar there. */
+  readonly serverNetns?: string;
 }
 
 /** A sidecar config that routes `bench` to the upstream, with 1,000 other services around it. */

@@ -81,7 +81,7 @@ export async function runBench(opts: RunOptions): Promise<RunOutcome> {
     const env: BenchEnv = {
       upstream: { host: topology?.serverAddr ?? '127.0.0.1', port: upstream.port },
       dir: scratch.dir,
-      ...(topology ? { netns: topology.client } : {}),
+      ...(topology ? { netns: topology.client, serverNetns: topology.server } : {}),
     };
     for (const [i, mode] of opts.modes.entries()) {
       if (opts.signal.aborted) break;

@@ -138,6 +138,49 @@ const dnsRow = (backend: Backend): Mode => ({
   setup: (env) => setupDns(env, backend),
 });
 
+/**
+ * Inbound capture: the sidecar runs next to the upstream (the "app") in the server namespace,
+ * and the load generator's connections to the app's own address are captured there, by NAT
+ * REDIRECT or by TPROXY (no NAT; IP_TRANSPARENT listener), into the inbound listener.
+ */
+async function setupInbound(env: BenchEnv, mode: 'redirect' | 'tproxy', originalSource = false): Promise<ModeSetup> {
+  const ns = env.serverNetns;
+  if (ns === undefined || env.netns === undefined) throw new Error('inbound-capture rows need the bench namespaces (root)');
+  const inboundPort = 15006;
+  const config = {
+    ...sidecarConfig(upstreamAddr(env), `127.0.0.1:${OUTBOUND_PORT}`),
+    app: upstreamAddr(env),
+    listeners: { outbound: `127.0.0.1:${OUTBOUND_PORT}`, inbound: `0.0.0.0:${inboundPort}`, admin: '127.0.0.1:0' },
+    transparent: { enabled: true, redirect: { proxyUid: 0, inboundMode: mode, tproxyOriginalSource: originalSource, includeOutboundCidrs: [], includeInboundPorts: [env.upstream.port] } },
+  };
+  const sidecar = await startSidecar(config, inNetns(ns, []));
+  const teardown = async (): Promise<void> => {
+    try {
+      run(ns, [process.execPath, CLI, 'redirect', 'uninstall', '--backend', 'nftables']);
+    } finally {
+      await sidecar.stop();
+    }
+  };
+  try {
+    const args = ['--backend', 'nftables', '--proxy-uid', '0', '--outbound-port', String(OUTBOUND_PORT), '--include-outbound-cidrs', '', '--inbound-port', String(inboundPort)];
+    run(ns, [process.execPath, CLI, 'redirect', 'install', ...args, '--include-inbound-ports', String(env.upstream.port), '--inbound-mode', mode]);
+  } catch (e) {
+    await teardown().catch(() => {});
+    const err = e as { stderr?: Buffer; message: string };
+    throw new Error(`installing capture rules failed: ${err.stderr?.toString().trim() || err.message}`);
+  }
+  // The generator connects to the app's own address; the rules bring it to the inbound listener.
+  return { target: { transport: { tcp: env.upstream }, shape: 'origin', authority: upstreamAddr(env), netns: env.netns }, proxyPid: sidecar.pid, teardown };
+}
+
+const inboundRow = (mode: 'redirect' | 'tproxy', originalSource = false): Mode => ({
+  name: `inbound-capture-${mode}${originalSource ? '-source' : ''}`,
+  title: `inbound capture (nftables), ${mode === 'redirect' ? 'NAT REDIRECT' : 'TPROXY'}${originalSource ? ', original source' : ''} → app`,
+  group: 'transparent',
+  unavailable: () => unavailable('nftables'),
+  setup: (env) => setupInbound(env, mode, originalSource),
+});
+
 export const transparentModes: readonly Mode[] = [
   backendRow('iptables-nft'),
   backendRow('iptables-legacy'),
@@ -148,4 +191,7 @@ export const transparentModes: readonly Mode[] = [
   ruleRow(10000, 'linear'),
   ruleRow(1000, 'set'),
   ruleRow(10000, 'set'),
+  inboundRow('redirect'),
+  inboundRow('tproxy'),
+  inboundRow('tproxy', true),
 ];

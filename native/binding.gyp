@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "original_dst",
-      "sources": ["original_dst.cc"],
+      "sources": ["original_dst.cc", "socket_options.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags_cc": ["-std=c++17", "-O2", "-Wall"],

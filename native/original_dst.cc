@@ -1,4 +1,5 @@
-// DreamMesh native addon: the original destination of a redirected TCP socket.
+// DreamMesh native addon: the original destination of a redirected TCP socket (and, from
+// socket_options.cc, the socket options transparent mode needs: SO_MARK, IP_TRANSPARENT).
 //
 //   originalDst(fd) -> { host, port, family } | null
 //
@@ -9,6 +10,8 @@
 // A socket that was not redirected but has a conntrack entry reports its own local address;
 // the caller compares with the listener address (Envoy's loop guard).
 #include <napi.h>
+
+#include "socket_options.h"
 
 #include <arpa/inet.h>
 #include <cerrno>
@@ -78,7 +81,8 @@ Napi::Value OriginalDst(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("originalDst", Napi::Function::New(env, OriginalDst, "originalDst"));
-  exports.Set("abiVersion", Napi::Number::New(env, 1));
+  RegisterSocketOptions(env, exports);
+  exports.Set("abiVersion", Napi::Number::New(env, 2));
   return exports;
 }
 

@@ -20,6 +20,8 @@ import { ClusterManager } from './upstream/cluster-manager.js';
 import { decideEgress } from './routing/egress.js';
 import { OwnListeners } from './routing/own-listeners.js';
 import { originalDstAvailable, originalDstLoadError } from './steering/original-dst.js';
+import { checkSocketOptions } from './steering/socket-options.js';
+import { CaptureLog } from './steering/capture-log.js';
 import { FailOpenRules } from './steering/fail-open.js';
 import { TrackedListener } from './listeners/tracked-listener.js';
 import { acceptOutbound } from './listeners/outbound-listener.js';
@@ -92,6 +94,8 @@ export class Sidecar {
   readonly dns: MeshDns | undefined;
   /** Where the DNS server listens (UDP and TCP), once started. */
   dnsBound: HostPort | undefined;
+  /** Recent captured outbound connections, for `redirect verify` (admin /verify/capture). */
+  private readonly captures = new CaptureLog();
 
   constructor(config: MeshConfig, opts: SidecarOptions = {}) {
     this.cfg = config;
@@ -155,8 +159,13 @@ export class Sidecar {
     );
     this.inboundEngine = this.engine('inbound', () => this.inboundRouter ?? NO_APP, null);
     const listenerOpts = { metrics: this.metrics, log: this.log, maxConnections: () => this.cfg.limits.maxDownstreamConnections };
-    this.outbound = new TrackedListener({ ...listenerOpts, name: 'outbound', onConnection: (s) => acceptOutbound(this.context, s) });
-    this.inbound = new TrackedListener({ ...listenerOpts, name: 'inbound', onConnection: (s) => void new DownstreamConnection(s, { mode: 'explicit' }, this.inboundEngine) });
+    this.outbound = new TrackedListener({ ...listenerOpts, name: 'outbound', onConnection: (s) => acceptOutbound(this.context, s, this.captures) });
+    this.inbound = new TrackedListener({
+      ...listenerOpts,
+      name: 'inbound',
+      transparent: () => this.cfg.transparent.redirect.inboundMode === 'tproxy',
+      onConnection: (s) => void new DownstreamConnection(s, { mode: 'explicit' }, this.inboundEngine),
+    });
     this.admin = this.newAdminServer();
     this.adminAddress = config.listeners.admin;
   }
@@ -185,7 +194,14 @@ export class Sidecar {
   }
 
   private newAdminServer(): HttpServer {
-    return createAdminServer({ current: () => this.current(), metrics: this.metrics, registry: this.registry, clusters: this.clusters, state: () => ({ ready: this.ready, draining: this.draining }) });
+    return createAdminServer({
+      current: () => this.current(),
+      metrics: this.metrics,
+      registry: this.registry,
+      clusters: this.clusters,
+      state: () => ({ ready: this.ready, draining: this.draining }),
+      captures: this.captures,
+    });
   }
 
   /** Limits, timeouts and the router are read per request or connection, so a reload reaches them. */
@@ -234,6 +250,7 @@ export class Sidecar {
         `transparent.enabled is true but the native original-destination addon is not available (${originalDstLoadError()}; run \`npm rebuild dreammesh\` (needs g++ and python3) or set DREAMMESH_NATIVE_ADDON)`,
       );
     }
+    checkSocketOptions(config);
     if (config.transparent.failOpen) this.failOpen = new FailOpenRules(config, this.log);
     const admin = await listen(this.admin, config.listeners.admin, 'admin');
     await this.registry.start();

@@ -21,6 +21,8 @@ export const REDIRECT_OPTIONS = {
   'no-ipv6': { type: 'boolean' },
   'capture-dns': { type: 'boolean' },
   'no-capture-dns': { type: 'boolean' },
+  'proxy-mark': { type: 'string' },
+  'inbound-mode': { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
 export const REDIRECT_FLAGS_HELP = `  --config FILE                  mesh.yaml (default $DREAMMESH_CONFIG; flags override its transparent.redirect)
@@ -35,7 +37,9 @@ export const REDIRECT_FLAGS_HELP = `  --config FILE                  mesh.yaml (
   --exclude-inbound-ports L      local ports never captured inbound
   --ipv6 / --no-ipv6             capture IPv6 too (ip6tables / ip6 rules)
   --capture-dns / --no-capture-dns
-                                 redirect the app's DNS (UDP/TCP port 53) to dns.listen (needs dns.enabled)`;
+                                 redirect the app's DNS (UDP/TCP port 53) to dns.listen (needs dns.enabled)
+  --proxy-mark M                 packets with this SO_MARK (set by the sidecar) are never captured (e.g. 0x539)
+  --inbound-mode redirect|tproxy inbound capture by NAT REDIRECT (default) or TPROXY (nftables backend)`;
 
 export type RedirectValues = { [K in keyof typeof REDIRECT_OPTIONS]?: (typeof REDIRECT_OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
 
@@ -60,6 +64,8 @@ export function flagsFrom(v: RedirectValues): RedirectFlags {
   if (v['no-ipv6'] === true) f.ipv6 = false;
   if (v['capture-dns'] === true) f.captureDns = true;
   if (v['no-capture-dns'] === true) f.captureDns = false;
+  if (v['proxy-mark'] !== undefined) f.proxyMark = v['proxy-mark'];
+  if (v['inbound-mode'] !== undefined) f.inboundMode = v['inbound-mode'];
   return f;
 }
 

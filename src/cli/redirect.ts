@@ -5,19 +5,22 @@ import { isMeshError } from '../core/errors.js';
 import { install, planInstall, planUninstall, show, uninstall } from '../steering/rules/apply.js';
 import { installedBackends, resolveBackend } from '../steering/rules/backend.js';
 import { specHash } from '../steering/rules/redirect-spec.js';
+import { verify } from './redirect-verify.js';
 import { parse, REDIRECT_FLAGS_HELP, specFrom, type RedirectValues } from './redirect-flags.js';
 
-const USAGE = `usage: dreammesh redirect install|uninstall|show [options]
+const USAGE = `usage: dreammesh redirect install|uninstall|show|verify [options]
   --dry-run                      print the exact rules / commands instead of applying them
   --force                        install even when transparent.failOpen says the sidecar owns the rules
   --json                         show: machine-readable report
+  --uid U                        verify: probe as this uid (default 65534, a captured one)
+  --probe IP:PORT                verify: the address the probe connects to (default 192.0.2.1:80; never contacted when capture works)
 ${REDIRECT_FLAGS_HELP}`;
 
 export async function main(argv: string[]): Promise<number> {
-  let values: RedirectValues & { 'dry-run'?: boolean; force?: boolean; json?: boolean; help?: boolean };
+  let values: RedirectValues & { 'dry-run'?: boolean; force?: boolean; json?: boolean; help?: boolean; uid?: string; probe?: string };
   let positionals: string[];
   try {
-    const p = parse(argv, { 'dry-run': { type: 'boolean' }, force: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
+    const p = parse(argv, { 'dry-run': { type: 'boolean' }, force: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, uid: { type: 'string' }, probe: { type: 'string' } });
     values = p.values;
     positionals = p.positionals;
   } catch (e) {
@@ -29,13 +32,19 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const [action, ...more] = positionals;
-  if (action === undefined || !['install', 'uninstall', 'show'].includes(action) || more.length > 0) {
-    process.stderr.write(`dreammesh redirect: expected one of install, uninstall, show\n${USAGE}\n`);
+  if (action === undefined || !['install', 'uninstall', 'show', 'verify'].includes(action) || more.length > 0) {
+    process.stderr.write(`dreammesh redirect: expected one of install, uninstall, show, verify\n${USAGE}\n`);
     return 2;
   }
   try {
     if (action === 'uninstall') return doUninstall(values);
     const { config, spec } = await specFrom(values);
+    if (action === 'verify') {
+      const hint = ['dreammesh redirect install', ...installArgs(argv)].join(' ');
+      const r = await verify(config, spec, { uid: values.uid, probe: values.probe, installHint: hint });
+      (r.ok ? process.stdout : process.stderr).write(`dreammesh redirect verify: ${r.message}\n`);
+      return r.ok ? 0 : 1;
+    }
     if (action === 'show') {
       const r = show(spec);
       if (values.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
@@ -84,4 +93,16 @@ function doUninstall(values: RedirectValues & { 'dry-run'?: boolean }): number {
   const r = uninstall(b);
   process.stdout.write(r.removed ? `dreammesh: capture rules removed (${r.backends.join(', ')})\n` : 'dreammesh: no capture rules were installed\n');
   return 0;
+}
+
+/** verify's own arguments dropped: what `redirect install` would take. */
+function installArgs(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === 'verify') continue;
+    if (a === '--uid' || a === '--probe') i++;
+    else if (!a.startsWith('--uid=') && !a.startsWith('--probe=')) out.push(a);
+  }
+  return out;
 }

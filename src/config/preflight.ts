@@ -16,6 +16,7 @@ import { parseServicesFile } from '../registry/file-registry.js';
 import { originalDstAvailable, originalDstLoadError } from '../steering/original-dst.js';
 import { redirectSpec } from '../steering/rules/redirect-spec.js';
 import { dnsPreflight } from '../dns/dns-preflight.js';
+import { socketOptionsAvailable } from '../steering/socket-options.js';
 
 export interface Problem {
   readonly code: ErrorCode;
@@ -124,6 +125,16 @@ export async function preflight(config: MeshConfig): Promise<PreflightReport> {
         message: `transparent.enabled is true but the native original-destination addon is not available (${originalDstLoadError()}; run \`npm rebuild dreammesh\` (needs g++ and python3) or set DREAMMESH_NATIVE_ADDON)`,
       });
     }
+  }
+  const r = config.transparent.redirect;
+  const needsOptions = [r.proxyMark !== undefined ? 'transparent.redirect.proxyMark' : '', r.inboundMode === 'tproxy' ? 'transparent.redirect.inboundMode: tproxy' : ''].filter((x) => x !== '');
+  if (needsOptions.length > 0) {
+    if (socketOptionsAvailable()) unchecked.push(`${needsOptions.join(' and ')}: the native socket options are built; setting them needs CAP_NET_ADMIN (checked at start)`);
+    else
+      problems.push({
+        code: 'MESH_ERR_NATIVE_MISSING',
+        message: `${needsOptions.join(' and ')} ${needsOptions.length > 1 ? 'need' : 'needs'} the native addon's socket options, which are not available (${originalDstLoadError() || 'rebuild the addon'})`,
+      });
   }
   if (config.transparent.failOpen) {
     if (!config.transparent.enabled) invalid('transparent.failOpen needs transparent.enabled: true (captured connections would not be recognised)');

@@ -166,6 +166,24 @@ export const RedirectSchema = Type.Object(
       default: false,
       description: "Also redirect the app's DNS queries (UDP and TCP port 53, IPv4) to dns.listen, except the proxy uid/gid's; needs dns.enabled and dns.listen on an IPv4 loopback address",
     }),
+    proxyMark: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 4294967295,
+        description: 'SO_MARK the sidecar sets on every upstream socket (native addon, CAP_NET_ADMIN); the rules skip packets carrying it, so the sidecar may run as any uid (then proxyUid/proxyGid are optional)',
+      }),
+    ),
+    inboundMode: Type.Union([Type.Literal('redirect'), Type.Literal('tproxy')], {
+      default: 'redirect',
+      description: 'How captured inbound connections reach the inbound listener: redirect (NAT) or tproxy (mangle TPROXY + policy routing; the listener opens with IP_TRANSPARENT; no NAT)',
+    }),
+    tproxyMark: Type.Integer({ minimum: 1, maximum: 4294967295, default: 0x4d4d, description: 'inboundMode tproxy: fwmark given to diverted packets and matched by the ip rule' }),
+    tproxyOriginalSource: Type.Boolean({
+      default: false,
+      description:
+        "inboundMode tproxy: connect to the app at the connection's original destination address, bound to the client's address (IP_TRANSPARENT), so the app's socket sees the real client; the app must listen on that address, not only on loopback",
+    }),
+    tproxyTable: Type.Integer({ minimum: 1, maximum: 4294967295, default: 15006, description: 'inboundMode tproxy: routing table holding "local default dev lo"' }),
   },
   { additionalProperties: false, default: {}, description: 'Capture rules written by `dreammesh redirect install` (and by the sidecar itself with failOpen)' },
 );

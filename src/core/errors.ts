@@ -38,7 +38,7 @@ export const ERRORS = {
   MESH_ERR_DOWNSTREAM_ABORTED: { status: 499, origin: 'local', retryable: false, summary: 'The downstream client went away before the response was complete (logged, never sent).' },
   MESH_ERR_DRAINING: { status: 503, origin: 'local', retryable: false, summary: 'The sidecar is shutting down and accepts no new requests.' },
   MESH_ERR_CONFIG_INVALID: { status: 500, origin: 'local', retryable: false, summary: 'The configuration does not match the schema (the field is named in the message).' },
-  MESH_ERR_NATIVE_MISSING: { status: 500, origin: 'local', retryable: false, summary: 'Transparent mode needs the native original-destination addon, which is not built.' },
+  MESH_ERR_NATIVE_MISSING: { status: 500, origin: 'local', retryable: false, summary: 'Transparent mode (and proxyMark, TPROXY inbound) needs the native addon, which is not built.' },
   MESH_ERR_REDIRECT_INVALID: { status: 500, origin: 'local', retryable: false, summary: 'Capture (redirect) settings are invalid: a CIDR, port, uid or backend is malformed; nothing was applied.' },
   MESH_ERR_REDIRECT_FAILED: { status: 500, origin: 'local', retryable: false, summary: 'Capture rules could not be read, installed or removed (backend binary missing, or the kernel refused the rule set).' },
   MESH_ERR_REGISTRY_UNAVAILABLE: { status: 503, origin: 'local', retryable: false, summary: 'The registry backend cannot be reached and no cached snapshot exists.' },

@@ -3,9 +3,12 @@
 // over UDP first; a truncated (TC) UDP answer is retried over TCP when the client asked over
 // TCP (a UDP client gets the TC answer and retries over TCP itself, as stub resolvers do).
 // Each upstream gets dns.upstreamTimeoutMs; when every one fails the caller answers SERVFAIL.
-// The sidecar's own sockets are excluded from DNS capture by the proxy uid/gid rules.
-import { createSocket } from 'node:dgram';
-import { connect, isIP } from 'node:net';
+// The sidecar's own sockets are excluded from DNS capture by the proxy uid/gid rules, or by
+// the proxy mark, which each forwarding socket then carries (else they would be captured
+// back to this listener when the sidecar runs as the app's uid).
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { isIP } from 'node:net';
+import { dialTcp, markDatagramSocket } from '../steering/socket-options.js';
 import { readFileSync } from 'node:fs';
 import { MeshError } from '../core/errors.js';
 import { parseHostPort } from '../core/address.js';
@@ -53,6 +56,8 @@ export class Forwarder {
   constructor(
     readonly upstreams: readonly Upstream[],
     private readonly timeoutMs: number,
+    /** transparent.redirect.proxyMark: SO_MARK on every forwarding socket. */
+    private readonly mark: number | undefined = undefined,
   ) {}
 
   async forward(query: Buffer, clientTcp: boolean): Promise<ForwardResult> {
@@ -61,8 +66,8 @@ export class Forwarder {
     for (const u of this.upstreams) {
       const label = `${u.host}:${u.port}`;
       try {
-        const a = await udpQuery(u, query, this.timeoutMs);
-        if (clientTcp && (a.readUInt16BE(2) & TC) !== 0) return { ok: true, answer: await tcpQuery(u, query, this.timeoutMs), upstream: label };
+        const a = await udpQuery(u, query, this.timeoutMs, this.mark);
+        if (clientTcp && (a.readUInt16BE(2) & TC) !== 0) return { ok: true, answer: await tcpQuery(u, query, this.timeoutMs, this.mark), upstream: label };
         return { ok: true, answer: a, upstream: label };
       } catch (e) {
         reasons.push(`${label}: ${(e as Error).message}`);
@@ -72,7 +77,7 @@ export class Forwarder {
   }
 }
 
-function udpQuery(u: Upstream, query: Buffer, timeoutMs: number): Promise<Buffer> {
+function udpQuery(u: Upstream, query: Buffer, timeoutMs: number, mark: number | undefined): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const sock = createSocket(isIP(u.host) === 6 ? 'udp6' : 'udp4');
     const id = query.readUInt16BE(0);
@@ -91,13 +96,23 @@ function udpQuery(u: Upstream, query: Buffer, timeoutMs: number): Promise<Buffer
     sock.on('message', (msg) => {
       if (msg.length >= 12 && msg.readUInt16BE(0) === id && (msg[2]! & 0x80) !== 0) done(null, msg);
     });
-    sock.connect(u.port, u.host, () => sock.send(query));
+    // The mark goes on once the socket has its fd (bound), before the first datagram.
+    const send = (): void => {
+      try {
+        if (mark !== undefined) markDatagramSocket(sock as UdpSocket, mark);
+      } catch (e) {
+        done(e as Error);
+        return;
+      }
+      sock.send(query);
+    };
+    sock.connect(u.port, u.host, send);
   });
 }
 
-function tcpQuery(u: Upstream, query: Buffer, timeoutMs: number): Promise<Buffer> {
+function tcpQuery(u: Upstream, query: Buffer, timeoutMs: number, mark: number | undefined): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const sock = connect({ host: u.host, port: u.port });
+    const sock = dialTcp({ host: u.host, port: u.port, mark });
     let buf = Buffer.alloc(0);
     let finished = false;
     const done = (e: Error | null, b?: Buffer): void => {

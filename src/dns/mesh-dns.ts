@@ -33,7 +33,7 @@ export class MeshDns {
     this.server = new DnsServer({
       listen: dns.listen,
       ttl: dns.ttl,
-      forwarder: new Forwarder(upstreams, dns.upstreamTimeoutMs),
+      forwarder: new Forwarder(upstreams, dns.upstreamTimeoutMs, config.transparent.redirect.proxyMark),
       metrics,
       log,
       lookup: (name) => {

@@ -1,6 +1,7 @@
 // The admin API: /ready /live /metrics /config /clusters. Loopback by default; read-only.
 import { createServer, type Server } from 'node:http';
 import type { MeshConfig } from '../config/schema.js';
+import type { CaptureLog } from '../steering/capture-log.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { Registry } from '../registry/registry.js';
 import type { ClusterManager } from '../upstream/cluster-manager.js';
@@ -21,6 +22,8 @@ export interface AdminDeps {
   readonly registry: Registry;
   readonly clusters: ClusterManager;
   state(): { ready: boolean; draining: boolean };
+  /** Recent captured connections (redirect verify). */
+  readonly captures?: CaptureLog;
 }
 
 function json(res: import('node:http').ServerResponse, status: number, body: unknown): void {
@@ -86,8 +89,17 @@ export function createAdminServer(deps: AdminDeps): Server {
           })),
         });
       }
+      case '/verify/capture': {
+        // ?client=<ip>&port=<port>: did this sidecar capture that connection, and to where?
+        const q = new URLSearchParams((req.url ?? '').split('?')[1] ?? '');
+        const port = Number(q.get('port'));
+        const client = q.get('client') ?? '';
+        if (client === '' || !Number.isInteger(port) || port < 1 || port > 65535) return json(res, 400, { error: 'expected ?client=<ip>&port=<port>' });
+        const r = deps.captures?.find(client, port);
+        return r === undefined ? json(res, 404, { captured: false }) : json(res, 200, { captured: true, originalDst: r.originalDst, at: new Date(r.at).toISOString() });
+      }
       default:
-        return json(res, 404, { error: `no admin endpoint ${path}`, endpoints: ['/ready', '/live', '/metrics', '/config', '/clusters'] });
+        return json(res, 404, { error: `no admin endpoint ${path}`, endpoints: ['/ready', '/live', '/metrics', '/config', '/clusters', '/verify/capture'] });
     }
   });
 }

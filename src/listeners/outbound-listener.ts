@@ -6,13 +6,15 @@ import type { Socket } from 'node:net';
 import type { SidecarContext } from '../core/sidecar-context.js';
 import { originalDestination } from '../steering/original-dst.js';
 import { handleTransparent } from '../steering/transparent.js';
+import type { CaptureLog } from '../steering/capture-log.js';
 
-export function acceptOutbound(ctx: SidecarContext, socket: Socket): void {
+export function acceptOutbound(ctx: SidecarContext, socket: Socket, captures?: CaptureLog): void {
   if (ctx.config.transparent.enabled) {
     const dst = originalDestination(socket);
     // Envoy's loop guard: a destination equal to our own address means "not redirected".
     const local = (socket.localAddress ?? '').replace(/^::ffff:(?=\d+\.)/, '');
     if (dst !== null && !(dst.host === local && dst.port === socket.localPort)) {
+      captures?.note(socket.remoteAddress, socket.remotePort, dst);
       handleTransparent(ctx, socket, dst);
       return;
     }

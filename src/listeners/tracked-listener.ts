@@ -17,6 +17,8 @@ export interface TrackedListenerOptions {
   readonly log: Logger;
   maxConnections(): number;
   onConnection(socket: Socket): void;
+  /** Open the TCP socket with IP_TRANSPARENT (TPROXY inbound), read at each bind. */
+  transparent?(): boolean;
 }
 
 export class TrackedListener {
@@ -37,7 +39,7 @@ export class TrackedListener {
   async bind(address: string): Promise<ListenAddress> {
     if (this.server !== undefined && address === this.address) return this.bound!;
     const server = this.create();
-    const bound = await listen(server, address, this.opts.name);
+    const bound = await listen(server, address, this.opts.name, { transparent: this.opts.transparent?.() === true });
     const old = this.server;
     this.server = server;
     this.address = address;

@@ -41,7 +41,12 @@ export class InboundRouter implements HttpRouter {
     this.policy = { ...policyFor(deps.config, undefined), retryAttempts: 0 };
     this.pending = { count: 0, max: deps.config.limits.maxPendingRequests };
     this.byOriginalPort = deps.config.transparent.enabled && app.kind === 'tcp' && originalDstAvailable();
+    const listener = deps.config.listeners.inbound === undefined ? null : parseListenAddress(deps.config.listeners.inbound);
+    this.tproxyPort = deps.config.transparent.redirect.inboundMode === 'tproxy' && listener?.kind === 'tcp' ? listener.port : undefined;
   }
+
+  /** inboundMode tproxy: the listener's own port (a connection to any other local port was diverted). */
+  private readonly tproxyPort: number | undefined;
 
   route(head: RequestHead, ctx: RequestContext, dc: DownstreamConnection): RoutedRequest {
     ctx.service = this.service;
@@ -51,13 +56,14 @@ export class InboundRouter implements HttpRouter {
     const endpoint = this.endpointFor(dc.socket);
     const app = this.app;
     const pools = this.deps.pools;
+    const source = this.originalSource(dc.socket);
     const target: ForwardTarget = {
       service: this.service,
       policy: this.policy,
       budget: undefined,
       pending: this.pending,
       pick: () => ({ endpoint, release: () => {} }),
-      pool: (e) => pools.get(app.kind === 'unix' ? { socketPath: app.path } : e, this.service),
+      pool: (e) => pools.get(app.kind === 'unix' ? { socketPath: app.path } : source !== undefined ? { host: e.host, port: e.port, source } : e, this.service),
       mapError: (e) =>
         e.code === 'MESH_ERR_UPSTREAM_REFUSED' || e.code === 'MESH_ERR_UPSTREAM_CONNECT_TIMEOUT'
           ? new MeshError('MESH_ERR_APP_UNAVAILABLE', `the local app at ${endpoint.address} is not accepting connections`, { cause: e })
@@ -66,17 +72,40 @@ export class InboundRouter implements HttpRouter {
     return { target, path: head.target, host: head.host ?? 'localhost', extra: '', upgrade: forwardsUpgrade(head) };
   }
 
+  /**
+   * tproxyOriginalSource: a diverted connection goes to the app at its original destination
+   * address, from the client's own address (the app's socket sees the real client).
+   */
+  private originalSource(socket: Socket): string | undefined {
+    return this.sourced.has(socket) ? unmapped(socket.remoteAddress) : undefined;
+  }
+
+  /** Downstream sockets whose app connection goes from the client's address. */
+  private readonly sourced = new WeakSet<Socket>();
+
   private endpointFor(socket: Socket): Endpoint {
     const app = this.app;
     if (!this.byOriginalPort || app.kind !== 'tcp') return this.appEndpoint;
     let e = this.endpoints.get(socket);
     if (e === undefined) {
-      const dst = originalDestination(socket);
+      // TPROXY does no NAT: the accepted socket's local address is the original destination.
+      // A connection to the listener's own port was not diverted (or was REDIRECTed by rules
+      // installed in redirect mode: conntrack still knows its destination).
+      const diverted = this.tproxyPort !== undefined && socket.localPort !== this.tproxyPort;
+      const dst = diverted ? { host: '', port: socket.localPort ?? 0 } : originalDestination(socket);
       const local = (socket.localAddress ?? '').replace(/^::ffff:(?=\d+\.)/, '');
       const redirected = dst !== null && !(dst.host === local && dst.port === socket.localPort);
-      e = redirected && dst.port !== app.port ? { address: formatHostPort(app.host, dst.port), host: app.host, port: dst.port, weight: 1, labels: {} } : this.appEndpoint;
+      if (diverted && this.deps.config.transparent.redirect.tproxyOriginalSource) {
+        this.sourced.add(socket);
+        // The app at the address the client connected to (the original destination itself).
+        e = { address: formatHostPort(local, socket.localPort ?? 0), host: local, port: socket.localPort ?? 0, weight: 1, labels: {} };
+      } else e = redirected && dst.port !== app.port ? { address: formatHostPort(app.host, dst.port), host: app.host, port: dst.port, weight: 1, labels: {} } : this.appEndpoint;
       this.endpoints.set(socket, e);
     }
     return e;
   }
+}
+
+function unmapped(a: string | undefined): string | undefined {
+  return a?.replace(/^::ffff:(?=\d+\.)/, '');
 }

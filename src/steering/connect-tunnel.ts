@@ -120,7 +120,7 @@ async function tunnel(ctx: SidecarContext, req: ConnectRequest, socket: Socket, 
       kind = 'egress';
       service = EGRESS;
       ctx.checkEgress(dest.host, dest.port);
-      upstream = await connectUpstream(dest.host, dest.port, connectMs);
+      upstream = await connectUpstream(dest.host, dest.port, connectMs, ctx.config.transparent.redirect.proxyMark);
     }
     // A name that resolved to one of our own listeners (an alias of localhost, say).
     const peer = upstream.remoteAddress === undefined ? undefined : (canonicalHost(upstream.remoteAddress.toLowerCase()) ?? upstream.remoteAddress);
@@ -184,7 +184,7 @@ async function connectService(ctx: SidecarContext, service: string, connectMs: n
     const ep = lease.endpoint;
     tried.add(ep.address);
     try {
-      return { socket: await connectUpstream(ep.host, ep.port, connectMs), lease };
+      return { socket: await connectUpstream(ep.host, ep.port, connectMs, ctx.config.transparent.redirect.proxyMark), lease };
     } catch (e) {
       last = toMeshError(e);
       lease.release(false);

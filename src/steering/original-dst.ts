@@ -11,6 +11,12 @@ import type { HostPort } from '../core/sidecar-context.js';
 
 interface Addon {
   originalDst(fd: number): { host: string; port: number; family: number } | null;
+  /** Socket options (socket_options.cc); absent in an addon built before them. */
+  tcpSocket?(family: 4 | 6, mark: number, transparent: boolean): number;
+  transparentListener?(host: string, port: number): number;
+  socketMark?(fd: number): number;
+  setSocketMark?(fd: number, mark: number): void;
+  closeFd?(fd: number): void;
 }
 
 const DEFAULT_PATH = fileURLToPath(new URL('../../../native/build/Release/original_dst.node', import.meta.url));
@@ -36,6 +42,11 @@ function load(): Addon | null {
     addon = null;
   }
   return addon;
+}
+
+/** The loaded addon (null when missing), for socket-options.ts. */
+export function nativeAddon(): Addon | null {
+  return load();
 }
 
 /** True when the native addon is available and transparent mode can work. */

@@ -63,7 +63,7 @@ export function handleTransparent(ctx: SidecarContext, socket: Socket, originalD
 async function opaque(ctx: SidecarContext, socket: Socket, dst: HostPort, d: Detection | null): Promise<void> {
   if (ownUpstreams.size > 0 && ownUpstreams.has(key(socket.remoteAddress, socket.remotePort))) {
     ctx.metrics.tunnels.inc({ mode: MODE, kind: 'egress', outcome: 'loop' });
-    ctx.log.error({ originalDst: formatHostPort(dst.host, dst.port) }, "the sidecar's own upstream connection was captured: run it as transparent.redirect.proxyUid/proxyGid");
+    ctx.log.error({ originalDst: formatHostPort(dst.host, dst.port) }, "the sidecar's own upstream connection was captured: run it as transparent.redirect.proxyUid/proxyGid, or set transparent.redirect.proxyMark");
     socket.destroy();
     return;
   }
@@ -103,6 +103,7 @@ async function opaque(ctx: SidecarContext, socket: Socket, dst: HostPort, d: Det
   const r = await relayTcp(socket, to.host, to.port, {
     connectTimeoutMs: ctx.config.timeouts.connectMs,
     idleMs: ctx.config.timeouts.idleMs,
+    mark: ctx.config.transparent.redirect.proxyMark,
     onConnected: (up) => {
       own = key(up.localAddress, up.localPort);
       ownUpstreams.add(own);

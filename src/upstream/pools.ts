@@ -2,6 +2,7 @@
 // endpoint left the registry is closed gracefully: exchanges already on it finish, new ones
 // go elsewhere. Pools opened for egress destinations are capped and evicted oldest first.
 import { connect, type LookupFunction, type Socket } from 'node:net';
+import { dialTcp } from '../steering/socket-options.js';
 import type { MeshConfig } from '../config/schema.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { formatHostPort } from '../core/address.js';
@@ -12,7 +13,8 @@ const MAX_EGRESS_POOLS = 256;
 /** Idle pooled connections are closed after this long (or timeouts.idleMs if shorter). */
 const KEEP_ALIVE_MS = 4000;
 
-export type PoolKey = { readonly host: string; readonly port: number } | { readonly socketPath: string };
+/** `source`: TPROXY original source, the client address the connection is bound to. */
+export type PoolKey = { readonly host: string; readonly port: number; readonly source?: string | undefined } | { readonly socketPath: string };
 
 export class Pools {
   private readonly pools = new Map<string, EndpointPool>();
@@ -33,10 +35,12 @@ export class Pools {
 
   /** The pool for host:port (or a unix socket path), created on first use. */
   get(key: PoolKey, service: string): EndpointPool {
-    const id = 'socketPath' in key ? `unix:${key.socketPath}` : formatHostPort(key.host, key.port);
+    const source = 'socketPath' in key ? undefined : key.source;
+    const id = 'socketPath' in key ? `unix:${key.socketPath}` : formatHostPort(key.host, key.port) + (source !== undefined ? `@${source}` : '');
     let pool = this.pools.get(id);
     if (pool !== undefined) return pool;
-    const isEgress = service === 'egress';
+    // Pools per client address (TPROXY original source) are capped and evicted like egress ones.
+    const isEgress = service === 'egress' || source !== undefined;
     const lookup = isEgress && this.egressLookup !== undefined && !('socketPath' in key) ? { lookup: this.egressLookup(key.port) } : {};
     if (isEgress && this.egress.size >= MAX_EGRESS_POOLS) this.evictOneEgress();
     const gauge = this.metrics.upstreamConnections.labels({ service });
@@ -50,7 +54,19 @@ export class Pools {
               return s;
             }
           : () => {
-              const s: Socket = connect({ host: key.host, port: key.port, noDelay: true, keepAlive: true, ...lookup, onread: reusableRead(() => s) });
+              // transparent.redirect.proxyMark: marked before the SYN, so capture skips it.
+              const r = this.config.transparent.redirect;
+              const s: Socket = dialTcp({
+                host: key.host,
+                port: key.port,
+                // Original source: the tproxy mark routes the app's replies back to this socket.
+                mark: source !== undefined ? r.tproxyMark : r.proxyMark,
+                transparentSource: source,
+                noDelay: true,
+                keepAlive: true,
+                ...lookup,
+                onread: reusableRead(() => s),
+              });
               return s;
             },
       maxConnections: this.config.limits.maxConnectionsPerEndpoint,

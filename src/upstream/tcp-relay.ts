@@ -2,7 +2,8 @@
 // and by transparent connections that are not HTTP. Half-close is passed through in both
 // directions (server-first and request/response protocols both rely on it), and every path
 // ends with both sockets closed so nothing leaks.
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { dialTcp } from '../steering/socket-options.js';
 import type { Duplex } from 'node:stream';
 import { MeshError } from '../core/errors.js';
 import { readSinks, reusableRead, writeKept } from './read-buffer.js';
@@ -16,6 +17,8 @@ export interface RelayOptions {
   readonly head?: Buffer;
   /** Called once the upstream is connected, before any byte is relayed (e.g. "200 Connection Established"). */
   readonly onConnected?: (upstream: Socket) => void;
+  /** SO_MARK for the upstream socket (transparent.redirect.proxyMark). */
+  readonly mark?: number | undefined;
 }
 
 export interface RelayResult {
@@ -35,9 +38,16 @@ const noop = (): void => {};
  * nothing per chunk (Node's default 64 KiB allocation per read made V8 collect garbage
  * continually, at a cost that grows with the heap). Nothing is read until the relay starts.
  */
-export function connectUpstream(host: string, port: number, timeoutMs: number): Promise<Socket> {
+export function connectUpstream(host: string, port: number, timeoutMs: number, mark?: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const s: Socket = connect({ host, port, noDelay: true, allowHalfOpen: true, onread: reusableRead(() => s) });
+    let s: Socket;
+    try {
+      // `mark` (transparent.redirect.proxyMark) is on the socket before its SYN.
+      s = dialTcp({ host, port, mark, noDelay: true, allowHalfOpen: true, onread: reusableRead(() => s) });
+    } catch (e) {
+      reject(e instanceof MeshError ? e : new MeshError('MESH_ERR_UPSTREAM_RESET', `connect to ${host}:${port}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e }));
+      return;
+    }
     // Nothing is read until the relay gives the bytes a destination (relayDown).
     readSinks.set(s, () => false);
     s.pause();
@@ -64,7 +74,7 @@ export function connectUpstream(host: string, port: number, timeoutMs: number): 
 export async function relayTcp(downstream: Duplex, host: string, port: number, opts: RelayOptions): Promise<RelayResult> {
   let upstream: Socket;
   try {
-    upstream = await connectUpstream(host, port, opts.connectTimeoutMs);
+    upstream = await connectUpstream(host, port, opts.connectTimeoutMs, opts.mark);
   } catch (e) {
     return { bytesUp: 0, bytesDown: 0, error: e as MeshError, connectFailed: true };
   }

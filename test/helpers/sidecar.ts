@@ -1,7 +1,7 @@
 // Starts real sidecars for tests: in-process (fast, for most integration tests) or as a
 // child process running `dreammesh run` (for signals, CLI behaviour, network namespaces).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, writeFile, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,10 +74,12 @@ export interface SpawnedSidecar {
 
 /** Runs `dreammesh run` in a child process and waits until it reports its listeners. */
 /** `cli` runs another build of the CLI (e.g. one installed from the packed tarball). */
-export async function spawnSidecar(cfg: Record<string, unknown>, opts: { prefix?: string[]; env?: NodeJS.ProcessEnv; cli?: string } = {}): Promise<SpawnedSidecar> {
+/** `readable`: the config may be read by other uids (a sidecar started under setpriv). */
+export async function spawnSidecar(cfg: Record<string, unknown>, opts: { prefix?: string[]; env?: NodeJS.ProcessEnv; cli?: string; readable?: boolean } = {}): Promise<SpawnedSidecar> {
   const dir = await mkdtemp(join(tmpdir(), 'dm-sidecar-'));
   const configFile = join(dir, 'mesh.yaml');
   await writeFile(configFile, stringify(withDefaults({ logLevel: 'warn', ...cfg })));
+  if (opts.readable === true) await chmod(dir, 0o755);
   const [cmd, ...pre] = opts.prefix && opts.prefix.length > 0 ? [...opts.prefix, process.execPath] : [process.execPath];
   const child = spawn(cmd, [...pre, opts.cli ?? CLI, 'run', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   let err = '';

@@ -164,3 +164,25 @@ test('inbound capture needs an inbound listener: without an app it is refused, o
   assert.equal(redirectSpec(noApp).includeOutboundCidrs, '*');
   assert.equal(redirectSpec(noApp, { includeInboundPorts: '8080', inboundPort: '15006' }).inboundPort, 15006);
 });
+
+test('proxyMark and inboundMode tproxy: parsed, in every generator; without them the settings hash is unchanged', () => {
+  // The hash an install made before these options existed still matches.
+  assert.equal(specHash(redirectSpec(base)), '6e89ab4372d5');
+  const m = redirectSpec(parseConfigObject({ transparent: { redirect: { proxyMark: 0x539 } } }));
+  assert.equal(m.proxyUid, undefined, 'a mark alone is enough self-exclusion');
+  assert.equal(m.proxyMark, 0x539);
+  assert.ok(iptablesChainRules(m, 4).includes('-A DREAMMESH_OUTPUT -m mark --mark 0x539 -j RETURN'));
+  assert.match(nftTable(m), /meta mark 0x00000539 return/);
+  assert.equal(redirectSpec(base, { proxyMark: '0x10' }).proxyMark, 16);
+  assert.equal(redirectSpec(base, { proxyMark: '1337' }).proxyMark, 1337);
+  for (const bad of ['0', '-1', '0x100000000', '4294967296', 'mark', '0x']) assert.throws(() => redirectSpec(base, { proxyMark: bad }), /MESH_ERR_REDIRECT_INVALID|--proxy-mark/);
+  const t = redirectSpec(base, { inboundMode: 'tproxy', includeInboundPorts: '8080' });
+  assert.deepEqual(t.tproxy, { mark: 0x4d4d, table: 15006 });
+  const nft = nftTable(t);
+  assert.match(nft, /chain divert \{\n\t\ttype filter hook prerouting priority mangle;/);
+  assert.match(nft, /iifname "lo" return/);
+  assert.match(nft, /tcp dport 8080 tproxy to :15006 meta mark set 0x00004d4d accept/);
+  assert.doesNotMatch(nft, /redirect to :15006/, 'no NAT for inbound in tproxy mode');
+  assert.throws(() => redirectSpec(base, { inboundMode: 'divert' }), /--inbound-mode: "divert" is not one of redirect, tproxy/);
+  assert.throws(() => redirectSpec(parseConfigObject({ transparent: { redirect: { proxyMark: 0x4d4d, inboundMode: 'tproxy' } } })), /tproxyMark: must differ from proxyMark/);
+});

@@ -7,7 +7,8 @@ import type { BackendName, RedirectSpec } from './redirect-spec.js';
 import { specHash } from './redirect-spec.js';
 import { iptablesBinaries, installedBackends, isNftFlavour, readNat, readNftTable, requireBinary, resolveBackend, run, which } from './backend.js';
 import { BASE_CHAINS, MARK_TABLE, iptablesDiff, iptablesInstallScript, iptablesUninstallScript, isMarker, markFor, parseNatSave } from './iptables.js';
-import { NFT_DNS_CHAIN, nftInstallScript, nftInstalledHash, nftUninstallScript } from './nftables.js';
+import { NFT_DNS_CHAIN, nftInstallScript, nftInstalledHash, nftInstalledTproxy, nftUninstallScript } from './nftables.js';
+import { routingDifferences, routingSteps } from './tproxy-routing.js';
 
 export interface Step {
   /** e.g. "iptables-restore --noflush" or "nft -f -". */
@@ -24,7 +25,13 @@ export interface Plan {
 export function planInstall(spec: RedirectSpec, backend: BackendName = resolveBackend(spec.backend)): Plan {
   if (backend === 'nftables') {
     requireBinary('nft');
-    return { backend, steps: [{ command: 'nft -f -', input: nftInstallScript(spec) }] };
+    const cur = readNftTable();
+    const old = cur === null ? null : nftInstalledTproxy(cur);
+    const routing = routingSteps(old, spec.tproxy === undefined ? null : { tproxy: spec.tproxy, ipv6: spec.ipv6 });
+    return { backend, steps: [{ command: 'nft -f -', input: nftInstallScript(spec) }, ...routing] };
+  }
+  if (spec.tproxy !== undefined) {
+    throw new MeshError('MESH_ERR_REDIRECT_INVALID', `--inbound-mode: tproxy is supported with the nftables backend (backend ${backend} would capture inbound by REDIRECT); use --backend nftables`);
   }
   const steps: Step[] = [];
   for (const fam of [4, 6] as const) {
@@ -140,8 +147,10 @@ function parseNftChains(listing: string): Map<string, string[]> {
 /** Steps that remove DreamMesh's rules from one backend (empty when nothing is installed). */
 export function planUninstall(backend: BackendName): Step[] {
   if (backend === 'nftables') {
-    if (which('nft') === null || readNftTable() === null) return [];
-    return [{ command: 'nft -f -', input: nftUninstallScript() }];
+    const cur = which('nft') === null ? null : readNftTable();
+    if (cur === null) return [];
+    const old = nftInstalledTproxy(cur);
+    return [{ command: 'nft -f -', input: nftUninstallScript() }, ...(old === null ? [] : routingSteps(old, null))];
   }
   const steps: Step[] = [];
   for (const fam of [4, 6] as const) {
@@ -190,6 +199,7 @@ export function show(spec: RedirectSpec): ShowReport {
     const h = nftInstalledHash(listing);
     const differences = h === specHash(spec) ? [] : [`installed rules were generated from different settings (stamp ${h ?? 'missing'}, config ${specHash(spec)})`];
     for (const c of ['output', 'prerouting', ...(spec.dns !== undefined ? [NFT_DNS_CHAIN] : [])]) if (!new RegExp(`^\\s*chain ${c} \\{`, 'm').test(listing)) differences.push(`missing chain ${c}`);
+    if (spec.tproxy !== undefined) differences.push(...routingDifferences(spec.tproxy, spec.ipv6));
     return { backend, installed: true, matches: differences.length === 0, differences, listing };
   }
   const differences: string[] = [];

@@ -4,7 +4,7 @@
 // Layout (Istio-like, names prefixed DREAMMESH_ so uninstall can find exactly its own):
 //   OUTPUT     -p tcp -j DREAMMESH_OUTPUT
 //   PREROUTING -p tcp -j DREAMMESH_INBOUND
-//   DREAMMESH_OUTPUT:   proxy uid/gid → RETURN (the sidecar's own upstream connections)
+//   DREAMMESH_OUTPUT:   proxy uid/gid/mark → RETURN (the sidecar's own upstream connections)
 //                       -o lo → RETURN (loopback and the host's own addresses: local traffic,
 //                         including the redirected hop itself, is never captured)
 //                       127.0.0.0/8 | ::1 → RETURN, excluded ports/CIDRs → RETURN
@@ -39,6 +39,7 @@ function iptablesDnsRules(spec: RedirectSpec, family: 4 | 6): string[] {
   const out = [`-A DREAMMESH_OUTPUT -p tcp -m tcp --dport 53 -j ${DNS_CHAIN}`];
   if (spec.proxyUid !== undefined) out.push(`-A ${DNS_CHAIN} -m owner --uid-owner ${spec.proxyUid} -j RETURN`);
   if (spec.proxyGid !== undefined) out.push(`-A ${DNS_CHAIN} -m owner --gid-owner ${spec.proxyGid} -j RETURN`);
+  if (spec.proxyMark !== undefined) out.push(`-A ${DNS_CHAIN} -m mark --mark 0x${spec.proxyMark.toString(16)} -j RETURN`);
   out.push(`-A ${DNS_CHAIN} -p udp -j REDIRECT --to-ports ${spec.dns.port}`, `-A ${DNS_CHAIN} -p tcp -j REDIRECT --to-ports ${spec.dns.port}`);
   return out;
 }
@@ -52,6 +53,7 @@ export function iptablesChainRules(spec: RedirectSpec, family: 4 | 6): string[] 
   out.push(...iptablesDnsRules(spec, family));
   if (spec.proxyUid !== undefined) add(`-A DREAMMESH_OUTPUT -m owner --uid-owner ${spec.proxyUid} -j RETURN`);
   if (spec.proxyGid !== undefined) add(`-A DREAMMESH_OUTPUT -m owner --gid-owner ${spec.proxyGid} -j RETURN`);
+  if (spec.proxyMark !== undefined) add(`-A DREAMMESH_OUTPUT -m mark --mark 0x${spec.proxyMark.toString(16)} -j RETURN`);
   add(`-A DREAMMESH_OUTPUT -o lo -m comment --comment "dreammesh:${specHash(spec)}" -j RETURN`);
   add(family === 4 ? '-A DREAMMESH_OUTPUT -d 127.0.0.0/8 -j RETURN' : '-A DREAMMESH_OUTPUT -d ::1/128 -j RETURN');
   for (const p of spec.excludeOutboundPorts) add(`-A DREAMMESH_OUTPUT -p tcp -m tcp --dport ${p} -j RETURN`);

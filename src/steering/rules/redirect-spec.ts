@@ -38,6 +38,10 @@ export interface RedirectSpec {
    * (127.0.0.1). Absent when off, so the settings hash of rule sets without DNS is unchanged.
    */
   readonly dns?: { readonly port: number };
+  /** Packets carrying this SO_MARK (the sidecar's own upstream sockets) are never captured. */
+  readonly proxyMark?: number;
+  /** inboundMode tproxy: mangle TPROXY to the inbound port, fwmark + routing table (undefined = REDIRECT). */
+  readonly tproxy?: { readonly mark: number; readonly table: number };
 }
 
 /** What flags may override (strings as typed on the command line). */
@@ -54,6 +58,8 @@ export interface RedirectFlags {
   excludeInboundPorts?: string;
   ipv6?: boolean;
   captureDns?: boolean;
+  proxyMark?: string;
+  inboundMode?: string;
 }
 
 const BACKENDS = ['auto', 'iptables', 'iptables-nft', 'iptables-legacy', 'nftables'] as const;
@@ -103,6 +109,14 @@ function parseId(s: string | number, field: string): number {
   return Number(t);
 }
 
+/** A mark or table id: decimal or 0x hex, 1..2^32-1. */
+export function parseMark(s: string | number, field: string): number {
+  const t = String(s).trim().toLowerCase();
+  const n = /^0x[0-9a-f]{1,8}$/.test(t) ? parseInt(t.slice(2), 16) : /^\d{1,10}$/.test(t) ? Number(t) : NaN;
+  if (!Number.isInteger(n) || n < 1 || n > 0xffffffff) throw invalid(field, `"${s}" is not a mark (1-4294967295, decimal or 0x hex)`);
+  return n;
+}
+
 function list(s: string): string[] {
   return s
     .split(',')
@@ -139,9 +153,14 @@ export function redirectSpec(config: MeshConfig, flags: RedirectFlags = {}): Red
   if (!(BACKENDS as readonly string[]).includes(backend)) throw invalid('--backend', `"${backend}" is not one of ${BACKENDS.join(', ')}`);
   const proxyUid = flags.proxyUid !== undefined ? parseId(flags.proxyUid, '--proxy-uid') : r.proxyUid;
   const proxyGid = flags.proxyGid !== undefined ? parseId(flags.proxyGid, '--proxy-gid') : r.proxyGid;
-  if (proxyUid === undefined && proxyGid === undefined) {
-    throw invalid('--proxy-uid', "the sidecar's uid (or --proxy-gid) is required, otherwise its own upstream connections would be captured and loop");
+  const proxyMark = flags.proxyMark !== undefined ? parseMark(flags.proxyMark, '--proxy-mark') : r.proxyMark;
+  if (proxyUid === undefined && proxyGid === undefined && proxyMark === undefined) {
+    throw invalid('--proxy-uid', "the sidecar's uid (or --proxy-gid, or --proxy-mark) is required, otherwise its own upstream connections would be captured and loop");
   }
+  const inboundMode = flags.inboundMode ?? r.inboundMode;
+  if (inboundMode !== 'redirect' && inboundMode !== 'tproxy') throw invalid('--inbound-mode', `"${inboundMode}" is not one of redirect, tproxy`);
+  const tproxy = inboundMode === 'tproxy' ? { mark: r.tproxyMark, table: r.tproxyTable } : undefined;
+  if (tproxy !== undefined && proxyMark === tproxy.mark) throw invalid('transparent.redirect.tproxyMark', `must differ from proxyMark (${proxyMark})`);
   const outboundPort = flags.outboundPort !== undefined ? parsePort(flags.outboundPort, '--outbound-port') : (r.outboundPort ?? portOf(config.listeners.outbound));
   const explicitInbound = flags.inboundPort !== undefined ? parsePort(flags.inboundPort, '--inbound-port') : (r.inboundPort ?? portOf(config.listeners.inbound));
   if (outboundPort === undefined) throw invalid('--outbound-port', 'required when listeners.outbound is not a fixed TCP port');
@@ -168,6 +187,7 @@ export function redirectSpec(config: MeshConfig, flags: RedirectFlags = {}): Red
     if (v6 !== undefined) throw invalid('--ipv6', `IPv6 CIDR ${v6.text} given but IPv6 capture is off`);
   }
   const dns = dnsCapture(config, flags.captureDns ?? r.captureDns, flags.captureDns !== undefined ? '--capture-dns' : 'transparent.redirect.captureDns');
+  // Optional keys only when set: the settings hash of an install without them stays the same.
   return {
     backend: backend as BackendChoice,
     proxyUid,
@@ -181,6 +201,8 @@ export function redirectSpec(config: MeshConfig, flags: RedirectFlags = {}): Red
     excludeInboundPorts,
     ipv6,
     ...(dns !== undefined ? { dns } : {}),
+    ...(proxyMark !== undefined ? { proxyMark } : {}),
+    ...(tproxy !== undefined ? { tproxy } : {}),
   };
 }
 
