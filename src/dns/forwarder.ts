@@ -6,7 +6,7 @@
 // The sidecar's own sockets are excluded from DNS capture by the proxy uid/gid rules, or by
 // the proxy mark, which each forwarding socket then carries (else they would be captured
 // back to this listener when the sidecar runs as the app's uid).
-import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { createSocket } from 'node:dgram';
 import { isIP } from 'node:net';
 import { dialTcp, markDatagramSocket } from '../steering/socket-options.js';
 import { readFileSync } from 'node:fs';
@@ -99,7 +99,7 @@ function udpQuery(u: Upstream, query: Buffer, timeoutMs: number, mark: number | 
     // The mark goes on once the socket has its fd (bound), before the first datagram.
     const send = (): void => {
       try {
-        if (mark !== undefined) markDatagramSocket(sock as UdpSocket, mark);
+        if (mark !== undefined) markDatagramSocket(sock, mark);
       } catch (e) {
         done(e as Error);
         return;
