@@ -209,6 +209,39 @@ describe('DNS for mesh names in network namespaces', { skip: skip ?? false }, ()
     });
   }
 
+  // proxyMark instead of a proxy uid: the sidecar runs as the app's own uid, so only the mark on
+  // its forwarding sockets keeps their port-53 packets from being captured back to itself.
+  describe('a sidecar running as the app uid with proxyMark (nftables)', () => {
+    let marked: SpawnedSidecar | undefined;
+    before(async () => {
+      const c = cfg();
+      marked = await spawnSidecar(
+        {
+          ...c,
+          listeners: { outbound: '127.0.0.1:15101', admin: '127.0.0.1:15100' },
+          transparent: { enabled: true, detectTimeoutMs: 100, redirect: { proxyMark: 0x539, captureDns: true } },
+          dns: { ...(c.dns as Record<string, unknown>), listen: '127.0.0.1:15153', stateFile: `${stateDir}/marked-vips.json` },
+        },
+        { prefix: ['ip', 'netns', 'exec', net.client, ...APP, '--inh-caps=+net_admin', '--ambient-caps=+net_admin'], readable: true },
+      );
+      const r = redirect(['install', '--config', marked.configFile, '--backend', 'nftables']);
+      assert.equal(r.status, 0, r.stderr);
+    });
+    after(async () => {
+      redirect(['uninstall']);
+      await marked?.stop();
+    });
+
+    test('mesh names resolve and other names are forwarded without looping back into the sidecar', () => {
+      assert.match(getent(APP, 'users').address, /^240\.240\.\d+\.\d+$/);
+      assert.equal(getent(APP, 'ext.example').address, net.serverIp2, 'forwarded to dns.upstreams with the mark, not captured');
+      const m = net.sh(net.client, ['curl', '-s', '-m', '5', 'http://127.0.0.1:15100/metrics']);
+      assert.ok(metricValue(m, 'dreammesh_dns_queries_total', { outcome: 'forwarded', qtype: 'A' }) >= 1);
+      assert.equal(metricValue(m, 'dreammesh_dns_queries_total', { outcome: 'servfail', qtype: 'A' }), 0, 'no forwarded query came back to the listener');
+      assert.equal(marked!.child.exitCode, null);
+    });
+  });
+
   test('bad input at the DNS listener (UDP garbage, huge TCP lengths): the sidecar stays alive and answers', () => {
     const script = `
       const dgram = require('node:dgram'); const net = require('node:net');
