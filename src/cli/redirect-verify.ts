@@ -15,7 +15,8 @@ import { parseListenAddress, formatHostPort } from '../core/address.js';
 import { MeshError } from '../core/errors.js';
 import { show } from '../steering/rules/apply.js';
 import { evaluateOutbound } from '../steering/rules/evaluate.js';
-import { parsePort, type RedirectSpec } from '../steering/rules/redirect-spec.js';
+import { cidrContains, parsePort, type RedirectSpec } from '../steering/rules/redirect-spec.js';
+import { vipRange } from '../dns/virtual-ips.js';
 import { dialTcp } from '../steering/socket-options.js';
 
 export interface VerifyFlags {
@@ -191,16 +192,23 @@ export async function verify(config: MeshConfig, spec: RedirectSpec, flags: Veri
     return fail(`the sidecar's own traffic (${self}) is captured too, so its upstream connections would loop: reinstall the rules with the sidecar's --proxy-uid/--proxy-gid/--proxy-mark (${notInstalled})`);
   }
 
-  // 3. DNS capture answers (when configured; the option comes with the DNS server).
+  // 3. DNS capture answers (when configured): the app's lookup of a mesh name must come back
+  // with a virtual IP of dns.cidr, which only this sidecar's DNS listener hands out.
   let dns = '';
-  const captureDns = (config.transparent.redirect as Record<string, unknown>).captureDns === true;
-  if (captureDns) {
+  if (spec.dns !== undefined) {
     const name = Object.keys(config.services)[0];
     if (name === undefined) dns = ', DNS capture not checked (no inline service to look up)';
     else {
       const r = JSON.parse(await runAs(DNS_SCRIPT, [name], { uid, gid }, 3000)) as { ok: boolean; addresses?: string[]; error?: string };
       if (!r.ok) return fail(`DNS capture does not answer: uid ${uid} looked up "${name}" and got ${r.error ?? 'nothing'}: check dns.enabled and reinstall with --capture-dns`);
-      dns = `, DNS "${name}" → ${(r.addresses ?? []).join(' ')}`;
+      const range = vipRange(config.dns.cidr);
+      const addresses = r.addresses ?? [];
+      if (!addresses.some((a) => cidrContains(range, a))) {
+        return fail(
+          `DNS is not captured: uid ${uid} looked up "${name}" and got ${addresses.join(' ') || 'no address'}, not a virtual IP of ${config.dns.cidr}, so another resolver answered: reinstall with --capture-dns`,
+        );
+      }
+      dns = `, DNS "${name}" → ${addresses.join(' ')}`;
     }
   }
   return { ok: true, message: `capture ok: uid ${uid} → ${target} reached this sidecar (original destination ${seen}), its own traffic (${self}) is not captured${dns} [backend ${rules.backend}]` };

@@ -240,6 +240,19 @@ describe('DNS for mesh names in network namespaces', { skip: skip ?? false }, ()
       assert.equal(metricValue(m, 'dreammesh_dns_queries_total', { outcome: 'servfail', qtype: 'A' }), 0, 'no forwarded query came back to the listener');
       assert.equal(marked!.child.exitCode, null);
     });
+
+    test('redirect verify checks DNS capture too: it passes with the rules, and fails naming DNS when only TCP is captured', () => {
+      const probe = `${net.clientIp.replace(/\.1$/, '.200')}:80`;
+      const ok = redirect(['verify', '--config', marked!.configFile, '--uid', '1001', '--probe', probe]);
+      assert.equal(ok.status, 0, ok.stdout + ok.stderr);
+      assert.match(ok.stdout, /capture ok: .*DNS "users" → 240\.240\.\d+\.\d+/);
+      // TCP capture without DNS capture: the app's lookups go to the (silent) real nameserver.
+      assert.equal(redirect(['install', '--config', marked!.configFile, '--backend', 'nftables', '--no-capture-dns']).status, 0);
+      const bad = redirect(['verify', '--config', marked!.configFile, '--uid', '1001', '--probe', probe]);
+      assert.notEqual(bad.status, 0);
+      assert.match(bad.stdout + bad.stderr, /DNS (capture does not answer|is not captured)/);
+      assert.equal(redirect(['install', '--config', marked!.configFile, '--backend', 'nftables']).status, 0);
+    });
   });
 
   test('bad input at the DNS listener (UDP garbage, huge TCP lengths): the sidecar stays alive and answers', () => {
