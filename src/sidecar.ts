@@ -33,6 +33,9 @@ import { createAdminServer, type ConfigInForce } from './listeners/admin-listene
 import { listen, describeBound } from './listeners/listen.js';
 import { formatHostPort } from './core/address.js';
 import { restartOnly, sameJson } from './config/reload-plan.js';
+import { IdentityStore } from './tls/identity-store.js';
+import { acceptInboundMtls } from './tls/inbound-tls.js';
+import { relayToApp } from './tls/inbound-tunnel.js';
 
 export interface BoundListeners {
   readonly outbound: ListenAddress;
@@ -84,6 +87,8 @@ export class Sidecar {
   private drainCut = false;
   private stopped: Promise<void> | undefined;
   private registered = false;
+  /** The mTLS identity, when mtls files are configured (read at construction, then watched). */
+  readonly identity: IdentityStore | undefined;
   bound: BoundListeners | undefined;
   readonly context: SidecarContext;
 
@@ -96,6 +101,8 @@ export class Sidecar {
     if (opts.registry === undefined) this.inline = inlineServices(config);
     this.registry = opts.registry ?? createRegistry(config, { log: this.log, metrics: this.metrics }, this.inline);
     this.clusters = new ClusterManager(config, this.metrics, this.log, (port) => this.own.lookupFor(port));
+    this.identity = IdentityStore.fromConfig(config.mtls, this.metrics, this.log);
+    this.clusters.pools.identity = this.identity;
     // Getters of the shared context read the current state (a reload replaces config and access log).
     const current = {
       config: (): MeshConfig => this.cfg,
@@ -125,6 +132,7 @@ export class Sidecar {
       },
       isOwnAddress: (host, port) => this.own.has(host, port),
       via: this.via,
+      identity: this.identity,
       adoptHttp: (socket, steering) => {
         new DownstreamConnection(socket, steering, this.outboundEngine);
       },
@@ -145,7 +153,7 @@ export class Sidecar {
     this.inboundEngine = this.engine('inbound', () => this.inboundRouter ?? NO_APP, null);
     const listenerOpts = { metrics: this.metrics, log: this.log, maxConnections: () => this.cfg.limits.maxDownstreamConnections };
     this.outbound = new TrackedListener({ ...listenerOpts, name: 'outbound', onConnection: (s) => acceptOutbound(this.context, s) });
-    this.inbound = new TrackedListener({ ...listenerOpts, name: 'inbound', onConnection: (s) => void new DownstreamConnection(s, { mode: 'explicit' }, this.inboundEngine) });
+    this.inbound = new TrackedListener({ ...listenerOpts, name: 'inbound', onConnection: (s) => this.acceptInbound(s) });
     this.admin = this.newAdminServer();
     this.adminAddress = config.listeners.admin;
   }
@@ -159,6 +167,27 @@ export class Sidecar {
     return { config: this.cfg, version: this.version, loadedAt: this.loadedAt, source: this.source };
   }
 
+  /** mTLS off: plaintext HTTP. On: the first byte tells TLS from plaintext (inbound-tls.ts). */
+  private acceptInbound(socket: Socket): void {
+    const mtls = this.cfg.mtls;
+    if (mtls.mode === 'off' || this.identity === undefined) {
+      new DownstreamConnection(socket, { mode: 'explicit' }, this.inboundEngine);
+      return;
+    }
+    acceptInboundMtls(
+      {
+        mtls,
+        store: this.identity,
+        metrics: this.metrics,
+        log: this.log,
+        firstByteMs: this.cfg.timeouts.downstreamIdleMs,
+        onHttp: (s) => void new DownstreamConnection(s, { mode: 'explicit' }, this.inboundEngine),
+        onTunnel: (s, caller) => void relayToApp({ config: this.cfg, metrics: this.metrics, log: this.log }, s, caller),
+      },
+      socket,
+    );
+  }
+
   private newOutboundRouter(): OutboundRouter {
     return new OutboundRouter({
       config: this.cfg,
@@ -170,11 +199,18 @@ export class Sidecar {
   }
 
   private newInboundRouter(): InboundRouter | undefined {
-    return this.cfg.app === undefined ? undefined : new InboundRouter({ config: this.cfg, pools: this.clusters.pools });
+    return this.cfg.app === undefined ? undefined : new InboundRouter({ config: this.cfg, pools: this.clusters.pools, metrics: this.metrics });
   }
 
   private newAdminServer(): HttpServer {
-    return createAdminServer({ current: () => this.current(), metrics: this.metrics, registry: this.registry, clusters: this.clusters, state: () => ({ ready: this.ready, draining: this.draining }) });
+    return createAdminServer({
+      current: () => this.current(),
+      metrics: this.metrics,
+      registry: this.registry,
+      clusters: this.clusters,
+      state: () => ({ ready: this.ready, draining: this.draining }),
+      identity: this.identity,
+    });
   }
 
   /** Limits, timeouts and the router are read per request or connection, so a reload reaches them. */
@@ -231,6 +267,7 @@ export class Sidecar {
     const inbound = config.listeners.inbound === undefined ? undefined : await this.inbound.bind(config.listeners.inbound);
     this.bound = { outbound, inbound, admin };
     this.own.set(this.bound);
+    this.identity?.start();
     await this.registerSelf(inbound);
     this.failOpen?.install();
     this.ready = true;
@@ -251,7 +288,8 @@ export class Sidecar {
     }
     const inst = this.cfg.instance;
     const address = inst?.address ?? advertisedAddress(inbound);
-    await this.registry.register({ service, address, weight: inst?.weight ?? 1, labels: inst?.labels ?? {}, ...(inst?.id !== undefined ? { id: inst.id } : {}) });
+    const mtls = this.cfg.mtls.mode !== 'off';
+    await this.registry.register({ service, address, weight: inst?.weight ?? 1, labels: inst?.labels ?? {}, ...(inst?.id !== undefined ? { id: inst.id } : {}), ...(mtls ? { mtls } : {}) });
     this.registered = true;
   }
 
@@ -349,6 +387,7 @@ export class Sidecar {
     if (this.inflight.count > 0 || this.openConnections() > 0) this.cutAtDeadline(drainMs);
     this.clusters.detach();
     this.clusters.pools.closeAll(true);
+    this.identity?.stop();
     await this.registry.close();
     this.admin.closeAllConnections();
     await closeServer(this.admin);

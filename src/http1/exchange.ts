@@ -19,6 +19,7 @@ import { downstreamResponseHead, upstreamRequestHead } from './serialize.js';
 import type { DownstreamConnection } from './downstream-connection.js';
 import { startUpgradeTunnel } from './upgrade-tunnel.js';
 import { writeKept } from '../upstream/read-buffer.js';
+import { tlsUpstreamError } from '../tls/outbound-tls.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 /** Request body bytes held while the upstream connection is being made, before pausing the client. */
@@ -367,6 +368,14 @@ export class Exchange implements PoolWaiter, UpstreamUser {
       this.lease = null;
       this.ctx.attempts -= 1;
       this.attempt();
+      return;
+    }
+    // TLS 1.3: the server checks our certificate after our handshake finished, so its refusal
+    // arrives as an alert on the first read. Nothing reached its app: another endpoint may serve.
+    const refused = this.sawResponseBytes ? undefined : tlsUpstreamError(error, this.ctx.endpoint ?? 'upstream');
+    if (refused !== undefined) {
+      this.dropUpstream();
+      this.onUpstreamError(refused);
       return;
     }
     const what = this.respHead === null ? 'before a response' : 'before the response was complete';

@@ -16,10 +16,14 @@ import { parseListenAddress, formatHostPort, type ListenAddress } from '../core/
 import { originalDestination, originalDstAvailable } from '../steering/original-dst.js';
 import { policyFor, type ClusterPolicy } from '../upstream/cluster.js';
 import { forwardsUpgrade } from './outbound-router.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import { callerOf, rawSocketOf, UNAUTHENTICATED } from '../tls/peer-caller.js';
+import { allowsRequest } from '../tls/authz.js';
 
 export interface InboundRouterDeps {
   readonly config: MeshConfig;
   readonly pools: Pools;
+  readonly metrics: Metrics;
 }
 
 export class InboundRouter implements HttpRouter {
@@ -45,9 +49,15 @@ export class InboundRouter implements HttpRouter {
 
   route(head: RequestHead, ctx: RequestContext, dc: DownstreamConnection): RoutedRequest {
     ctx.service = this.service;
-    // Who calls is known only from the sidecar's own knowledge (later: the mTLS peer); a
-    // header the client wrote proves nothing, and serialize.ts keeps it from the app.
-    ctx.caller = 'unknown';
+    // Who calls is known only from the verified mTLS peer; a header the client wrote proves
+    // nothing: serialize.ts drops every x-dreammesh-* field, and the caller is added after.
+    const caller = callerOf(dc.socket);
+    ctx.caller = caller ?? UNAUTHENTICATED;
+    const allow = this.deps.config.authz.allow;
+    if (allow.length > 0 && !allowsRequest(allow, caller, head.method, head.target)) {
+      this.deps.metrics.authzDenied.inc({ caller: ctx.caller });
+      throw new MeshError('MESH_ERR_FORBIDDEN', `authz.allow: caller ${caller ?? '(unauthenticated)'} may not ${head.method} ${head.target.slice(0, 200)}`);
+    }
     const endpoint = this.endpointFor(dc.socket);
     const app = this.app;
     const pools = this.deps.pools;
@@ -63,7 +73,7 @@ export class InboundRouter implements HttpRouter {
           ? new MeshError('MESH_ERR_APP_UNAVAILABLE', `the local app at ${endpoint.address} is not accepting connections`, { cause: e })
           : e,
     };
-    return { target, path: head.target, host: head.host ?? 'localhost', extra: '', upgrade: forwardsUpgrade(head) };
+    return { target, path: head.target, host: head.host ?? 'localhost', extra: caller === undefined ? '' : `x-dreammesh-caller: ${caller}\r\n`, upgrade: forwardsUpgrade(head) };
   }
 
   private endpointFor(socket: Socket): Endpoint {
@@ -71,7 +81,8 @@ export class InboundRouter implements HttpRouter {
     if (!this.byOriginalPort || app.kind !== 'tcp') return this.appEndpoint;
     let e = this.endpoints.get(socket);
     if (e === undefined) {
-      const dst = originalDestination(socket);
+      const raw = rawSocketOf(socket);
+      const dst = originalDestination(raw);
       const local = (socket.localAddress ?? '').replace(/^::ffff:(?=\d+\.)/, '');
       const redirected = dst !== null && !(dst.host === local && dst.port === socket.localPort);
       e = redirected && dst.port !== app.port ? { address: formatHostPort(app.host, dst.port), host: app.host, port: dst.port, weight: 1, labels: {} } : this.appEndpoint;

@@ -15,6 +15,8 @@ import { canonicalHost } from '../core/canonical-address.js';
 import { formatHostPort } from '../core/address.js';
 import { detectProtocol, type Detection } from '../detect/protocol.js';
 import { relayTcp } from '../upstream/tcp-relay.js';
+import { connectMtlsTunnel } from '../tls/tunnel-dial.js';
+import type { Endpoint } from '../registry/registry.js';
 
 const MODE = 'transparent';
 
@@ -67,6 +69,7 @@ async function opaque(ctx: SidecarContext, socket: Socket, dst: HostPort, d: Det
   }
   let kind: 'service' | 'egress' = 'egress';
   let service = '-';
+  let mtls = false;
   try {
     // A captured connection to one of our own listeners (the admin port, say) goes nowhere.
     if (ctx.isOwnAddress(canonicalHost(dst.host.toLowerCase()) ?? dst.host, dst.port)) throw new MeshError('MESH_ERR_LOOP', 'the original destination is this sidecar');
@@ -74,6 +77,7 @@ async function opaque(ctx: SidecarContext, socket: Socket, dst: HostPort, d: Det
     if (dest.kind === 'service') {
       kind = 'service';
       service = dest.service;
+      mtls = endpointAt(ctx, service, dst)?.mtls === true;
     } else {
       ctx.checkEgress(dst.host, dst.port);
     }
@@ -90,6 +94,7 @@ async function opaque(ctx: SidecarContext, socket: Socket, dst: HostPort, d: Det
   const r = await relayTcp(socket, dst.host, dst.port, {
     connectTimeoutMs: ctx.config.timeouts.connectMs,
     idleMs: ctx.config.timeouts.idleMs,
+    ...(mtls ? { connect: () => connectMtlsTunnel(ctx.identity, dst.host, dst.port, service, ctx.config.timeouts.connectMs) } : {}),
     onConnected: (up) => {
       own = key(up.localAddress, up.localPort);
       ownUpstreams.add(own);
@@ -111,4 +116,13 @@ async function opaque(ctx: SidecarContext, socket: Socket, dst: HostPort, d: Det
     ctx.log.debug({ originalDst: formatHostPort(dst.host, dst.port), service, error: r.error.code }, 'transparent tunnel ended with an error');
   }
   if (r.connectFailed) socket.destroy();
+}
+
+/** The registry endpoint at the original destination (whether it speaks mTLS). */
+function endpointAt(ctx: SidecarContext, service: string, dst: HostPort): Endpoint | undefined {
+  const host = canonicalHost(dst.host.toLowerCase()) ?? dst.host;
+  return ctx.registry
+    .snapshot()
+    .services.get(service)
+    ?.endpoints.find((e) => e.port === dst.port && (canonicalHost(e.host.toLowerCase()) ?? e.host) === host);
 }

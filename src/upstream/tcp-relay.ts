@@ -16,6 +16,8 @@ export interface RelayOptions {
   readonly head?: Buffer;
   /** Called once the upstream is connected, before any byte is relayed (e.g. "200 Connection Established"). */
   readonly onConnected?: (upstream: Socket) => void;
+  /** Makes the upstream instead of a plain TCP connect to host:port (mTLS-wrapped tunnels). */
+  readonly connect?: () => Promise<Socket>;
 }
 
 export interface RelayResult {
@@ -64,7 +66,7 @@ export function connectUpstream(host: string, port: number, timeoutMs: number): 
 export async function relayTcp(downstream: Duplex, host: string, port: number, opts: RelayOptions): Promise<RelayResult> {
   let upstream: Socket;
   try {
-    upstream = await connectUpstream(host, port, opts.connectTimeoutMs);
+    upstream = await (opts.connect?.() ?? connectUpstream(host, port, opts.connectTimeoutMs));
   } catch (e) {
     return { bytesUp: 0, bytesDown: 0, error: e as MeshError, connectFailed: true };
   }
