@@ -5,7 +5,7 @@
 // the ALPN the client offered decides what the connection carries: HTTP/1.1 exchanges for the
 // engine, or an opaque TCP tunnel (dreammesh-tcp) unwrapped to the app's port.
 import type { Socket } from 'node:net';
-import { TLSSocket } from 'node:tls';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { MtlsConfig } from '../config/schema.js';
 import type { Metrics } from '../telemetry/metrics.js';
@@ -54,51 +54,61 @@ function refusePlaintext(deps: InboundTlsDeps, raw: Socket): void {
   raw.destroy();
 }
 
-function terminate(deps: InboundTlsDeps, raw: Socket): void {
+/**
+ * One tls.Server (never listening: connections are handed to it) per identity generation, so
+ * a rotation gives new connections the new certificate while established ones keep theirs.
+ * The server verifies the client chain (requestCert, rejectUnauthorized) and times the handshake.
+ */
+const servers = new WeakMap<InboundTlsDeps['store'], { generation: number; server: TlsServer }>();
+
+function serverFor(deps: InboundTlsDeps): TlsServer {
   const { store, mtls } = deps;
-  // Bytes already read (the ClientHello) sit in raw's buffer; TLSSocket feeds them to OpenSSL first.
-  const tls = new TLSSocket(raw, {
-    isServer: true,
-    secureContext: store.identity.context,
+  const cached = servers.get(store);
+  if (cached !== undefined && cached.generation === store.generation) return cached.server;
+  const b = store.identity.bytes;
+  const server = createTlsServer({
+    cert: b.cert,
+    key: b.key,
+    ca: b.ca,
+    minVersion: 'TLSv1.3',
     requestCert: true,
     rejectUnauthorized: true,
     ALPNProtocols: [ALPN_HTTP1, ALPN_TCP],
+    handshakeTimeout: mtls.handshakeTimeoutMs,
   });
-  let settled = false;
-  let reason: string | undefined;
-  const refuse = (why: string, detail: string): void => {
-    settled = true;
-    deps.metrics.mtlsInboundRefused.inc({ reason: why });
-    deps.log.info({ code: 'MESH_ERR_DOWNSTREAM_TLS', reason: detail, downstream: raw.remoteAddress }, 'inbound: mTLS handshake refused');
-    tls.destroy();
-    raw.destroy();
-  };
-  const timer = setTimeout(() => refuse('handshake-timeout', `no mTLS handshake within ${mtls.handshakeTimeoutMs} ms`), mtls.handshakeTimeoutMs);
-  tls.on('error', (e: NodeJS.ErrnoException) => {
-    reason ??= e.code ?? e.message;
-  });
-  tls.once('close', () => {
-    clearTimeout(timer);
-    if (settled) return;
-    const why = reason ?? tls.authorizationError?.toString() ?? 'closed';
+  server.on('secureConnection', (tls: TLSSocket) => secured(deps, tls));
+  server.on('tlsClientError', (e: NodeJS.ErrnoException, tls: TLSSocket) => {
+    const why = e.code ?? e.message;
     deps.metrics.mtlsInboundRefused.inc({ reason: reasonLabel(why) });
-    deps.log.info({ code: 'MESH_ERR_DOWNSTREAM_TLS', reason: why, downstream: raw.remoteAddress }, 'inbound: mTLS handshake failed');
-    raw.destroy();
+    deps.log.info({ code: 'MESH_ERR_DOWNSTREAM_TLS', reason: `${why}: ${e.message}`, downstream: tls.remoteAddress }, 'inbound: mTLS handshake failed');
+    tls.destroy();
   });
-  tls.once('secure', () => {
-    clearTimeout(timer);
-    const cert = tls.getPeerX509Certificate();
-    const ids = cert === undefined ? [] : spiffeIdsOf(cert);
-    const caller = ids.length === 1 ? serviceOf(ids[0]!, mtls.trustDomain) : undefined;
-    if (!tls.authorized || caller === undefined) {
-      refuse('bad-identity', `client certificate ${tls.authorized ? `carries ${presentedId(cert)}, not spiffe://${mtls.trustDomain}/service/<name>` : `not authorized (${String(tls.authorizationError)})`}`);
-      return;
-    }
-    settled = true;
-    setCaller(tls, caller, raw);
-    if (tls.alpnProtocol === ALPN_TCP) deps.onTunnel(tls, caller);
-    else deps.onHttp(tls, caller);
-  });
+  servers.set(store, { generation: store.generation, server });
+  return server;
+}
+
+function terminate(deps: InboundTlsDeps, raw: Socket): void {
+  // Bytes already read (the ClientHello) sit in raw's buffer; the TLS socket feeds them to OpenSSL first.
+  serverFor(deps).emit('connection', raw);
+}
+
+function secured(deps: InboundTlsDeps, tls: TLSSocket): void {
+  const { mtls } = deps;
+  const cert = tls.getPeerX509Certificate();
+  const ids = cert === undefined ? [] : spiffeIdsOf(cert);
+  const caller = ids.length === 1 ? serviceOf(ids[0]!, mtls.trustDomain) : undefined;
+  if (!tls.authorized || caller === undefined) {
+    const detail = tls.authorized ? `client certificate carries ${presentedId(cert)}, not spiffe://${mtls.trustDomain}/service/<name>` : `client certificate not authorized (${String(tls.authorizationError)})`;
+    deps.metrics.mtlsInboundRefused.inc({ reason: 'bad-identity' });
+    deps.log.info({ code: 'MESH_ERR_DOWNSTREAM_TLS', reason: detail, downstream: tls.remoteAddress }, 'inbound: mTLS peer refused');
+    tls.destroy();
+    return;
+  }
+  tls.on('error', () => tls.destroy());
+  // The TCP socket under it: transparent inbound capture reads the original destination there.
+  setCaller(tls, caller, (tls as unknown as { _parent?: Socket })._parent ?? tls);
+  if (tls.alpnProtocol === ALPN_TCP) deps.onTunnel(tls, caller);
+  else deps.onHttp(tls, caller);
 }
 
 /** Bounded label values for dreammesh_mtls_inbound_refused_total. */

@@ -70,7 +70,7 @@ export async function initCa(o: CaInit): Promise<{ cert: string; spiffe: string 
   if (!TRUST_DOMAIN.test(o.trustDomain)) throw new UsageError(`--trust-domain: "${o.trustDomain}" must be lower-case letters, digits, ".", "_" or "-"`);
   if (await exists(join(o.dir, CA_KEY))) throw new UsageError(`${join(o.dir, CA_KEY)} already exists; refusing to replace a CA (choose another --dir)`);
   const lib = await x509();
-  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']));
+  const keys = await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']);
   const now = Date.now();
   const cert = await lib.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
@@ -125,7 +125,7 @@ export async function issueCert(o: CertIssue): Promise<{ spiffeId: string; notAf
   const lib = await x509();
   const caKey = await webcrypto.subtle.importKey('pkcs8', caKeyDer, ALG, false, ['sign']);
   const ca = new lib.X509Certificate(caPem);
-  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']));
+  const keys = await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']);
   const spiffeId = serviceSpiffeId(td, o.service);
   const now = Date.now();
   const notAfter = new Date(Math.min(now + o.ttlMs, new Date(caNode.validTo).getTime()));

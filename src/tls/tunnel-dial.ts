@@ -13,7 +13,7 @@ export function connectMtlsTunnel(store: IdentityStore | undefined, host: string
     try {
       s = dialMtls(store, { host, port, service, alpn: ALPN_TCP }, { allowHalfOpen: true });
     } catch (e) {
-      reject(e);
+      reject(e instanceof Error ? e : new Error(String(e)));
       return;
     }
     s.pause();
