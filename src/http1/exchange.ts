@@ -45,6 +45,8 @@ export class Exchange implements PoolWaiter, UpstreamUser {
   private staleRetries = 0;
   /** The current upstream connection had served earlier exchanges (it came from the pool). */
   private upReused = false;
+  /** The current upstream connection is mTLS (another sidecar's inbound listener). */
+  private upTls = false;
   private lastError: MeshError | undefined;
   private headText = '';
   private readonly heads: ResponseHeadReader;
@@ -112,6 +114,7 @@ export class Exchange implements PoolWaiter, UpstreamUser {
     }
     this.up = c;
     this.upReused = c.served > 0;
+    this.upTls = 'encrypted' in c.socket;
     this.sawResponseBytes = false;
     c.user = this;
     const s = c.socket;
@@ -371,8 +374,18 @@ export class Exchange implements PoolWaiter, UpstreamUser {
       return;
     }
     // TLS 1.3: the server checks our certificate after our handshake finished, so its refusal
-    // arrives as an alert on the first read. Nothing reached its app: another endpoint may serve.
-    const refused = this.sawResponseBytes ? undefined : tlsUpstreamError(error, this.ctx.endpoint ?? 'upstream');
+    // arrives on the first read: an alert, or the connection closed on a fresh connection.
+    // Nothing reached its app: another endpoint may serve.
+    const where = this.ctx.endpoint ?? 'upstream';
+    const refused = this.sawResponseBytes
+      ? undefined
+      : (tlsUpstreamError(error, where) ??
+        (this.upTls && !this.upReused
+          ? new MeshError(
+              'MESH_ERR_TLS_HANDSHAKE',
+              `${where}: the peer closed the new mTLS connection before answering${error?.code !== undefined ? ` (${error.code})` : ''}: it probably refused this sidecar's certificate`,
+            )
+          : undefined));
     if (refused !== undefined) {
       this.dropUpstream();
       this.onUpstreamError(refused);

@@ -72,7 +72,8 @@ function serverFor(deps: InboundTlsDeps): TlsServer {
     ca: b.ca,
     minVersion: 'TLSv1.3',
     requestCert: true,
-    rejectUnauthorized: true,
+    // Verified in secured(), which can say why (expired, another CA, none) in logs and metrics.
+    rejectUnauthorized: false,
     ALPNProtocols: [ALPN_HTTP1, ALPN_TCP],
     handshakeTimeout: mtls.handshakeTimeoutMs,
   });
@@ -97,9 +98,15 @@ function secured(deps: InboundTlsDeps, tls: TLSSocket): void {
   const cert = tls.getPeerX509Certificate();
   const ids = cert === undefined ? [] : spiffeIdsOf(cert);
   const caller = ids.length === 1 ? serviceOf(ids[0]!, mtls.trustDomain) : undefined;
-  if (!tls.authorized || caller === undefined) {
-    const detail = tls.authorized ? `client certificate carries ${presentedId(cert)}, not spiffe://${mtls.trustDomain}/service/<name>` : `client certificate not authorized (${String(tls.authorizationError)})`;
-    deps.metrics.mtlsInboundRefused.inc({ reason: 'bad-identity' });
+  if (cert === undefined || !tls.authorized || caller === undefined) {
+    const why = cert === undefined ? 'no-client-cert' : !tls.authorized ? reasonLabel(String(tls.authorizationError)) : 'bad-identity';
+    const detail =
+      cert === undefined
+        ? 'no client certificate'
+        : !tls.authorized
+          ? `client certificate refused (${String(tls.authorizationError)})`
+          : `client certificate carries ${presentedId(cert)}, not spiffe://${mtls.trustDomain}/service/<name>`;
+    deps.metrics.mtlsInboundRefused.inc({ reason: why });
     deps.log.info({ code: 'MESH_ERR_DOWNSTREAM_TLS', reason: detail, downstream: tls.remoteAddress }, 'inbound: mTLS peer refused');
     tls.destroy();
     return;

@@ -69,6 +69,7 @@ const UNTRUSTED = new Set([
 
 /** A TLS failure of an upstream connection as a mesh error, or undefined when it is not one. */
 export function tlsUpstreamError(e: unknown, where: string): MeshError | undefined {
+  if (e === null || typeof e !== 'object') return undefined;
   const err = e as { code?: string; message?: string };
   const code = err.code ?? '';
   if (code === 'DREAMMESH_PEER_IDENTITY') return new MeshError('MESH_ERR_PEER_IDENTITY', `${where}: ${err.message ?? ''}`, { cause: e });

@@ -2,7 +2,7 @@
 // A (service "a", no app) calls B (service "b") whose app is a test upstream. A finds B in a
 // registry file that marks B's inbound listener mtls. Each test gets its own directory.
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -19,6 +19,13 @@ export interface CliResult {
 }
 
 /** Runs `dreammesh <args>` from dist; never throws on a non-zero exit. */
+/** curl's exit code and output (never throws). */
+export function curl(...args: string[]): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    execFile('curl', ['-sS', '-m', '5', ...args], (e, stdout, stderr) => resolve({ code: e === null ? 0 : ((e as { code?: number }).code ?? -1), out: stdout + stderr }));
+  });
+}
+
 export async function dreammesh(...args: string[]): Promise<CliResult> {
   try {
     const r = await run(process.execPath, [CLI, ...args], { timeout: 20_000 });
@@ -66,6 +73,10 @@ export interface MtlsMeshOptions {
   readonly aExtra?: Record<string, unknown>;
   /** The service name on B's certificate (default "b"). */
   readonly bCertService?: string;
+  /** Lifetime of B's certificate (default 24h). */
+  readonly bTtl?: string;
+  /** A's certificate comes from another CA (A trusts both CAs; B trusts only its own). */
+  readonly aFromOtherCa?: boolean;
 }
 
 export async function startMtlsMesh(o: MtlsMeshOptions = {}): Promise<MtlsMesh> {
@@ -74,8 +85,14 @@ export async function startMtlsMesh(o: MtlsMeshOptions = {}): Promise<MtlsMesh> 
   const aCerts = join(dir, 'a');
   const bCerts = join(dir, 'b');
   await caInit(caDir);
-  await issue(caDir, 'a', aCerts);
-  await issue(caDir, o.bCertService ?? 'b', bCerts);
+  if (o.aFromOtherCa === true) {
+    const other = join(dir, 'other-ca');
+    await caInit(other);
+    await issue(other, 'a', aCerts);
+    const bundle = (await readFile(join(other, 'ca.pem'), 'utf8')) + (await readFile(join(caDir, 'ca.pem'), 'utf8'));
+    await writeFile(join(aCerts, 'ca.pem'), bundle);
+  } else await issue(caDir, 'a', aCerts);
+  await issue(caDir, o.bCertService ?? 'b', bCerts, o.bTtl);
   const app = await startUpstream('b-app');
   const started: { close(): Promise<unknown> }[] = [app];
   try {
