@@ -73,6 +73,8 @@ export interface MtlsMeshOptions {
   readonly aExtra?: Record<string, unknown>;
   /** The service name on B's certificate (default "b"). */
   readonly bCertService?: string;
+  /** More fields of B's mtls section. */
+  readonly bMtls?: Record<string, unknown>;
   /** Lifetime of B's certificate (default 24h). */
   readonly bTtl?: string;
   /** A's certificate comes from another CA (A trusts both CAs; B trusts only its own). */
@@ -96,7 +98,7 @@ export async function startMtlsMesh(o: MtlsMeshOptions = {}): Promise<MtlsMesh> 
   const app = await startUpstream('b-app');
   const started: { close(): Promise<unknown> }[] = [app];
   try {
-    const b = await spawnSidecar({ service: 'b', app: app.address, mtls: mtlsBlock(bCerts, o.bMode ?? 'strict'), ...(o.authz ? { authz: o.authz } : {}), ...(o.bExtra ?? {}) });
+    const b = await spawnSidecar({ service: 'b', app: app.address, mtls: mtlsBlock(bCerts, o.bMode ?? 'strict', o.bMtls), ...(o.authz ? { authz: o.authz } : {}), ...(o.bExtra ?? {}) });
     started.push({ close: () => b.stop() });
     const registryFile = join(dir, 'registry.yaml');
     await writeFile(registryFile, stringify({ services: { b: { endpoints: [{ address: b.inbound, mtls: true }] } } }));
