@@ -71,7 +71,7 @@ export interface MtlsMeshOptions {
   /** Config of B beyond the defaults. */
   readonly bExtra?: Record<string, unknown>;
   readonly aExtra?: Record<string, unknown>;
-  /** The service name on B's certificate (default "b"). */
+  /** The service name on B's certificate, and the service B runs as (default "b"; A always routes to "b"). */
   readonly bCertService?: string;
   /** More fields of B's mtls section. */
   readonly bMtls?: Record<string, unknown>;
@@ -98,7 +98,7 @@ export async function startMtlsMesh(o: MtlsMeshOptions = {}): Promise<MtlsMesh> 
   const app = await startUpstream('b-app');
   const started: { close(): Promise<unknown> }[] = [app];
   try {
-    const b = await spawnSidecar({ service: 'b', app: app.address, mtls: mtlsBlock(bCerts, o.bMode ?? 'strict', o.bMtls), ...(o.authz ? { authz: o.authz } : {}), ...(o.bExtra ?? {}) });
+    const b = await spawnSidecar({ service: o.bCertService ?? 'b', app: app.address, mtls: mtlsBlock(bCerts, o.bMode ?? 'strict', o.bMtls), ...(o.authz ? { authz: o.authz } : {}), ...(o.bExtra ?? {}) });
     started.push({ close: () => b.stop() });
     const registryFile = join(dir, 'registry.yaml');
     await writeFile(registryFile, stringify({ services: { b: { endpoints: [{ address: b.inbound, mtls: true }] } } }));
