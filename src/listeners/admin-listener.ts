@@ -108,6 +108,7 @@ export function createAdminServer(deps: AdminDeps): Server {
               address: s.endpoint.address,
               weight: s.endpoint.weight,
               labels: s.endpoint.labels,
+              mtls: s.endpoint.mtls === true,
               activeRequests: s.active,
               healthy: !s.isEjected(now),
               ejectedForMs: s.isEjected(now) ? s.ejectedUntil - now : 0,

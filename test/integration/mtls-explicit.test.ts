@@ -26,6 +26,8 @@ test('explicit request from A reaches B over mTLS; the app sees x-dreammesh-call
     assert.match(String(certs.body.caSubjects), /DreamMesh CA dreammesh.local/);
     assert.ok(Number(certs.body.secondsToExpiry) > 80_000);
     assert.match(metrics, /dreammesh_mtls_cert_expiry_seconds \d{5}/);
+    const clusters = (await getJson(`${m.a.adminUrl}/clusters`)).body.clusters as { service: string; endpoints: { mtls: boolean }[] }[];
+    assert.equal(clusters.find((c) => c.service === 'b')?.endpoints[0]?.mtls, true);
     const ready = await getJson(`${m.b.adminUrl}/ready`);
     assert.equal(ready.status, 200);
   } finally {
