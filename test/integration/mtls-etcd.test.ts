@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEtcd, etcdTestConfig } from '../helpers/etcd-server.js';
-import { caInit, issue, mtlsBlock } from '../helpers/mtls-mesh.js';
+import { caInit, issue, mtlsBlock, dreammesh } from '../helpers/mtls-mesh.js';
 import { spawnSidecar } from '../helpers/sidecar.js';
 import { startUpstream } from '../helpers/upstream.js';
 import { viaSidecar } from '../helpers/http.js';
@@ -31,4 +31,13 @@ test('a strict-mTLS sidecar registers mtls: true in etcd; its peer reaches it ov
   assert.deepEqual(rec, { address: beta.inbound, weight: 1, labels: {}, mtls: true });
   await until('alpha reaches beta', async () => (await viaSidecar(alpha.outbound, 'beta', '/x')).status === 200);
   assert.equal(app.seen.at(-1)?.headers['x-dreammesh-caller'], 'alpha');
+  // `dreammesh services` shows it, and `put --mtls` writes the mark for instances added by hand.
+  const list = await dreammesh('services', 'list', '--json', '--config', alpha.configFile);
+  assert.equal(list.code, 0, list.stderr);
+  const rows = JSON.parse(list.stdout) as { service: string; mtls?: boolean }[];
+  assert.equal(rows.find((r) => r.service === 'beta')?.mtls, true);
+  const put = await dreammesh('services', 'put', 'gamma', '127.0.0.1:9', '--mtls', '--config', alpha.configFile);
+  assert.equal(put.code, 0, put.stderr);
+  const gamma = JSON.parse((await etcd.ctl('get', '--print-value-only', `${prefix}services/gamma/127.0.0.1:9`)).trim()) as Record<string, unknown>;
+  assert.equal(gamma.mtls, true);
 });
