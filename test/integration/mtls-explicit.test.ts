@@ -79,3 +79,35 @@ test('openssl s_client to B shows its SPIFFE URI; plain curl is refused in stric
     await m.close();
   }
 });
+
+test('a WebSocket upgrade crosses the mTLS hop: 101 relayed, messages echo both ways', async () => {
+  const { WebSocket, WebSocketServer } = await import('ws');
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise<void>((r) => wss.once('listening', () => r()));
+  wss.on('connection', (sock, req) => {
+    sock.send(`caller ${String(req.headers['x-dreammesh-caller'])}`);
+    sock.on('message', (data, binary) => sock.send(data, { binary }));
+  });
+  const port = (wss.address() as { port: number }).port;
+  const m = await startMtlsMesh({ bExtra: { app: `127.0.0.1:${port}` } });
+  try {
+    const ws = new WebSocket(`ws://${m.a.outbound}/ws`, { headers: { host: 'b' }, handshakeTimeout: 5000 });
+    const got: string[] = [];
+    await new Promise<void>((resolve, reject) => {
+      ws.on('message', (d: Buffer) => {
+        got.push(d.toString());
+        if (got.length === 1) ws.send('hello over mtls');
+        if (got.length === 2) ws.send(Buffer.alloc(200_000, 7));
+        if (got.length === 3) resolve();
+      });
+      ws.on('error', reject);
+    });
+    assert.equal(got[0], 'caller a');
+    assert.equal(got[1], 'hello over mtls');
+    assert.equal(got[2]!.length, 200_000);
+    ws.close();
+  } finally {
+    await m.close();
+    wss.close();
+  }
+});
