@@ -5,6 +5,7 @@
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { X509Certificate } from 'node:crypto';
 import { X509Certificate as X509 } from 'node:crypto';
+import type { OnReadOpts } from 'node:net';
 import { MeshError } from '../core/errors.js';
 import { presentedId, serviceSpiffeId, spiffeIdsOf } from './spiffe.js';
 import type { IdentityStore } from './identity-store.js';
@@ -26,7 +27,7 @@ export interface MtlsDial {
 }
 
 /** Opens a TLS connection; emits 'secureConnect' once the peer proved the expected identity. */
-export function dialMtls(store: IdentityStore | undefined, d: MtlsDial, extra: { allowHalfOpen?: boolean } = {}): TLSSocket {
+export function dialMtls(store: IdentityStore | undefined, d: MtlsDial, extra: { allowHalfOpen?: boolean; onread?: OnReadOpts } = {}): TLSSocket {
   if (store === undefined) {
     throw new MeshError('MESH_ERR_TLS_HANDSHAKE', `${d.host}:${d.port} is marked mtls but this sidecar has no identity (set mtls.certFile, keyFile and caFile)`);
   }
@@ -39,6 +40,8 @@ export function dialMtls(store: IdentityStore | undefined, d: MtlsDial, extra: {
     ALPNProtocols: [d.alpn],
     rejectUnauthorized: true,
     ...(extra.allowHalfOpen === true ? { allowHalfOpen: true } : {}),
+    // tls.connect takes net's onread (decrypted bytes into our buffer); the typings omit it.
+    ...((extra.onread !== undefined ? { onread: extra.onread } : {}) as object),
     checkServerIdentity: (_host, peer) => {
       const raw = (peer as { raw?: Buffer }).raw;
       const cert: X509Certificate | undefined = raw === undefined ? undefined : new X509(raw);

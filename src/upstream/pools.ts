@@ -6,7 +6,7 @@ import type { MeshConfig } from '../config/schema.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { formatHostPort } from '../core/address.js';
 import { EndpointPool } from './endpoint-pool.js';
-import { readSinks, reusableRead } from './read-buffer.js';
+import { reusableRead } from './read-buffer.js';
 import { ALPN_HTTP1, dialMtls } from '../tls/outbound-tls.js';
 import type { IdentityStore } from '../tls/identity-store.js';
 
@@ -55,9 +55,7 @@ export class Pools {
       address,
       dial: mtls
         ? () => {
-            const s = dialMtls(this.identity, { host: (key as { host: string }).host, port: (key as { port: number }).port, service, alpn: ALPN_HTTP1 });
-            // TLS sockets take no onread buffer: their chunks go to the same sinks.
-            s.on('data', (chunk: Buffer) => readSinks.get(s)?.(chunk));
+            const s: Socket = dialMtls(this.identity, { host: (key as { host: string }).host, port: (key as { port: number }).port, service, alpn: ALPN_HTTP1 }, { onread: reusableRead(() => s) });
             return s;
           }
         : 'socketPath' in key
