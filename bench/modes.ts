@@ -7,6 +7,7 @@ import { sidecarConfig, joinDir, type BenchEnv } from './bench-env.js';
 import { startSidecar, startHaproxy, freePort, type BenchProcess } from './processes.js';
 import { transparentModes } from './transparent-modes.js';
 import { inNetns } from './topology.js';
+import { mtlsModes } from './mtls-modes.js';
 
 export interface ModeSetup {
   readonly target: LoadTarget;
@@ -119,6 +120,7 @@ export const MODES: readonly Mode[] = [
   },
   haproxyRow('http', 'haproxy', 'HAProxy, http mode (reference)'),
   haproxyRow('tcp', 'haproxy-tcp', 'HAProxy, tcp mode (tunnel reference)'),
+  ...mtlsModes(needsHaproxy),
   ...transparentModes,
 ];
 

@@ -151,6 +151,11 @@ export async function startHaproxy(mode: 'http' | 'tcp', upstream: { host: strin
       '',
     ].join('\n'),
   );
+  return runHaproxy(dir, cfg, port, netns);
+}
+
+/** Runs HAProxy on a config written in `dir` (removed at stop) and waits until `port` accepts. */
+export async function runHaproxy(dir: string, cfg: string, port: number, netns?: string): Promise<BenchProcess & { port: number }> {
   const [cmd, ...args] = inNetns(netns, ['haproxy', '-f', cfg, '-db']);
   const child = spawn(cmd!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';

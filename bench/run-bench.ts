@@ -10,6 +10,7 @@ import { startUpstream } from './processes.js';
 import { scratchDir, type BenchEnv } from './bench-env.js';
 import { canUseNetns, createTopology, inNetns } from './topology.js';
 import { fmt } from './report/figures.js';
+import { handshakes } from './mtls-modes.js';
 
 export type Generator = 'wrk' | 'builtin';
 
@@ -48,6 +49,8 @@ export interface RowResult {
   keepAliveRssMiB?: number;
   /** Proxy peak RSS over the whole row (bulk included). */
   peakRssMiB?: number;
+  /** mTLS rows: per-request time on new vs kept-alive mTLS connections, and their difference (ms). */
+  mtlsHandshake?: { newConnMs: number; keepAliveMs: number; handshakeMs: number };
 }
 
 export interface RunOptions {
@@ -117,6 +120,8 @@ async function measureRow(mode: Mode, row: RowResult, env: BenchEnv, opts: RunOp
   const { profile: p, signal } = opts;
   say('starting');
   const setup = await mode.setup(env);
+  const hs = handshakes.get(mode.name);
+  if (hs !== undefined) row.mtlsHandshake = hs;
   try {
     const t = setup.target;
     if (setup.proxyPid !== undefined) row.idleRssMiB = rssMiB(setup.proxyPid);

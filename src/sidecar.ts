@@ -37,6 +37,9 @@ import { formatHostPort } from './core/address.js';
 import { restartOnly, sameJson } from './config/reload-plan.js';
 import { MeshDns } from './dns/mesh-dns.js';
 import type { HostPort } from './core/sidecar-context.js';
+import { IdentityStore } from './tls/identity-store.js';
+import { acceptInboundMtls } from './tls/inbound-tls.js';
+import { relayToApp } from './tls/inbound-tunnel.js';
 
 export interface BoundListeners {
   readonly outbound: ListenAddress;
@@ -88,6 +91,8 @@ export class Sidecar {
   private drainCut = false;
   private stopped: Promise<void> | undefined;
   private registered = false;
+  /** The mTLS identity, when mtls files are configured (read at construction, then watched). */
+  readonly identity: IdentityStore | undefined;
   bound: BoundListeners | undefined;
   readonly context: SidecarContext;
   /** dns.enabled: the DNS server and the virtual IP map. */
@@ -111,6 +116,8 @@ export class Sidecar {
       const dns = this.dns;
       this.clusters.virtualIps = (ip) => dns.serviceForVip(ip);
     }
+    this.identity = IdentityStore.fromConfig(config.mtls, this.metrics, this.log);
+    this.clusters.pools.identity = this.identity;
     // Getters of the shared context read the current state (a reload replaces config and access log).
     const current = {
       config: (): MeshConfig => this.cfg,
@@ -140,6 +147,7 @@ export class Sidecar {
       },
       isOwnAddress: (host, port) => this.own.has(host, port),
       via: this.via,
+      identity: this.identity,
       adoptHttp: (socket, steering) => {
         new DownstreamConnection(socket, steering, this.outboundEngine);
       },
@@ -164,7 +172,7 @@ export class Sidecar {
       ...listenerOpts,
       name: 'inbound',
       transparent: () => this.cfg.transparent.redirect.inboundMode === 'tproxy',
-      onConnection: (s) => void new DownstreamConnection(s, { mode: 'explicit' }, this.inboundEngine),
+      onConnection: (s) => this.acceptInbound(s),
     });
     this.admin = this.newAdminServer();
     this.adminAddress = config.listeners.admin;
@@ -179,6 +187,27 @@ export class Sidecar {
     return { config: this.cfg, version: this.version, loadedAt: this.loadedAt, source: this.source };
   }
 
+  /** mTLS off: plaintext HTTP. On: the first byte tells TLS from plaintext (inbound-tls.ts). */
+  private acceptInbound(socket: Socket): void {
+    const mtls = this.cfg.mtls;
+    if (mtls.mode === 'off' || this.identity === undefined) {
+      new DownstreamConnection(socket, { mode: 'explicit' }, this.inboundEngine);
+      return;
+    }
+    acceptInboundMtls(
+      {
+        mtls,
+        store: this.identity,
+        metrics: this.metrics,
+        log: this.log,
+        firstByteMs: this.cfg.timeouts.downstreamIdleMs,
+        onHttp: (s) => void new DownstreamConnection(s, { mode: 'explicit' }, this.inboundEngine),
+        onTunnel: (s, caller) => void relayToApp({ config: this.cfg, metrics: this.metrics, log: this.log }, s, caller),
+      },
+      socket,
+    );
+  }
+
   private newOutboundRouter(): OutboundRouter {
     return new OutboundRouter({
       config: this.cfg,
@@ -190,7 +219,7 @@ export class Sidecar {
   }
 
   private newInboundRouter(): InboundRouter | undefined {
-    return this.cfg.app === undefined ? undefined : new InboundRouter({ config: this.cfg, pools: this.clusters.pools });
+    return this.cfg.app === undefined ? undefined : new InboundRouter({ config: this.cfg, pools: this.clusters.pools, metrics: this.metrics });
   }
 
   private newAdminServer(): HttpServer {
@@ -201,6 +230,7 @@ export class Sidecar {
       clusters: this.clusters,
       state: () => ({ ready: this.ready, draining: this.draining }),
       captures: this.captures,
+      identity: this.identity,
     });
   }
 
@@ -260,6 +290,7 @@ export class Sidecar {
     const inbound = config.listeners.inbound === undefined ? undefined : await this.inbound.bind(config.listeners.inbound);
     this.bound = { outbound, inbound, admin };
     this.own.set(this.bound);
+    this.identity?.start();
     await this.registerSelf(inbound);
     this.failOpen?.install();
     this.ready = true;
@@ -280,7 +311,8 @@ export class Sidecar {
     }
     const inst = this.cfg.instance;
     const address = inst?.address ?? advertisedAddress(inbound);
-    await this.registry.register({ service, address, weight: inst?.weight ?? 1, labels: inst?.labels ?? {}, ...(inst?.id !== undefined ? { id: inst.id } : {}) });
+    const mtls = this.cfg.mtls.mode !== 'off';
+    await this.registry.register({ service, address, weight: inst?.weight ?? 1, labels: inst?.labels ?? {}, ...(inst?.id !== undefined ? { id: inst.id } : {}), ...(mtls ? { mtls } : {}) });
     this.registered = true;
   }
 
@@ -380,6 +412,7 @@ export class Sidecar {
     await this.dns?.close();
     this.clusters.detach();
     this.clusters.pools.closeAll(true);
+    this.identity?.stop();
     await this.registry.close();
     this.admin.closeAllConnections();
     await closeServer(this.admin);

@@ -18,6 +18,8 @@ const COMMANDS: Record<string, string> = {
   explain: 'where would a connection go: dreammesh explain HOST:PORT',
   services: 'registry operations: dreammesh services list|get|put|rm',
   bench: 'measure each mode side by side: dreammesh bench [--quick]',
+  ca: 'a CA for mTLS: dreammesh ca init --dir DIR [--trust-domain T]',
+  cert: 'a workload certificate: dreammesh cert issue --ca DIR --service NAME --out DIR [--ttl 24h]',
 };
 
 function usage(): string {

@@ -15,8 +15,9 @@ import { inlineServices } from '../registry/create-registry.js';
 const USAGE = `usage: dreammesh services <command> [--config FILE] [options]
   list [--json]                          every instance, from every configured source
   get SERVICE [--json]                   the instances of one service
-  put SERVICE ADDRESS [--weight N] [--label k=v]... [--id ID] [--ttl SECONDS]
-                                         add or replace an instance in etcd (no --ttl: stays until rm)
+  put SERVICE ADDRESS [--weight N] [--label k=v]... [--id ID] [--ttl SECONDS] [--mtls]
+                                         add or replace an instance in etcd (no --ttl: stays until rm;
+                                         --mtls: a sidecar's inbound listener reached over mTLS)
   rm SERVICE ADDRESS|ID                  remove an instance from etcd
 The config comes from --config FILE or $DREAMMESH_CONFIG.`;
 
@@ -29,6 +30,8 @@ interface Row {
   key?: string;
   /** etcd: held by a lease (a live sidecar) rather than written permanently. */
   leased?: boolean;
+  /** Reached over mTLS (shown only when true). */
+  mtls?: boolean;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -45,6 +48,7 @@ export async function main(argv: string[]): Promise<number> {
         label: { type: 'string', multiple: true, default: [] },
         id: { type: 'string' },
         ttl: { type: 'string' },
+        mtls: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -96,8 +100,8 @@ export async function main(argv: string[]): Promise<number> {
 
 async function collect(config: MeshConfig): Promise<Row[]> {
   const rows: Row[] = [];
-  const add = (source: Row['source'], services: ReadonlyMap<string, { endpoints: readonly { address: string; weight: number; labels: Readonly<Record<string, string>> }[] }>): void => {
-    for (const [service, svc] of services) for (const e of svc.endpoints) rows.push({ service, address: e.address, weight: e.weight, labels: { ...e.labels }, source });
+  const add = (source: Row['source'], services: ReadonlyMap<string, { endpoints: readonly { address: string; weight: number; labels: Readonly<Record<string, string>>; mtls?: boolean }[] }>): void => {
+    for (const [service, svc] of services) for (const e of svc.endpoints) rows.push({ service, address: e.address, weight: e.weight, labels: { ...e.labels }, source, ...(e.mtls === true ? { mtls: true } : {}) });
   };
   const inline = inlineServices(config);
   await inline.start();
@@ -125,7 +129,7 @@ async function etcdRows(config: MeshConfig, client: Etcd3): Promise<Row[]> {
     try {
       if (id === null) throw new Error('key is not <prefix>services/<service>/<instance-id>');
       const e = parseInstanceValue(kv.value.toString());
-      rows.push({ service: id.service, address: e.address, weight: e.weight, labels: { ...e.labels }, source: 'etcd', key, leased: kv.lease !== '0' });
+      rows.push({ service: id.service, address: e.address, weight: e.weight, labels: { ...e.labels }, source: 'etcd', key, leased: kv.lease !== '0', ...(e.mtls === true ? { mtls: true } : {}) });
     } catch (err) {
       process.stderr.write(`warning: ${key}: malformed record ignored by sidecars: ${(err as Error).message}\n`);
     }
@@ -150,7 +154,7 @@ async function withEtcd<T>(config: MeshConfig, fn: (c: Etcd3) => Promise<T>): Pr
   }
 }
 
-async function put(config: MeshConfig, service: string, address: string, o: { weight?: string; label: string[]; id?: string; ttl?: string }): Promise<number> {
+async function put(config: MeshConfig, service: string, address: string, o: { weight?: string; label: string[]; id?: string; ttl?: string; mtls?: boolean }): Promise<number> {
   if (!SERVICE_NAME.test(service)) throw new MeshError('MESH_ERR_CONFIG_INVALID', `service name "${service}" must match ${SERVICE_NAME.source}`);
   const id = o.id ?? address;
   if (!INSTANCE_ID.test(id)) throw new MeshError('MESH_ERR_CONFIG_INVALID', `instance id "${id}" must not contain "/" or spaces`);
@@ -161,7 +165,7 @@ async function put(config: MeshConfig, service: string, address: string, o: { we
     labels[l.slice(0, eq)] = l.slice(eq + 1);
   }
   const weight = o.weight === undefined ? 1 : Number(o.weight);
-  const value = encodeInstance({ address, weight, labels });
+  const value = encodeInstance({ address, weight, labels, ...(o.mtls === true ? { mtls: true } : {}) });
   try {
     parseInstanceValue(value);
   } catch (e) {
@@ -223,7 +227,7 @@ function print(rows: Row[], json: boolean): number {
       Object.entries(r.labels)
         .map(([k, v]) => `${k}=${v}`)
         .join(',') || '-',
-      r.source === 'etcd' ? `etcd${r.leased ? ' (lease)' : ''}` : r.source,
+      (r.source === 'etcd' ? `etcd${r.leased ? ' (lease)' : ''}` : r.source) + (r.mtls === true ? ', mtls' : ''),
     ]),
   ];
   const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));

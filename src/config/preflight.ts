@@ -3,7 +3,7 @@
 // addon is there when transparent mode is on, the optional package etcd3 is installed when etcd
 // is configured, capture settings are complete. `validate` reports all of it, including what it
 // could not check (ports, etcd); `run` checks it before binding anything, so a bad start is one
-// clear error.
+// clear error. The mtls files are checked whole (tls/identity-preflight.ts).
 import { access, readFile, stat } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { dirname } from 'node:path';
@@ -17,6 +17,7 @@ import { originalDstAvailable, originalDstLoadError } from '../steering/original
 import { redirectSpec } from '../steering/rules/redirect-spec.js';
 import { dnsPreflight } from '../dns/dns-preflight.js';
 import { socketOptionsAvailable } from '../steering/socket-options.js';
+import { checkIdentity } from '../tls/identity-preflight.js';
 
 export interface Problem {
   readonly code: ErrorCode;
@@ -147,11 +148,15 @@ export async function preflight(config: MeshConfig): Promise<PreflightReport> {
     }
   }
   dnsPreflight(config, { problems, checked, warnings });
+  const identity = checkIdentity(config);
+  for (const p of identity.problems) problems.push({ code: 'MESH_ERR_IDENTITY_INVALID', message: p });
+  checked.push(...identity.checked);
+  warnings.push(...identity.warnings);
   const inbound = config.listeners.inbound === undefined ? null : parseListenAddress(config.listeners.inbound);
-  if (inbound?.kind === 'tcp' && !isLoopback(canonicalHost(inbound.host.toLowerCase()) ?? inbound.host)) {
-    // No mTLS yet: whoever reaches the inbound listener reaches the app, unauthenticated.
+  if (inbound?.kind === 'tcp' && !isLoopback(canonicalHost(inbound.host.toLowerCase()) ?? inbound.host) && config.mtls.mode !== 'strict') {
+    // Without strict mTLS, whoever reaches the inbound listener reaches the app, unauthenticated.
     warnings.push(
-      `listeners.inbound: ${config.listeners.inbound} is reachable from other hosts and has no authentication (no mTLS yet): anyone who can connect reaches the app at ${config.app ?? '?'}; bind 127.0.0.1 unless peers on a trusted network need it`,
+      `listeners.inbound: ${config.listeners.inbound} is reachable from other hosts and accepts unauthenticated clients (mtls.mode is ${config.mtls.mode}): anyone who can connect reaches the app at ${config.app ?? '?'}; bind 127.0.0.1, or set mtls.mode: strict (docs/mtls.md)`,
     );
   }
   return { problems, checked, unchecked, warnings };

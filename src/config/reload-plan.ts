@@ -1,11 +1,13 @@
 // What a reload may change while the sidecar runs, and what only a restart can: the registry
 // backends (a file watch, an etcd session and lease), transparent capture (rules installed
-// at start, the native addon), and this instance's identity in etcd (service, instance, and
-// the inbound address peers were told), and the DNS server (its sockets and virtual IPs). Those sections keep their running value, so /config
-// always shows what is in force, and the reload names them.
+// at start, the native addon), this instance's identity in etcd (service, instance, and
+// the inbound address peers were told), the DNS server (its sockets and virtual IPs), and mTLS
+// (the identity files are watched, so a rotation needs no reload; the mode was announced to
+// peers). Those sections keep their running value, so /config always shows what is in force,
+// and the reload names them.
 import type { MeshConfig } from './schema.js';
 
-const RESTART_ONLY = ['registry', 'transparent', 'service', 'instance', 'dns'] as const;
+const RESTART_ONLY = ['registry', 'transparent', 'service', 'instance', 'dns', 'mtls'] as const;
 
 export function sameJson(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);

@@ -12,11 +12,14 @@ export const EndpointSchema = Type.Union(
         address: Type.String({ description: 'host:port of the instance', minLength: 3 }),
         weight: Type.Optional(Type.Integer({ description: 'Relative load-balancing weight (default 1)', minimum: 0, maximum: 10000 })),
         labels: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'Labels such as version or zone; route splits select on them' })),
+        mtls: Type.Optional(
+          Type.Boolean({ description: "The endpoint is a sidecar's inbound listener with mTLS on: reached over TLS 1.3 with this sidecar's certificate, and its SPIFFE ID must name the service (default false)" }),
+        ),
       },
       { additionalProperties: false },
     ),
   ],
-  { description: 'An endpoint: "host:port" or { address, weight, labels }' },
+  { description: 'An endpoint: "host:port" or { address, weight, labels, mtls }' },
 );
 
 export const LbPolicySchema = Type.Union([Type.Literal('round-robin'), Type.Literal('least-request')], {
@@ -214,6 +217,49 @@ export const DnsSchema = Type.Object(
   { additionalProperties: false, default: {}, description: 'DNS for mesh names: `users`, `users.mesh`, `users.<domainSuffix>` resolve to a virtual IP routed to the service' },
 );
 
+export const MtlsSchema = Type.Object(
+  {
+    mode: Type.Union([Type.Literal('off'), Type.Literal('permissive'), Type.Literal('strict')], {
+      default: 'off',
+      description:
+        'Inbound listener: off = plaintext only; permissive = TLS (mTLS) and plaintext on the same port (told apart by the first byte); strict = mTLS only, plaintext connections are closed and counted. Outbound mTLS to endpoints marked mtls works whenever the files are set',
+    }),
+    certFile: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: "PEM workload certificate (leaf first, then intermediates); its URI SAN spiffe://<trustDomain>/service/<service> is this sidecar's identity. Watched: a new file is used for new connections",
+      }),
+    ),
+    keyFile: Type.Optional(Type.String({ minLength: 1, description: 'PEM private key of certFile (watched with it)' })),
+    caFile: Type.Optional(Type.String({ minLength: 1, description: 'PEM bundle of the CA certificates that peers must chain to (watched)' })),
+    trustDomain: Type.String({ minLength: 1, pattern: '^[a-z0-9._-]+$', default: 'dreammesh.local', description: 'SPIFFE trust domain: peers must present spiffe://<trustDomain>/service/<name>' }),
+    expiryMarginSeconds: Type.Integer({ minimum: 0, default: 300, description: '/ready turns false this many seconds before the certificate expires (and stays false once it has)' }),
+    reloadIntervalMs: Type.Integer({ minimum: 100, default: 2000, description: 'The files are also checked this often (file events can be missed, e.g. on some volume mounts)' }),
+    handshakeTimeoutMs: Type.Integer({ minimum: 1, default: 5000, description: 'Inbound: a TLS handshake must finish within this time, else the connection is closed' }),
+  },
+  { additionalProperties: false, default: {}, description: 'Mutual TLS between sidecars (docs/mtls.md). certFile, keyFile and caFile are required unless mode is off' },
+);
+
+export const AuthzSchema = Type.Object(
+  {
+    allow: Type.Array(
+      Type.Object(
+        {
+          from: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' }), { minItems: 1, description: 'Calling services (from their mTLS identity); absent = any caller, authenticated or not' })),
+          methods: Type.Optional(Type.Array(Type.String({ pattern: '^[A-Z]+$' }), { minItems: 1, description: 'HTTP methods (upper case); absent = any' })),
+          paths: Type.Optional(Type.Array(Type.String({ pattern: '^/' }), { minItems: 1, description: 'Path prefixes; absent = any path' })),
+        },
+        { additionalProperties: false, description: 'Allows requests that match every field given' },
+      ),
+      {
+        default: [],
+        description: 'Inbound authorization: with rules present, a request that matches none is refused with 403 MESH_ERR_FORBIDDEN and never reaches the app; [] allows everything. Reloadable',
+      },
+    ),
+  },
+  { additionalProperties: false, default: {}, description: 'Who may call the app through the inbound listener' },
+);
+
 export const ConfigSchema = Type.Object(
   {
     service: Type.Optional(Type.String({ description: 'Name of the service this sidecar fronts (registered in etcd)', minLength: 1 })),
@@ -238,7 +284,7 @@ export const ConfigSchema = Type.Object(
         outbound: hostPort('Outbound listener: explicit, forward-proxy and captured traffic (host:port or unix:/path)', '127.0.0.1:15001'),
         inbound: Type.Optional(
           hostPort(
-            'Inbound listener, forwarding to app; only when app is set (default then: 0.0.0.0:15006). It has no authentication yet (no mTLS): anyone who reaches it reaches the app, so bind it to a trusted network; `dreammesh validate` warns when it is not loopback',
+            'Inbound listener, forwarding to app; only when app is set (default then: 0.0.0.0:15006). Without mTLS (mtls.mode off) it has no authentication: anyone who reaches it reaches the app, so bind it to a trusted network or turn mTLS on (docs/mtls.md); `dreammesh validate` warns when it is not loopback and mTLS is not strict',
           ),
         ),
         admin: hostPort('Admin API: /ready /live /metrics /config /clusters', '127.0.0.1:15000'),
@@ -334,6 +380,8 @@ export const ConfigSchema = Type.Object(
     }),
     watchConfig: Type.Boolean({ default: false, description: 'Reload this config file when it changes, as SIGHUP does (an invalid file keeps the running config)' }),
     dns: DnsSchema,
+    mtls: MtlsSchema,
+    authz: AuthzSchema,
   },
   { additionalProperties: false, $id: 'https://dreammesh.dev/schema/mesh.json', title: 'DreamMesh sidecar configuration' },
 );
@@ -345,3 +393,5 @@ export type RouteConfig = Static<typeof RouteSchema>;
 export type EtcdConfig = Static<typeof EtcdSchema>;
 export type RedirectConfig = Static<typeof RedirectSchema>;
 export type DnsConfig = Static<typeof DnsSchema>;
+export type MtlsConfig = Static<typeof MtlsSchema>;
+export type AuthzConfig = Static<typeof AuthzSchema>;

@@ -53,6 +53,39 @@ export const ERRORS = {
   },
   MESH_ERR_DRAIN_TIMEOUT: { status: 503, origin: 'local', retryable: false, summary: 'A request or tunnel still open when drainTimeoutMs ran out after SIGTERM/SIGINT was cut (logged, never sent).' },
   MESH_ERR_OPTIONAL_DEPENDENCY: { status: 500, origin: 'local', retryable: false, summary: 'A feature needs an optional package that is not installed (the message names it and the npm install command).' },
+  MESH_ERR_PEER_IDENTITY: {
+    status: 502,
+    origin: 'upstream',
+    retryable: true,
+    summary: "mTLS: the endpoint's certificate does not carry the SPIFFE ID of the service the request was routed to (the message names expected and presented); nothing was sent to it.",
+  },
+  MESH_ERR_PEER_UNTRUSTED: {
+    status: 502,
+    origin: 'upstream',
+    retryable: true,
+    summary: "mTLS: the endpoint's certificate does not chain to this sidecar's CA, or is expired or not yet valid (the message gives the reason); nothing was sent to it.",
+  },
+  MESH_ERR_TLS_HANDSHAKE: {
+    status: 502,
+    origin: 'upstream',
+    retryable: true,
+    summary: 'mTLS: the TLS handshake with the endpoint failed (it refused our certificate, spoke no TLS 1.3, or this sidecar has no identity loaded).',
+  },
+  MESH_ERR_FORBIDDEN: { status: 403, origin: 'local', retryable: false, summary: 'Inbound: no authz.allow rule lets this caller use this method and path; the app never saw the request.' },
+  MESH_ERR_PLAINTEXT_REFUSED: { status: 400, origin: 'local', retryable: false, summary: 'Inbound with mtls.mode strict: a plaintext connection was closed without an answer (counted and logged, never sent).' },
+  MESH_ERR_DOWNSTREAM_TLS: {
+    status: 400,
+    origin: 'local',
+    retryable: false,
+    summary: 'Inbound: a TLS client failed the handshake (no certificate, a certificate from another CA, expired, no SPIFFE ID); the connection was closed (counted and logged, never sent).',
+  },
+  MESH_ERR_IDENTITY_INVALID: {
+    status: 500,
+    origin: 'local',
+    retryable: false,
+    summary:
+      'The mtls certificate, key or CA file is missing, unreadable, malformed or inconsistent (key does not match, no SPIFFE ID, not signed by the CA); at start this stops the sidecar, on rotation the last good identity stays.',
+  },
   MESH_ERR_INTERNAL: { status: 500, origin: 'local', retryable: false, summary: 'A bug in DreamMesh; the message and logs say where.' },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -7,6 +7,7 @@ import type { MeshConfig } from '../config/schema.js';
 import type { Registry, Endpoint } from '../registry/registry.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { AccessLog } from '../telemetry/access-log.js';
+import type { IdentityStore } from '../tls/identity-store.js';
 
 export interface HostPort {
   readonly host: string;
@@ -58,6 +59,8 @@ export interface SidecarContext {
   adoptHttp(socket: Socket, steering: Steering): void;
   /** This sidecar's Via pseudonym (loop detection). */
   readonly via: string;
+  /** This sidecar's mTLS identity (absent when no mtls files are configured). */
+  readonly identity: IdentityStore | undefined;
   /** True once shutdown started. */
   readonly draining: boolean;
   /** True once the drain deadline passed and what was still open is being cut. */

@@ -19,6 +19,7 @@ import { downstreamResponseHead, upstreamRequestHead } from './serialize.js';
 import type { DownstreamConnection } from './downstream-connection.js';
 import { startUpgradeTunnel } from './upgrade-tunnel.js';
 import { writeKept } from '../upstream/read-buffer.js';
+import { tlsUpstreamError } from '../tls/outbound-tls.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 /** Request body bytes held while the upstream connection is being made, before pausing the client. */
@@ -44,6 +45,8 @@ export class Exchange implements PoolWaiter, UpstreamUser {
   private staleRetries = 0;
   /** The current upstream connection had served earlier exchanges (it came from the pool). */
   private upReused = false;
+  /** The current upstream connection is mTLS (another sidecar's inbound listener). */
+  private upTls = false;
   private lastError: MeshError | undefined;
   private headText = '';
   private readonly heads: ResponseHeadReader;
@@ -111,6 +114,7 @@ export class Exchange implements PoolWaiter, UpstreamUser {
     }
     this.up = c;
     this.upReused = c.served > 0;
+    this.upTls = 'encrypted' in c.socket;
     this.sawResponseBytes = false;
     c.user = this;
     const s = c.socket;
@@ -367,6 +371,24 @@ export class Exchange implements PoolWaiter, UpstreamUser {
       this.lease = null;
       this.ctx.attempts -= 1;
       this.attempt();
+      return;
+    }
+    // TLS 1.3: the server checks our certificate after our handshake finished, so its refusal
+    // arrives on the first read: an alert, or the connection closed on a fresh connection.
+    // Nothing reached its app: another endpoint may serve.
+    const where = this.ctx.endpoint ?? 'upstream';
+    const refused = this.sawResponseBytes
+      ? undefined
+      : (tlsUpstreamError(error, where) ??
+        (this.upTls && !this.upReused
+          ? new MeshError(
+              'MESH_ERR_TLS_HANDSHAKE',
+              `${where}: the peer closed the new mTLS connection before answering${error?.code !== undefined ? ` (${error.code})` : ''}: it probably refused this sidecar's certificate`,
+            )
+          : undefined));
+    if (refused !== undefined) {
+      this.dropUpstream();
+      this.onUpstreamError(refused);
       return;
     }
     const what = this.respHead === null ? 'before a response' : 'before the response was complete';

@@ -1,10 +1,12 @@
-// The admin API: /ready /live /metrics /config /clusters. Loopback by default; read-only.
+// The admin API: /ready /live /metrics /config /clusters /certs. Loopback by default; read-only.
 import { createServer, type Server } from 'node:http';
 import type { MeshConfig } from '../config/schema.js';
 import type { CaptureLog } from '../steering/capture-log.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { Registry } from '../registry/registry.js';
 import type { ClusterManager } from '../upstream/cluster-manager.js';
+import type { IdentityStore } from '../tls/identity-store.js';
+import { oneLine } from '../tls/workload-identity.js';
 
 /** The config in force, with when it was loaded (a reload replaces it). */
 export interface ConfigInForce {
@@ -24,6 +26,27 @@ export interface AdminDeps {
   state(): { ready: boolean; draining: boolean };
   /** Recent captured connections (redirect verify). */
   readonly captures?: CaptureLog;
+  /** The mTLS identity: /certs shows it, and /ready is false once it is about to expire. */
+  readonly identity?: IdentityStore | undefined;
+}
+
+/** The identity in force, for people: who we are, until when, signed by whom. */
+function certsBody(store: IdentityStore | undefined): unknown {
+  if (store === undefined) return { mtls: false, message: 'no mtls identity configured (mtls.certFile, keyFile, caFile)' };
+  const id = store.identity;
+  return {
+    mtls: true,
+    subject: oneLine(id.leaf.subject),
+    spiffeId: id.spiffeId,
+    service: id.service,
+    serial: id.leaf.serialNumber,
+    notBefore: id.notBefore.toISOString(),
+    notAfter: id.notAfter.toISOString(),
+    secondsToExpiry: store.secondsToExpiry(),
+    issuer: oneLine(id.leaf.issuer),
+    caSubjects: id.caSubjects,
+    rotations: store.generation - 1,
+  };
 }
 
 function json(res: import('node:http').ServerResponse, status: number, body: unknown): void {
@@ -48,8 +71,15 @@ export function createAdminServer(deps: AdminDeps): Server {
       case '/ready': {
         const s = deps.state();
         const registry = deps.registry.health();
-        const ready = s.ready && !s.draining;
-        return json(res, ready ? 200 : 503, { ready, draining: s.draining, registry, stalenessSeconds: registry.lastSyncMs ? (Date.now() - registry.lastSyncMs) / 1000 : null });
+        const certOk = deps.identity?.usable() ?? true;
+        const ready = s.ready && !s.draining && certOk;
+        return json(res, ready ? 200 : 503, {
+          ready,
+          draining: s.draining,
+          registry,
+          stalenessSeconds: registry.lastSyncMs ? (Date.now() - registry.lastSyncMs) / 1000 : null,
+          ...(deps.identity !== undefined ? { mtls: { certUsable: certOk, secondsToExpiry: deps.identity.secondsToExpiry() } } : {}),
+        });
       }
       case '/metrics': {
         const h = deps.registry.health();
@@ -81,6 +111,7 @@ export function createAdminServer(deps: AdminDeps): Server {
               address: s.endpoint.address,
               weight: s.endpoint.weight,
               labels: s.endpoint.labels,
+              mtls: s.endpoint.mtls === true,
               activeRequests: s.active,
               healthy: !s.isEjected(now),
               ejectedForMs: s.isEjected(now) ? s.ejectedUntil - now : 0,
@@ -98,8 +129,10 @@ export function createAdminServer(deps: AdminDeps): Server {
         const r = deps.captures?.find(client, port);
         return r === undefined ? json(res, 404, { captured: false }) : json(res, 200, { captured: true, originalDst: r.originalDst, at: new Date(r.at).toISOString() });
       }
+      case '/certs':
+        return json(res, 200, certsBody(deps.identity));
       default:
-        return json(res, 404, { error: `no admin endpoint ${path}`, endpoints: ['/ready', '/live', '/metrics', '/config', '/clusters', '/verify/capture'] });
+        return json(res, 404, { error: `no admin endpoint ${path}`, endpoints: ['/ready', '/live', '/metrics', '/config', '/clusters', '/certs', '/verify/capture'] });
     }
   });
 }

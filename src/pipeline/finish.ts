@@ -57,5 +57,6 @@ export function finishRequest(t: Telemetry, ctx: RequestContext): void {
     ...(ctx.requestId !== undefined ? { requestId: ctx.requestId } : {}),
     ...(ctx.attempts > 1 ? { attempts: ctx.attempts } : {}),
     ...(ctx.downstream !== undefined ? { downstream: ctx.downstream } : {}),
+    ...(ctx.caller !== undefined ? { caller: ctx.caller } : {}),
   });
 }

@@ -11,6 +11,8 @@ export interface InstanceRecord {
   readonly address: string;
   readonly weight?: number;
   readonly labels?: Readonly<Record<string, string>>;
+  /** The instance's inbound listener speaks mTLS. */
+  readonly mtls?: boolean;
 }
 
 export function servicesPrefix(prefix: string): string {
@@ -61,9 +63,10 @@ export function parseInstanceValue(text: string): Endpoint {
       labels[k] = val;
     }
   }
-  return Object.freeze({ address: o.address, host: hp.host, port: hp.port, weight, labels: Object.freeze(labels) });
+  if (o.mtls !== undefined && typeof o.mtls !== 'boolean') throw new Error('mtls: must be true or false');
+  return Object.freeze({ address: o.address, host: hp.host, port: hp.port, weight, labels: Object.freeze(labels), ...(o.mtls === true ? { mtls: true } : {}) });
 }
 
 export function encodeInstance(e: InstanceRecord): string {
-  return JSON.stringify({ address: e.address, weight: e.weight ?? 1, labels: e.labels ?? {} });
+  return JSON.stringify({ address: e.address, weight: e.weight ?? 1, labels: e.labels ?? {}, ...(e.mtls === true ? { mtls: true } : {}) });
 }

@@ -380,7 +380,7 @@ export class EtcdRegistry extends BaseRegistry implements WritableRegistry {
 }
 
 function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
-  if (a.address !== b.address || a.weight !== b.weight) return false;
+  if (a.address !== b.address || a.weight !== b.weight || a.mtls !== b.mtls) return false;
   const ka = Object.keys(a.labels);
   if (ka.length !== Object.keys(b.labels).length) return false;
   return ka.every((k) => a.labels[k] === b.labels[k]);

@@ -9,6 +9,8 @@ export interface Endpoint {
   readonly port: number;
   readonly weight: number;
   readonly labels: Readonly<Record<string, string>>;
+  /** A sidecar's inbound listener with mTLS on: reached over mTLS (absent = plaintext). */
+  readonly mtls?: boolean;
 }
 
 export interface ServiceRecord {
@@ -61,6 +63,8 @@ export interface SelfRegistration {
   readonly address: string;
   readonly weight: number;
   readonly labels: Readonly<Record<string, string>>;
+  /** This sidecar accepts mTLS on its inbound listener (peers then use it). */
+  readonly mtls?: boolean;
 }
 
 /** A registry that also accepts writes (etcd; memory in tests). */

@@ -16,10 +16,14 @@ import { parseListenAddress, formatHostPort, type ListenAddress } from '../core/
 import { originalDestination, originalDstAvailable } from '../steering/original-dst.js';
 import { policyFor, type ClusterPolicy } from '../upstream/cluster.js';
 import { forwardsUpgrade } from './outbound-router.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import { callerOf, rawSocketOf, UNAUTHENTICATED } from '../tls/peer-caller.js';
+import { allowsRequest } from '../tls/authz.js';
 
 export interface InboundRouterDeps {
   readonly config: MeshConfig;
   readonly pools: Pools;
+  readonly metrics: Metrics;
 }
 
 export class InboundRouter implements HttpRouter {
@@ -50,9 +54,15 @@ export class InboundRouter implements HttpRouter {
 
   route(head: RequestHead, ctx: RequestContext, dc: DownstreamConnection): RoutedRequest {
     ctx.service = this.service;
-    // Who calls is known only from the sidecar's own knowledge (later: the mTLS peer); a
-    // header the client wrote proves nothing, and serialize.ts keeps it from the app.
-    ctx.caller = 'unknown';
+    // Who calls is known only from the verified mTLS peer; a header the client wrote proves
+    // nothing: serialize.ts drops every x-dreammesh-* field, and the caller is added after.
+    const caller = callerOf(dc.socket);
+    ctx.caller = caller ?? UNAUTHENTICATED;
+    const allow = this.deps.config.authz.allow;
+    if (allow.length > 0 && !allowsRequest(allow, caller, head.method, head.target)) {
+      this.deps.metrics.authzDenied.inc({ caller: ctx.caller });
+      throw new MeshError('MESH_ERR_FORBIDDEN', `authz.allow: caller ${caller ?? '(unauthenticated)'} may not ${head.method} ${head.target.slice(0, 200)}`);
+    }
     const endpoint = this.endpointFor(dc.socket);
     const app = this.app;
     const pools = this.deps.pools;
@@ -69,7 +79,7 @@ export class InboundRouter implements HttpRouter {
           ? new MeshError('MESH_ERR_APP_UNAVAILABLE', `the local app at ${endpoint.address} is not accepting connections`, { cause: e })
           : e,
     };
-    return { target, path: head.target, host: head.host ?? 'localhost', extra: '', upgrade: forwardsUpgrade(head) };
+    return { target, path: head.target, host: head.host ?? 'localhost', extra: caller === undefined ? '' : `x-dreammesh-caller: ${caller}\r\n`, upgrade: forwardsUpgrade(head) };
   }
 
   /**
@@ -77,7 +87,7 @@ export class InboundRouter implements HttpRouter {
    * address, from the client's own address (the app's socket sees the real client).
    */
   private originalSource(socket: Socket): string | undefined {
-    return this.sourced.has(socket) ? unmapped(socket.remoteAddress) : undefined;
+    return this.sourced.has(socket) ? unmapped(rawSocketOf(socket).remoteAddress) : undefined;
   }
 
   /** Downstream sockets whose app connection goes from the client's address. */
@@ -88,17 +98,19 @@ export class InboundRouter implements HttpRouter {
     if (!this.byOriginalPort || app.kind !== 'tcp') return this.appEndpoint;
     let e = this.endpoints.get(socket);
     if (e === undefined) {
+      // Under inbound mTLS the socket is the TLS layer: addresses come from the TCP socket below.
+      const raw = rawSocketOf(socket);
       // TPROXY does no NAT: the accepted socket's local address is the original destination.
       // A connection to the listener's own port was not diverted (or was REDIRECTed by rules
       // installed in redirect mode: conntrack still knows its destination).
-      const diverted = this.tproxyPort !== undefined && socket.localPort !== this.tproxyPort;
-      const dst = diverted ? { host: '', port: socket.localPort ?? 0 } : originalDestination(socket);
-      const local = (socket.localAddress ?? '').replace(/^::ffff:(?=\d+\.)/, '');
-      const redirected = dst !== null && !(dst.host === local && dst.port === socket.localPort);
+      const diverted = this.tproxyPort !== undefined && raw.localPort !== this.tproxyPort;
+      const dst = diverted ? { host: '', port: raw.localPort ?? 0 } : originalDestination(raw);
+      const local = (raw.localAddress ?? '').replace(/^::ffff:(?=\d+\.)/, '');
+      const redirected = dst !== null && !(dst.host === local && dst.port === raw.localPort);
       if (diverted && this.deps.config.transparent.redirect.tproxyOriginalSource) {
         this.sourced.add(socket);
         // The app at the address the client connected to (the original destination itself).
-        e = { address: formatHostPort(local, socket.localPort ?? 0), host: local, port: socket.localPort ?? 0, weight: 1, labels: {} };
+        e = { address: formatHostPort(local, raw.localPort ?? 0), host: local, port: raw.localPort ?? 0, weight: 1, labels: {} };
       } else e = redirected && dst.port !== app.port ? { address: formatHostPort(app.host, dst.port), host: app.host, port: dst.port, weight: 1, labels: {} } : this.appEndpoint;
       this.endpoints.set(socket, e);
     }

@@ -17,6 +17,7 @@ import { formatHostPort } from '../core/address.js';
 import { connectUpstream, pipeBoth } from '../upstream/tcp-relay.js';
 import { viaShowsLoop } from '../telemetry/request-headers.js';
 import { canonicalHost } from '../core/canonical-address.js';
+import { connectMtlsTunnel } from '../tls/tunnel-dial.js';
 
 const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', 'latin1');
 const MODE = { mode: 'proxy' } as const;
@@ -184,7 +185,10 @@ async function connectService(ctx: SidecarContext, service: string, connectMs: n
     const ep = lease.endpoint;
     tried.add(ep.address);
     try {
-      return { socket: await connectUpstream(ep.host, ep.port, connectMs, ctx.config.transparent.redirect.proxyMark), lease };
+      // An endpoint with mTLS on gets the tunnel's bytes wrapped in mTLS (its sidecar unwraps them).
+      const mark = ctx.config.transparent.redirect.proxyMark;
+      const socket = ep.mtls === true ? await connectMtlsTunnel(ctx.identity, ep.host, ep.port, service, connectMs, mark) : await connectUpstream(ep.host, ep.port, connectMs, mark);
+      return { socket, lease };
     } catch (e) {
       last = toMeshError(e);
       lease.release(false);

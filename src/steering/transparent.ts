@@ -17,6 +17,8 @@ import { canonicalHost } from '../core/canonical-address.js';
 import { formatHostPort } from '../core/address.js';
 import { detectProtocol, type Detection } from '../detect/protocol.js';
 import { relayTcp } from '../upstream/tcp-relay.js';
+import { connectMtlsTunnel } from '../tls/tunnel-dial.js';
+import type { Endpoint } from '../registry/registry.js';
 
 const MODE = 'transparent';
 
@@ -71,6 +73,7 @@ async function opaque(ctx: SidecarContext, socket: Socket, dst: HostPort, d: Det
   let service = '-';
   let to: HostPort = dst;
   let lease: EndpointLease | undefined;
+  let mtls = false;
   try {
     // A captured connection to one of our own listeners (the admin port, say) goes nowhere.
     if (ctx.isOwnAddress(canonicalHost(dst.host.toLowerCase()) ?? dst.host, dst.port)) throw new MeshError('MESH_ERR_LOOP', 'the original destination is this sidecar');
@@ -87,6 +90,7 @@ async function opaque(ctx: SidecarContext, socket: Socket, dst: HostPort, d: Det
           throw new MeshError('MESH_ERR_LOOP', `service "${service}" has an endpoint at ${formatHostPort(to.host, to.port)}, this sidecar's own listener`);
         }
       }
+      mtls = (lease !== undefined ? lease.endpoint : endpointAt(ctx, service, dst))?.mtls === true;
     } else {
       ctx.checkEgress(dst.host, dst.port);
     }
@@ -104,6 +108,7 @@ async function opaque(ctx: SidecarContext, socket: Socket, dst: HostPort, d: Det
     connectTimeoutMs: ctx.config.timeouts.connectMs,
     idleMs: ctx.config.timeouts.idleMs,
     mark: ctx.config.transparent.redirect.proxyMark,
+    ...(mtls ? { connect: () => connectMtlsTunnel(ctx.identity, to.host, to.port, service, ctx.config.timeouts.connectMs, ctx.config.transparent.redirect.proxyMark) } : {}),
     onConnected: (up) => {
       own = key(up.localAddress, up.localPort);
       ownUpstreams.add(own);
@@ -126,4 +131,13 @@ async function opaque(ctx: SidecarContext, socket: Socket, dst: HostPort, d: Det
     ctx.log.debug({ originalDst: formatHostPort(dst.host, dst.port), upstream: formatHostPort(to.host, to.port), service, error: r.error.code }, 'transparent tunnel ended with an error');
   }
   if (r.connectFailed) socket.destroy();
+}
+
+/** The registry endpoint at the original destination (whether it speaks mTLS). */
+function endpointAt(ctx: SidecarContext, service: string, dst: HostPort): Endpoint | undefined {
+  const host = canonicalHost(dst.host.toLowerCase()) ?? dst.host;
+  return ctx.registry
+    .snapshot()
+    .services.get(service)
+    ?.endpoints.find((e) => e.port === dst.port && (canonicalHost(e.host.toLowerCase()) ?? e.host) === host);
 }

@@ -17,6 +17,8 @@ export interface AccessRecord {
   readonly requestId?: string;
   readonly downstream?: string;
   readonly attempts?: number;
+  /** Inbound: the verified caller (mTLS), or "unknown". */
+  readonly caller?: string;
 }
 
 export class AccessLog {

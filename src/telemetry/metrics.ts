@@ -32,6 +32,15 @@ export interface Metrics {
   readonly upgrades: Counter<'mode' | 'service' | 'outcome'>;
   /** DNS queries (dns.enabled) by outcome (mesh, mesh_nodata, forwarded, servfail, formerr, notimp, refused, dropped) and query type. */
   readonly dnsQueries: Counter<'outcome' | 'qtype'>;
+  /** mTLS: seconds until the workload certificate in force expires (negative once it has). */
+  readonly mtlsCertExpiry: Gauge;
+  /** mTLS: identity file reloads, by outcome (rotated | rejected). */
+  readonly mtlsIdentityReloads: Counter<'outcome'>;
+  readonly mtlsIdentityReloadFailures: Counter;
+  /** mTLS: inbound connections closed before any request: plaintext in strict mode, failed handshakes. */
+  readonly mtlsInboundRefused: Counter<'reason'>;
+  /** Inbound requests refused by authz.allow, by caller. */
+  readonly authzDenied: Counter<'caller'>;
 }
 
 export function createMetrics(): Metrics {
@@ -68,6 +77,11 @@ export function createMetrics(): Metrics {
     }),
     downstreamTimeouts: new Counter({ name: 'dreammesh_downstream_timeouts_total', help: 'Downstream connections closed by a timeout (header, idle, body)', labelNames: ['listener', 'kind'], registers: r }),
     upgrades: new Counter({ name: 'dreammesh_upgrades_total', help: 'Upgraded connections (101 Switching Protocols) that ended', labelNames: ['mode', 'service', 'outcome'], registers: r }),
+    mtlsCertExpiry: new Gauge({ name: 'dreammesh_mtls_cert_expiry_seconds', help: 'Seconds until the workload certificate in force expires', registers: r }),
+    mtlsIdentityReloads: new Counter({ name: 'dreammesh_mtls_identity_reloads_total', help: 'Identity file changes: rotated (in force) or rejected (last good kept)', labelNames: ['outcome'], registers: r }),
+    mtlsIdentityReloadFailures: new Counter({ name: 'dreammesh_mtls_identity_reload_failures_total', help: 'Identity files that could not be used; the last good identity stays', registers: r }),
+    mtlsInboundRefused: new Counter({ name: 'dreammesh_mtls_inbound_refused_total', help: 'Inbound connections refused: plaintext in strict mode or a failed mTLS handshake', labelNames: ['reason'], registers: r }),
+    authzDenied: new Counter({ name: 'dreammesh_authz_denied_total', help: 'Inbound requests refused by authz.allow (403)', labelNames: ['caller'], registers: r }),
     retries: new Counter({ name: 'dreammesh_retries_total', help: 'Retries attempted or refused by the budget', labelNames: ['service', 'outcome'], registers: r }),
     dnsQueries: new Counter({ name: 'dreammesh_dns_queries_total', help: 'DNS queries answered, forwarded or dropped', labelNames: ['outcome', 'qtype'], registers: r }),
   };

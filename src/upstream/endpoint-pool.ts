@@ -170,7 +170,8 @@ export class EndpointPool implements ConnectionOwner {
       w.waiter.onUpstreamError(upstreamError(e, this.opts.address));
     };
     socket.once('error', onError);
-    socket.once('connect', () => {
+    // A TLS socket is ready once the handshake (and the peer's identity check) succeeded.
+    socket.once('encrypted' in socket ? 'secureConnect' : 'connect', () => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);

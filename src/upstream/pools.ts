@@ -8,18 +8,27 @@ import type { Metrics } from '../telemetry/metrics.js';
 import { formatHostPort } from '../core/address.js';
 import { EndpointPool } from './endpoint-pool.js';
 import { reusableRead } from './read-buffer.js';
+import { ALPN_HTTP1, dialMtls } from '../tls/outbound-tls.js';
+import type { IdentityStore } from '../tls/identity-store.js';
 
 const MAX_EGRESS_POOLS = 256;
 /** Idle pooled connections are closed after this long (or timeouts.idleMs if shorter). */
 const KEEP_ALIVE_MS = 4000;
 
-/** `source`: TPROXY original source, the client address the connection is bound to. */
-export type PoolKey = { readonly host: string; readonly port: number; readonly source?: string | undefined } | { readonly socketPath: string };
+/**
+ * `source`: TPROXY original source, the client address the connection is bound to.
+ * `mtls`: the endpoint is a sidecar's inbound listener reached over mTLS (its own pools, per service).
+ */
+export type PoolKey = { readonly host: string; readonly port: number; readonly source?: string | undefined; readonly mtls?: boolean } | { readonly socketPath: string };
 
 export class Pools {
   private readonly pools = new Map<string, EndpointPool>();
   /** Pools opened for egress destinations: never closed by registry changes. */
   private readonly egress = new Set<string>();
+  /** mTLS pool ids by endpoint address (one per service routed to that address). */
+  private readonly mtlsIds = new Map<string, Set<string>>();
+  /** This sidecar's workload identity, when mTLS files are configured. */
+  identity: IdentityStore | undefined;
 
   constructor(
     private config: MeshConfig,
@@ -36,7 +45,10 @@ export class Pools {
   /** The pool for host:port (or a unix socket path), created on first use. */
   get(key: PoolKey, service: string): EndpointPool {
     const source = 'socketPath' in key ? undefined : key.source;
-    const id = 'socketPath' in key ? `unix:${key.socketPath}` : formatHostPort(key.host, key.port) + (source !== undefined ? `@${source}` : '');
+    const address = 'socketPath' in key ? `unix:${key.socketPath}` : formatHostPort(key.host, key.port);
+    const mtls = !('socketPath' in key) && key.mtls === true;
+    // The peer's identity is checked against the service routed to, so mTLS pools are per service.
+    const id = mtls ? `${address}|mtls|${service}` : address + (source !== undefined ? `@${source}` : '');
     let pool = this.pools.get(id);
     if (pool !== undefined) return pool;
     // Pools per client address (TPROXY original source) are capped and evicted like egress ones.
@@ -46,9 +58,17 @@ export class Pools {
     const gauge = this.metrics.upstreamConnections.labels({ service });
     const opened = this.metrics.upstreamConnectionsOpened.labels({ service });
     pool = new EndpointPool({
-      address: id,
-      dial:
-        'socketPath' in key
+      address,
+      dial: mtls
+        ? () => {
+            const s: Socket = dialMtls(
+              this.identity,
+              { host: (key as { host: string }).host, port: (key as { port: number }).port, service, alpn: ALPN_HTTP1 },
+              { onread: reusableRead(() => s), mark: this.config.transparent.redirect.proxyMark },
+            );
+            return s;
+          }
+        : 'socketPath' in key
           ? () => {
               const s: Socket = connect({ path: key.socketPath, onread: reusableRead(() => s) });
               return s;
@@ -80,12 +100,23 @@ export class Pools {
     });
     this.pools.set(id, pool);
     if (isEgress) this.egress.add(id);
+    if (mtls) {
+      let ids = this.mtlsIds.get(address);
+      if (ids === undefined) this.mtlsIds.set(address, (ids = new Set()));
+      ids.add(id);
+    }
     return pool;
   }
 
   /** Closes the pools of addresses that left the registry (exchanges on them still complete). */
   drop(addresses: Iterable<string>): void {
-    for (const id of addresses) {
+    for (const address of addresses) {
+      for (const id of this.mtlsIds.get(address) ?? []) {
+        this.pools.get(id)?.close(false);
+        this.pools.delete(id);
+      }
+      this.mtlsIds.delete(address);
+      const id = address;
       const pool = this.pools.get(id);
       if (pool === undefined || this.egress.has(id)) continue;
       this.pools.delete(id);
@@ -106,5 +137,6 @@ export class Pools {
     for (const p of this.pools.values()) p.close(force);
     this.pools.clear();
     this.egress.clear();
+    this.mtlsIds.clear();
   }
 }

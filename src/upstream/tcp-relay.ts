@@ -19,6 +19,8 @@ export interface RelayOptions {
   readonly onConnected?: (upstream: Socket) => void;
   /** SO_MARK for the upstream socket (transparent.redirect.proxyMark). */
   readonly mark?: number | undefined;
+  /** Makes the upstream instead of a plain TCP connect to host:port (mTLS-wrapped tunnels). */
+  readonly connect?: () => Promise<Socket>;
 }
 
 export interface RelayResult {
@@ -74,7 +76,7 @@ export function connectUpstream(host: string, port: number, timeoutMs: number, m
 export async function relayTcp(downstream: Duplex, host: string, port: number, opts: RelayOptions): Promise<RelayResult> {
   let upstream: Socket;
   try {
-    upstream = await connectUpstream(host, port, opts.connectTimeoutMs, opts.mark);
+    upstream = await (opts.connect?.() ?? connectUpstream(host, port, opts.connectTimeoutMs, opts.mark));
   } catch (e) {
     return { bytesUp: 0, bytesDown: 0, error: e as MeshError, connectFailed: true };
   }

@@ -1,8 +1,11 @@
 // Maps what undici and the socket layer report into DreamMesh error codes.
 import { MeshError, type ErrorCode } from '../core/errors.js';
+import { tlsUpstreamError } from '../tls/outbound-tls.js';
 
 export function upstreamError(e: unknown, where: string): MeshError {
   if (e instanceof MeshError) return e;
+  const tls = tlsUpstreamError(e, where);
+  if (tls !== undefined) return tls;
   const err = e as { code?: string; message?: string; cause?: { code?: string } };
   const code = err.code ?? err.cause?.code ?? '';
   let mesh: ErrorCode;

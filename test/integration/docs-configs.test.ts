@@ -7,10 +7,10 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtemp, writeFile, rm, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { parse } from 'yaml';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { ROOT, blocks, docPages, yamlHeredocs, type Block } from '../helpers/markdown.js';
 import { CLI } from '../helpers/sidecar.js';
 import { originalDstAvailable } from '../../src/steering/original-dst.js';
@@ -82,6 +82,7 @@ for (const page of docPages()) {
     for (const [i, c] of configs.entries()) {
       for (const name of c.assumes) await writeFile(join(dir, name), '');
       const doc = parse(c.text) as Record<string, unknown> | null;
+      await certificatesFor(doc, dir);
       assert.ok(schema(doc ?? {}), `${c.where}: the JSON Schema refuses it: ${JSON.stringify(schema.errors)}`);
       const file = `mesh-${i}.yaml`;
       await writeFile(join(dir, file), c.text);
@@ -106,4 +107,19 @@ for (const page of docPages()) {
       }
     }
   });
+}
+
+/**
+ * A config with mtls files gets real ones (validate checks the key pair, the chain and that the
+ * SPIFFE ID names `service`): cert.pem, key.pem and ca.pem issued by `dreammesh ca` into the
+ * certFile's directory, from one CA per page directory.
+ */
+async function certificatesFor(doc: Record<string, unknown> | null, dir: string): Promise<void> {
+  const mtls = doc?.mtls as { certFile?: string } | undefined;
+  if (mtls?.certFile === undefined) return;
+  const ca = join(dir, '.docs-ca');
+  if (!existsSync(join(ca, 'ca.pem'))) await exec(process.execPath, [CLI, 'ca', 'init', '--dir', ca], { timeout: 20_000 });
+  const out = dirname(join(dir, mtls.certFile));
+  const service = typeof doc?.service === 'string' ? doc.service : 'docs';
+  await exec(process.execPath, [CLI, 'cert', 'issue', '--ca', ca, '--service', service, '--out', out], { timeout: 20_000 });
 }

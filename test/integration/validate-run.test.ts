@@ -100,7 +100,7 @@ test('inbound exists only with an app: listeners.inbound alone is an error, a no
   await writeFile(join(dir, 'mesh.yaml'), 'app: 127.0.0.1:8080\n');
   const open = await cli(['validate', 'mesh.yaml']);
   assert.equal(open.code, 0);
-  assert.match(open.stderr, /warning: listeners\.inbound: 0\.0\.0\.0:15006 is reachable from other hosts and has no authentication/);
+  assert.match(open.stderr, /warning: listeners\.inbound: 0\.0\.0\.0:15006 is reachable from other hosts and accepts unauthenticated clients/);
   await writeFile(join(dir, 'mesh.yaml'), 'app: 127.0.0.1:8080\nlisteners: { inbound: "127.0.0.1:15006" }\n');
   const loopback = await cli(['validate', 'mesh.yaml']);
   assert.equal(loopback.code, 0);
