@@ -33,6 +33,8 @@ import { createAdminServer, type ConfigInForce } from './listeners/admin-listene
 import { listen, describeBound } from './listeners/listen.js';
 import { formatHostPort } from './core/address.js';
 import { restartOnly, sameJson } from './config/reload-plan.js';
+import { H2Downstream } from './http2/h2-downstream.js';
+import type { H2Engine } from './http2/h2-engine.js';
 
 export interface BoundListeners {
   readonly outbound: ListenAddress;
@@ -73,6 +75,7 @@ export class Sidecar {
   private inboundRouter: InboundRouter | undefined;
   private readonly outboundEngine: HttpEngine;
   private readonly inboundEngine: HttpEngine;
+  private readonly h2: H2Downstream;
   private readonly outbound: TrackedListener;
   private readonly inbound: TrackedListener;
   private admin: HttpServer;
@@ -128,6 +131,9 @@ export class Sidecar {
       adoptHttp: (socket, steering) => {
         new DownstreamConnection(socket, steering, this.outboundEngine);
       },
+      adoptHttp2: (socket, steering, connectTarget) => {
+        this.h2.adopt(socket, { steering, remoteAddress: socket.remoteAddress, ...(connectTarget !== undefined ? { connectTarget } : {}) });
+      },
       get draining() {
         return current.draining();
       },
@@ -143,6 +149,7 @@ export class Sidecar {
       (socket, head, rest) => handleConnect(this.context, { url: head.target, via: viaOf(head.lower, head.values) }, socket, rest ?? EMPTY),
     );
     this.inboundEngine = this.engine('inbound', () => this.inboundRouter ?? NO_APP, null);
+    this.h2 = new H2Downstream(this.h2Engine(), this.log);
     const listenerOpts = { metrics: this.metrics, log: this.log, maxConnections: () => this.cfg.limits.maxDownstreamConnections };
     this.outbound = new TrackedListener({ ...listenerOpts, name: 'outbound', onConnection: (s) => acceptOutbound(this.context, s) });
     this.inbound = new TrackedListener({ ...listenerOpts, name: 'inbound', onConnection: (s) => void new DownstreamConnection(s, { mode: 'explicit' }, this.inboundEngine) });
@@ -178,6 +185,31 @@ export class Sidecar {
   }
 
   /** Limits, timeouts and the router are read per request or connection, so a reload reaches them. */
+  /** The HTTP/2 path shares the outbound router, telemetry and in-flight count with HTTP/1. */
+  private h2Engine(): H2Engine {
+    const cfg = (): MeshConfig => this.cfg;
+    const accessLog = (): AccessLog => this.accessLog;
+    const router = (): OutboundRouter => this.outboundRouter;
+    return {
+      via: this.via,
+      get limits() {
+        return cfg().limits;
+      },
+      get timeouts() {
+        return cfg().timeouts;
+      },
+      metrics: this.metrics,
+      get accessLog() {
+        return accessLog();
+      },
+      get router() {
+        return router();
+      },
+      inflight: this.inflight,
+      isDraining: () => this.draining,
+    };
+  }
+
   private engine(listener: Entry, router: () => HttpEngine['router'], onConnect: HttpEngine['onConnect']): HttpEngine {
     const config = (): MeshConfig => this.cfg;
     const accessLog = (): AccessLog => this.accessLog;
@@ -202,6 +234,7 @@ export class Sidecar {
       connections: new Set(),
       isDraining: () => this.draining,
       onConnect,
+      onHttp2: listener === 'outbound' ? (socket, steering) => this.context.adoptHttp2(socket, steering) : null,
     };
   }
 
@@ -345,6 +378,7 @@ export class Sidecar {
     this.inbound.close();
     const engines = [this.outboundEngine, this.inboundEngine];
     for (const e of engines) for (const dc of e.connections) dc.drain();
+    this.h2.drain();
     while ((this.inflight.count > 0 || this.openConnections() > 0) && Date.now() < deadline) await sleep(25);
     if (this.inflight.count > 0 || this.openConnections() > 0) this.cutAtDeadline(drainMs);
     this.clusters.detach();

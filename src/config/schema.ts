@@ -12,11 +12,17 @@ export const EndpointSchema = Type.Union(
         address: Type.String({ description: 'host:port of the instance', minLength: 3 }),
         weight: Type.Optional(Type.Integer({ description: 'Relative load-balancing weight (default 1)', minimum: 0, maximum: 10000 })),
         labels: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'Labels such as version or zone; route splits select on them' })),
+        protocol: Type.Optional(
+          Type.Union([Type.Literal('http1'), Type.Literal('http2'), Type.Literal('auto')], {
+            description:
+              'What HTTP/2 (and gRPC) requests use towards this endpoint: http2 (h2c, prior knowledge), http1 (plain HTTP/1.1; gRPC is refused with UNIMPLEMENTED), or auto (default): HTTP/2 when the downstream request is HTTP/2. HTTP/1 requests always go upstream as HTTP/1.1',
+          }),
+        ),
       },
       { additionalProperties: false },
     ),
   ],
-  { description: 'An endpoint: "host:port" or { address, weight, labels }' },
+  { description: 'An endpoint: "host:port" or { address, weight, labels, protocol }' },
 );
 
 export const LbPolicySchema = Type.Union([Type.Literal('round-robin'), Type.Literal('least-request')], {

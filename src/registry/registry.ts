@@ -9,7 +9,11 @@ export interface Endpoint {
   readonly port: number;
   readonly weight: number;
   readonly labels: Readonly<Record<string, string>>;
+  /** Upstream protocol for HTTP/2 downstream requests (absent = auto). */
+  readonly protocol?: EndpointProtocol;
 }
+
+export type EndpointProtocol = 'http1' | 'http2' | 'auto';
 
 export interface ServiceRecord {
   readonly name: string;

@@ -17,6 +17,7 @@ export interface AccessRecord {
   readonly requestId?: string;
   readonly downstream?: string;
   readonly attempts?: number;
+  readonly grpcStatus?: number;
 }
 
 export class AccessLog {

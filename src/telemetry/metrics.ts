@@ -30,6 +30,10 @@ export interface Metrics {
   readonly downstreamTimeouts: Counter<'listener' | 'kind'>;
   /** Protocol switches (101, e.g. WebSocket) that ended, by how they ended. */
   readonly upgrades: Counter<'mode' | 'service' | 'outcome'>;
+  /** gRPC calls answered (HTTP/2), by mode, service and grpc-status (the upstream's, or the sidecar's own). */
+  readonly grpcCalls: Counter<'mode' | 'service' | 'grpc_status'>;
+  /** Downstream HTTP/2 connections ended by the sidecar for abuse or protocol errors, by reason. */
+  readonly h2Goaway: Counter<'reason'>;
 }
 
 export function createMetrics(): Metrics {
@@ -66,6 +70,8 @@ export function createMetrics(): Metrics {
     }),
     downstreamTimeouts: new Counter({ name: 'dreammesh_downstream_timeouts_total', help: 'Downstream connections closed by a timeout (header, idle, body)', labelNames: ['listener', 'kind'], registers: r }),
     upgrades: new Counter({ name: 'dreammesh_upgrades_total', help: 'Upgraded connections (101 Switching Protocols) that ended', labelNames: ['mode', 'service', 'outcome'], registers: r }),
+    grpcCalls: new Counter({ name: 'dreammesh_grpc_calls_total', help: 'gRPC calls answered, by grpc-status', labelNames: ['mode', 'service', 'grpc_status'], registers: r }),
+    h2Goaway: new Counter({ name: 'dreammesh_h2_goaway_total', help: 'Downstream HTTP/2 connections ended with GOAWAY (abuse limits, protocol errors)', labelNames: ['reason'], registers: r }),
     retries: new Counter({ name: 'dreammesh_retries_total', help: 'Retries attempted or refused by the budget', labelNames: ['service', 'outcome'], registers: r }),
   };
 }
