@@ -43,7 +43,8 @@ export interface GrpcServers {
   stop(): Promise<void>;
 }
 
-export async function startGrpcServers(n: number): Promise<GrpcServers> {
+/** n servers on `host`, on ports basePort, basePort+1, ... (0: any free ports). */
+export async function startGrpcServers(n: number, host = '127.0.0.1', basePort = 0): Promise<GrpcServers> {
   const servers: grpc.Server[] = [];
   const addresses: string[] = [];
   const calls = new Array<number>(n).fill(0);
@@ -79,9 +80,9 @@ export async function startGrpcServers(n: number): Promise<GrpcServers> {
       },
     };
     server.addService(ECHO_SERVICE, impl);
-    const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+    const port = await new Promise<number>((resolve, reject) => server.bindAsync(`${host}:${basePort === 0 ? 0 : basePort + i}`, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
     servers.push(server);
-    addresses.push(`127.0.0.1:${port}`);
+    addresses.push(`${host}:${port}`);
   }
   return {
     addresses,
