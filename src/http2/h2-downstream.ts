@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { H2Engine } from './h2-engine.js';
 import type { H2ConnectionInfo } from './h2-target.js';
 import { H2Call } from './h2-call.js';
-import { h2ServerOptions, MAX_CLIENT_RESETS_PER_SECOND } from './h2-limits.js';
+import { h2ServerOptions, MAX_CLIENT_RESETS_PER_SECOND, MAX_REFUSED_HEADER_BLOCKS } from './h2-limits.js';
 
 const { NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR } = constants;
 
@@ -21,14 +21,20 @@ interface SessionState {
   /** Client resets in the current one-second window. */
   resets: number;
   windowStart: number;
+  /** Streams whose headers arrived whole ('stream' events). */
+  streams: number;
   ended: boolean;
 }
+
+/** How often sessions are checked for header blocks nghttp2 refused (no JS event exists for them). */
+const SWEEP_MS = 250;
 
 export class H2Downstream {
   private readonly server: Http2Server;
   /** Set only while server.emit('connection') runs: the server creates the session synchronously. */
   private adopting: H2ConnectionInfo | null = null;
   private readonly sessions = new Map<ServerHttp2Session, SessionState>();
+  private sweeper: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly engine: H2Engine,
@@ -62,12 +68,24 @@ export class H2Downstream {
 
   private onSession(session: ServerHttp2Session): void {
     const info = this.adopting ?? { steering: { mode: 'explicit' as const }, remoteAddress: undefined };
-    const st: SessionState = { info, active: 0, resets: 0, windowStart: Date.now(), ended: false };
+    const st: SessionState = { info, active: 0, resets: 0, windowStart: Date.now(), streams: 0, ended: false };
     this.sessions.set(session, st);
+    if (this.sweeper === null) {
+      this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
+      this.sweeper.unref();
+    }
     session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => this.onStream(session, st, stream, headers));
-    session.on('error', (e: Error & { code?: string }) => this.endSession(session, st, reasonOf(e), false));
+    session.on('error', (e: Error & { code?: string }) => {
+      this.endSession(session, st, reasonOf(e), false);
+    });
     session.on('frameError', () => {});
-    session.once('close', () => this.sessions.delete(session));
+    session.once('close', () => {
+      this.sessions.delete(session);
+      if (this.sessions.size === 0 && this.sweeper !== null) {
+        clearInterval(this.sweeper);
+        this.sweeper = null;
+      }
+    });
     // Idle connections (no streams) close after downstreamIdleMs; busy quiet ones stay.
     session.setTimeout(this.engine.timeouts.downstreamIdleMs, () => {
       if (st.active === 0) session.close();
@@ -76,11 +94,14 @@ export class H2Downstream {
   }
 
   private onStream(session: ServerHttp2Session, st: SessionState, stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    // A stream closed with an error code emits 'error': never let that reach the process.
+    stream.on('error', noop);
     if (st.ended) {
       stream.close(NGHTTP2_ENHANCE_YOUR_CALM);
       return;
     }
     st.active += 1;
+    st.streams += 1;
     stream.once('close', () => {
       st.active -= 1;
       const code = stream.rstCode;
@@ -99,6 +120,20 @@ export class H2Downstream {
     }
     st.resets += 1;
     if (st.resets > MAX_CLIENT_RESETS_PER_SECOND) this.endSession(session, st, 'rapid-reset', true);
+  }
+
+  /**
+   * Header blocks over maxHeaderListSize / maxHeaderListPairs (oversized lists, HPACK bombs) are
+   * refused by nghttp2 with RST_STREAM before any JS event: they show as client streams the
+   * session processed that never became 'stream' events. A few are a buggy client; more end it.
+   */
+  private sweep(): void {
+    for (const [session, st] of this.sessions) {
+      if (st.ended || session.destroyed) continue;
+      const last = session.state.lastProcStreamID ?? 0;
+      const opened = last > 0 ? (last + 1) / 2 : 0;
+      if (opened - st.streams > MAX_REFUSED_HEADER_BLOCKS) this.endSession(session, st, 'header-limit', true);
+    }
   }
 
   private endSession(session: ServerHttp2Session, st: SessionState, reason: string, sendGoaway: boolean): void {
@@ -123,9 +158,12 @@ export class H2Downstream {
   }
 }
 
+function noop(): void {}
+
 function reasonOf(e: Error & { code?: string }): string {
   const msg = e.message ?? '';
   if (/flood/i.test(msg)) return 'flood';
+  if (/CONTINUATION/i.test(msg)) return 'continuation';
   switch (e.code) {
     case 'ERR_HTTP2_SESSION_ERROR':
       return 'protocol-error';
