@@ -163,7 +163,9 @@ export class H2Call {
       if (this.up === up && this.trailers === null) this.trailers = h2Trailers(t);
     });
     up.on('end', () => {
-      if (this.up === up) this.onUpEnd();
+      // Node ends the readable side on every stream close; a reset or a dead session shows
+      // as a non-zero code here and is handled on 'close' as the failure it is.
+      if (this.up === up && (up.rstCode ?? 0) === 0) this.onUpEnd();
     });
     if (!this.downEnded || this.replayBytes > 0) {
       for (const b of this.replay ?? []) up.write(b);

@@ -88,6 +88,22 @@ describe('gRPC on captured (transparent) connections', { skip: skip ?? false }, 
     assert.ok(r.seen.filter((n) => n > 0).length >= 2, `calls spread: ${r.seen.join(',')}`);
   });
 
+  test('bad input on a captured HTTP/2 connection ends that connection only', () => {
+    const script = `
+const s = require('net').connect(${BASE}, '${net.serverIp}');
+s.on('error', () => {});
+s.resume();
+s.on('connect', () => s.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n'), Buffer.alloc(64, 0xff)])));
+const t = setTimeout(() => { console.log('open'); process.exit(0); }, 5000);
+s.on('close', () => { clearTimeout(t); console.log('closed'); });`;
+    for (let i = 0; i < 5; i++) {
+      const r = net.try(net.client, [...APP, process.execPath, '-e', script]);
+      assert.equal(r.stdout.trim(), 'closed', r.stderr);
+    }
+    const m = metrics();
+    assert.ok(metricSum(m, 'dreammesh_h2_goaway_total') >= 5, 'each counted');
+  });
+
   test('the sidecar is alive and still serves after the calls', () => {
     const c = mesh!.child;
     assert.ok(c.exitCode === null && c.signalCode === null, mesh!.stderr().slice(-2000));
