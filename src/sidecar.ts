@@ -3,7 +3,7 @@
 // the tests both start sidecars through here.
 import { networkInterfaces } from 'node:os';
 import type { Socket } from 'node:net';
-import type { Server as HttpServer } from 'node:http';
+import { Agent as HttpAgent, type Server as HttpServer } from 'node:http';
 import type { Logger } from 'pino';
 import type { MeshConfig } from './config/schema.js';
 import type { Registry } from './registry/registry.js';
@@ -76,6 +76,8 @@ export class Sidecar {
   private readonly outboundEngine: HttpEngine;
   private readonly inboundEngine: HttpEngine;
   private readonly h2: H2Downstream;
+  /** HTTP/2 requests to endpoints that speak only HTTP/1.1 (protocol: http1). */
+  private readonly h1Agent = new HttpAgent({ keepAlive: true, maxSockets: 128 });
   private readonly outbound: TrackedListener;
   private readonly inbound: TrackedListener;
   private admin: HttpServer;
@@ -206,6 +208,7 @@ export class Sidecar {
         return router();
       },
       inflight: this.inflight,
+      http1Agent: this.h1Agent,
       isDraining: () => this.draining,
     };
   }
@@ -383,6 +386,7 @@ export class Sidecar {
     if (this.inflight.count > 0 || this.openConnections() > 0) this.cutAtDeadline(drainMs);
     this.clusters.detach();
     this.clusters.pools.closeAll(true);
+    this.h1Agent.destroy();
     await this.registry.close();
     this.admin.closeAllConnections();
     await closeServer(this.admin);

@@ -15,7 +15,7 @@ export const EndpointSchema = Type.Union(
         protocol: Type.Optional(
           Type.Union([Type.Literal('http1'), Type.Literal('http2'), Type.Literal('auto')], {
             description:
-              'What HTTP/2 (and gRPC) requests use towards this endpoint: http2 (h2c, prior knowledge), http1 (plain HTTP/1.1; gRPC is refused with UNIMPLEMENTED), or auto (default): HTTP/2 when the downstream request is HTTP/2. HTTP/1 requests always go upstream as HTTP/1.1',
+              'What the endpoint speaks. auto (default): the downstream protocol, HTTP/2 (h2c, prior knowledge) for HTTP/2 and gRPC requests, HTTP/1.1 for HTTP/1 requests. http2: h2c only, HTTP/1 requests to it are refused (502 MESH_ERR_UPSTREAM_PROTOCOL). http1: HTTP/1.1 only, HTTP/2 requests are forwarded as HTTP/1.1 and gRPC calls are refused (grpc-status 13, MESH_ERR_UPSTREAM_PROTOCOL)',
           }),
         ),
       },

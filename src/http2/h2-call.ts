@@ -18,6 +18,7 @@ import { upstreamError } from '../upstream/upstream-error.js';
 import { h2Target, type H2ConnectionInfo } from './h2-target.js';
 import { h2ResponseHeaders, h2Trailers, h2UpstreamHeaders } from './h2-headers.js';
 import { grpcMessage, grpcStatusOf, grpcTimeoutMs, isGrpc } from './grpc.js';
+import { Http1UpstreamStream } from './h1-upstream-stream.js';
 
 const { NGHTTP2_REFUSED_STREAM, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_FLAG_END_STREAM } = constants;
 /** Request body kept for a replay after REFUSED_STREAM; a larger body makes the call unretryable. */
@@ -114,7 +115,14 @@ export class H2Call {
     this.ctx.attempts += 1;
     this.ctx.endpoint = ep.address;
     if (ep.protocol === 'http1') {
-      this.fail(new MeshError('MESH_ERR_UPSTREAM_PROTOCOL', `endpoint ${ep.address} is configured for HTTP/1 (protocol: http1); HTTP/2 requests need an http2 or auto endpoint`));
+      // gRPC needs HTTP/2 end to end (trailers, streams); plain requests are bridged to HTTP/1.1.
+      if (this.grpc) {
+        this.attemptFailed(new MeshError('MESH_ERR_UPSTREAM_PROTOCOL', `endpoint ${ep.address} speaks only HTTP/1.1 (protocol: http1); gRPC needs an http2 or auto endpoint`), false);
+        return;
+      }
+      const h1 = new Http1UpstreamStream(ep, this.upHeaders!, this.engine.http1Agent, this.downEnded && this.replayBytes === 0);
+      // Same events and methods as a client stream, as far as this class uses them.
+      this.wire(h1 as unknown as ClientHttp2Stream, () => {});
       return;
     }
     if (t.h2Pool === undefined) {
@@ -148,11 +156,16 @@ export class H2Call {
       return;
     }
     this.session = session;
+    this.wire(up, () => pool.streamClosed(session));
+  }
+
+  /** Attaches an upstream stream for this attempt and starts the request body. */
+  private wire(up: ClientHttp2Stream, closed: () => void): void {
     this.up = up;
     this.upEnded = false;
     this.upError = null;
     up.once('close', () => {
-      pool.streamClosed(session);
+      closed();
       this.onUpClose(up);
     });
     up.on('error', (e: unknown) => {

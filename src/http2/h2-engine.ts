@@ -1,6 +1,7 @@
 // What the HTTP/2 path needs from the sidecar: limits, telemetry, the outbound router's
 // decision (the same one HTTP/1 requests get), and the in-flight count drain waits for.
 import type { IncomingHttpHeaders } from 'node:http2';
+import type { Agent } from 'node:http';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { AccessLog } from '../telemetry/access-log.js';
 import type { RequestContext } from '../pipeline/request-context.js';
@@ -20,5 +21,7 @@ export interface H2Engine {
   readonly accessLog: AccessLog;
   readonly router: H2Router;
   readonly inflight: { count: number };
+  /** Keep-alive HTTP/1.1 connections to endpoints with protocol: http1. */
+  readonly http1Agent: Agent;
   isDraining(): boolean;
 }

@@ -17,7 +17,11 @@ let dead: number;
 before(async () => {
   servers = await startGrpcServers(3);
   dead = await deadPort();
-  mesh = await spawnSidecar(echoConfig(servers.addresses, { services: { ...(echoConfig(servers.addresses).services as object), gone: { endpoints: [`127.0.0.1:${dead}`] } } }));
+  mesh = await spawnSidecar(
+    echoConfig(servers.addresses, {
+      services: { ...(echoConfig(servers.addresses).services as object), gone: { endpoints: [`127.0.0.1:${dead}`] }, legacy: { endpoints: [{ address: servers.addresses[0]!, protocol: 'http1' }] } },
+    }),
+  );
 });
 
 after(async () => {
@@ -114,7 +118,7 @@ test('grpc-timeout is enforced by the sidecar itself: Trailers-Only grpc-status 
   }
 });
 
-test('an unknown service is UNIMPLEMENTED (12) from the sidecar; an unreachable one is UNAVAILABLE (14)', async () => {
+test('an unknown service is UNIMPLEMENTED (12) from the sidecar, an unreachable one UNAVAILABLE (14), an HTTP/1.1-only one INTERNAL (13)', async () => {
   const c = echoClient(mesh.outbound, 'nosuch');
   try {
     const e = await unary(c, { text: 'x' }).then(
@@ -137,6 +141,17 @@ test('an unknown service is UNIMPLEMENTED (12) from the sidecar; an unreachable 
     assert.equal(e?.meshError, 'MESH_ERR_UPSTREAM_REFUSED');
   } finally {
     g.close();
+  }
+  const l = echoClient(mesh.outbound, 'legacy');
+  try {
+    const e = await unary(l, { text: 'x' }).then(
+      () => null,
+      (err: unknown) => grpcError(err),
+    );
+    assert.equal(e?.code, grpc.status.INTERNAL, 'an HTTP/1.1-only endpoint cannot carry gRPC');
+    assert.equal(e?.meshError, 'MESH_ERR_UPSTREAM_PROTOCOL');
+  } finally {
+    l.close();
   }
   const m = await (await fetch(`${mesh.adminUrl}/metrics`)).text();
   assert.ok(metricSum(m, 'dreammesh_grpc_calls_total', { service: 'gone', grpc_status: '14' }) >= 1);

@@ -37,6 +37,7 @@ before(async () => {
     services: {
       web: { endpoints: h2servers.map((s) => ({ address: `127.0.0.1:${port(s)}`, protocol: 'http2' })) },
       old: { endpoints: [h1.address] },
+      bridged: { endpoints: [{ address: h1.address, protocol: 'http1' }] },
     },
   });
 });
@@ -77,7 +78,7 @@ test('HTTP/2 errors are the usual JSON answers with x-dreammesh-error', async ()
   const r = await curl(['--http2-prior-knowledge', '-H', 'Host: nosuch', '-D', '-', `http://${mesh.outbound}/`]);
   assert.match(r.out, /^HTTP\/2 404/);
   assert.match(r.out, /x-dreammesh-error: MESH_ERR_NO_ROUTE/);
-  assert.match(r.out, /"known":\["old","web"\]/);
+  assert.match(r.out, /"known":\["bridged","old","web"\]/);
 });
 
 test('HTTP/1 on the same listener is unaffected (and a "PRI" HTTP/1 request is still HTTP/1)', async () => {
@@ -88,4 +89,17 @@ test('HTTP/1 on the same listener is unaffected (and a "PRI" HTTP/1 request is s
   // And the sidecar still serves both protocols afterwards.
   const again = await curl(['--http2-prior-knowledge', '-H', 'Host: web', `http://${mesh.outbound}/`]);
   assert.match(again.out, /server \d GET \/ 0/);
+});
+
+test('protocol: http1 endpoints get HTTP/2 requests as HTTP/1.1; protocol: http2 endpoints refuse HTTP/1 requests', async () => {
+  const r = await curl(['--http2-prior-knowledge', '-H', 'Host: bridged', '--data-binary', 'hello', '-D', '-', `http://${mesh.outbound}/bridge`]);
+  assert.match(r.out, /^HTTP\/2 200/, r.out);
+  const seen = h1.seen.find((q) => q.url === '/bridge');
+  assert.ok(seen, 'the HTTP/1 upstream got the request');
+  assert.equal(seen.headers.host, 'bridged');
+  assert.equal(seen.method, 'POST');
+  assert.equal(seen.bodyBytes, 5);
+  const refused = await curl(['-H', 'Host: web', '-D', '-', `http://${mesh.outbound}/`]);
+  assert.match(refused.out, /^HTTP\/1\.1 502/);
+  assert.match(refused.out, /x-dreammesh-error: MESH_ERR_UPSTREAM_PROTOCOL/);
 });
