@@ -30,8 +30,6 @@ export class H2Call {
   private readonly grpc: boolean;
   private target: ForwardTarget | null = null;
   private lease: EndpointLease | null = null;
-  private pool: H2SessionPool | null = null;
-  private session: ClientHttp2Session | null = null;
   private up: ClientHttp2Stream | null = null;
   private upHeaders: OutgoingHttpHeaders | null = null;
   private tried: Set<string> | null = null;
@@ -130,7 +128,6 @@ export class H2Call {
       return;
     }
     const pool = t.h2Pool(ep);
-    this.pool = pool;
     pool.acquire(t.policy.connectMs, (err, session) => this.onSession(pool, err, session));
   }
 
@@ -155,7 +152,6 @@ export class H2Call {
       this.attemptFailed(upstreamError(e, pool.address), true);
       return;
     }
-    this.session = session;
     this.wire(up, () => pool.streamClosed(session));
   }
 
