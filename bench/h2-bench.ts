@@ -130,14 +130,7 @@ export async function runH2Bench(o: H2BenchOptions): Promise<H2Row[]> {
       ),
     );
     const hap = await haproxy(
-      [
-        'frontend bench',
-        `  bind 127.0.0.1:${proxyPort} proto h2`,
-        '  default_backend upstream',
-        'backend upstream',
-        '  http-reuse always',
-        `  server u1 127.0.0.1:${upPort} proto h2`,
-      ],
+      ['frontend bench', `  bind 127.0.0.1:${proxyPort} proto h2`, '  default_backend upstream', 'backend upstream', '  http-reuse always', `  server u1 127.0.0.1:${upPort} proto h2`],
       proxyPort,
       dir,
       'proxy',

@@ -29,6 +29,8 @@ interface Entry {
   /** Streams opened and not yet closed. */
   active: number;
   idle: NodeJS.Timeout | null;
+  /** The peer's SETTINGS_MAX_CONCURRENT_STREAMS (remoteSettings is a native call: read once per SETTINGS). */
+  maxStreams: number;
   waiters: ((e: MeshError | null, s: ClientHttp2Session | null) => void)[];
 }
 
@@ -69,7 +71,7 @@ export class H2SessionPool {
         continue;
       }
       if (e.session.closed || e.session.destroyed) continue;
-      if (e.active >= maxStreams(e.session)) continue;
+      if (e.active >= e.maxStreams) continue;
       if (best === undefined || e.active < best.active) best = e;
     }
     if (best !== undefined) return this.take(best, cb);
@@ -123,7 +125,8 @@ export class H2SessionPool {
       // Responses of many concurrent calls share this budget; beyond it nghttp2 refuses streams.
       maxSessionMemory: 32,
     });
-    const entry: Entry = { session, ready: false, active: 0, idle: null, waiters: [] };
+    const entry: Entry = { session, ready: false, active: 0, idle: null, maxStreams: DEFAULT_MAX_STREAMS, waiters: [] };
+    session.on('remoteSettings', () => (entry.maxStreams = maxStreams(session)));
     this.entries.push(entry);
     this.opts.onOpen();
     const timer = setTimeout(() => fail(new MeshError('MESH_ERR_UPSTREAM_CONNECT_TIMEOUT', `${address}: connect timed out after ${connectMs} ms`)), connectMs);
