@@ -147,7 +147,10 @@ export class H2SessionPool {
       else this.remove(entry);
     });
     // The peer stops taking new streams: running ones finish, new calls go to another session.
-    session.on('goaway', () => this.remove(entry));
+    session.on('goaway', () => {
+      this.remove(entry);
+      if (!session.closed) session.close();
+    });
     session.once('close', () => {
       clearTimeout(timer);
       if (entry.idle !== null) clearTimeout(entry.idle);
