@@ -285,7 +285,9 @@ export class H2Call {
         this.engine.metrics.retries.inc({ service: t.service, outcome: 'budget-exhausted' });
       } else {
         this.engine.metrics.retries.inc({ service: t.service, outcome: 'attempted' });
-        (this.tried ??= new Set()).add(this.ctx.endpoint ?? '');
+        // REFUSED_STREAM says "not now" (over the peer's stream limit, a restart): the same
+        // endpoint may take the call on another session. A failed connect rules it out.
+        if (err.code !== 'MESH_ERR_UPSTREAM_RESET') (this.tried ??= new Set()).add(this.ctx.endpoint ?? '');
         this.attempt();
         return;
       }

@@ -31,8 +31,12 @@ interface Entry {
   idle: NodeJS.Timeout | null;
   /** The peer's SETTINGS_MAX_CONCURRENT_STREAMS (remoteSettings is a native call: read once per SETTINGS). */
   maxStreams: number;
-  waiters: ((e: MeshError | null, s: ClientHttp2Session | null) => void)[];
+  waiters: Waiter[];
+  /** connectMs of the acquire that opened it (waiters moved to a new session reuse it). */
+  readonly connectMs: number;
 }
+
+type Waiter = (e: MeshError | null, s: ClientHttp2Session | null) => void;
 
 /** Before the peer's SETTINGS arrive, assume what most servers announce. */
 const DEFAULT_MAX_STREAMS = 100;
@@ -58,7 +62,7 @@ export class H2SessionPool {
    * caller's stream closes: the caller must call `streamClosed` once). Connect failures and
    * timeouts come back as MeshErrors (retryable: nothing was sent).
    */
-  acquire(connectMs: number, cb: (e: MeshError | null, s: ClientHttp2Session | null) => void): void {
+  acquire(connectMs: number, cb: Waiter): void {
     if (this.closing) {
       cb(new MeshError('MESH_ERR_UPSTREAM_REFUSED', `${this.opts.address}: the endpoint left the registry`), null);
       return;
@@ -94,7 +98,7 @@ export class H2SessionPool {
     this.take(least, cb);
   }
 
-  private take(e: Entry, cb: (e: MeshError | null, s: ClientHttp2Session | null) => void): void {
+  private take(e: Entry, cb: Waiter): void {
     e.active += 1;
     if (e.idle !== null) {
       clearTimeout(e.idle);
@@ -125,7 +129,7 @@ export class H2SessionPool {
       // Responses of many concurrent calls share this budget; beyond it nghttp2 refuses streams.
       maxSessionMemory: 32,
     });
-    const entry: Entry = { session, ready: false, active: 0, idle: null, maxStreams: DEFAULT_MAX_STREAMS, waiters: [] };
+    const entry: Entry = { session, ready: false, active: 0, idle: null, maxStreams: DEFAULT_MAX_STREAMS, waiters: [], connectMs };
     session.on('remoteSettings', () => (entry.maxStreams = maxStreams(session)));
     this.entries.push(entry);
     this.opts.onOpen();
@@ -136,11 +140,16 @@ export class H2SessionPool {
       session.destroy();
       for (const w of entry.waiters.splice(0)) w(err, null);
     };
-    session.once('connect', () => {
+    // Ready once the peer's SETTINGS arrived: until then its stream limit is unknown, and
+    // streams over it would be refused.
+    session.once('remoteSettings', () => {
       clearTimeout(timer);
       entry.ready = true;
       const ws = entry.waiters.splice(0);
-      for (const w of ws) this.take(entry, w);
+      let i = 0;
+      for (; i < ws.length && entry.active < entry.maxStreams; i++) this.take(entry, ws[i]!);
+      // The rest go where acquire() sends them: another session, or a queue in nghttp2.
+      for (; i < ws.length; i++) this.acquire(entry.connectMs, ws[i]!);
     });
     session.on('error', (e: unknown) => {
       if (!entry.ready) fail(upstreamError(e, address));
