@@ -87,7 +87,10 @@ export class H2Call {
     this.attempt();
   }
 
-  /** gRPC: the client's deadline for the whole call. Other requests: requestMs for the response head. */
+  /**
+   * gRPC: the client's deadline for the whole call. Other requests: requestMs for the response
+   * head, counted from the end of the request body (as for HTTP/1).
+   */
   private armTimer(target: ForwardTarget): void {
     if (this.grpc) {
       const ms = grpcTimeoutMs(this.headers['grpc-timeout']);
@@ -96,7 +99,7 @@ export class H2Call {
       return;
     }
     const ms = target.policy.requestMs;
-    if (ms > 0) this.timer = setTimeout(() => this.fail(new MeshError('MESH_ERR_UPSTREAM_TIMEOUT', `no response head within ${ms} ms`)), ms);
+    if (ms > 0 && this.downEnded && !this.responded && this.timer === null) this.timer = setTimeout(() => this.fail(new MeshError('MESH_ERR_UPSTREAM_TIMEOUT', `no response head within ${ms} ms`)), ms);
   }
 
   private attempt(): void {
@@ -203,6 +206,7 @@ export class H2Call {
     });
     down.once('end', () => {
       this.downEnded = true;
+      if (!this.grpc && this.target !== null) this.armTimer(this.target);
       const up = this.up;
       if (up !== null && !up.destroyed) up.end();
     });

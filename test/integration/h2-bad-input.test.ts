@@ -23,6 +23,7 @@ before(async () => {
       s.write('part');
       return; // never ends: the client resets it
     }
+    if (h[':path'] === '/hang') return; // never answers
     if (h[':path'] === '/die') {
       s.respond({ ':status': 200 });
       s.write('part');
@@ -34,7 +35,7 @@ before(async () => {
   });
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
   const port = (upstream.address() as { port: number }).port;
-  mesh = await spawnSidecar({ timeouts: { requestHeaderMs: 1000, downstreamIdleMs: 2000 }, services: { svc: { endpoints: [{ address: `127.0.0.1:${port}`, protocol: 'http2' }] } } });
+  mesh = await spawnSidecar({ timeouts: { requestHeaderMs: 1000, downstreamIdleMs: 2000, requestMs: 500 }, services: { svc: { endpoints: [{ address: `127.0.0.1:${port}`, protocol: 'http2' }] } } });
 });
 
 after(async () => {
@@ -146,4 +147,21 @@ test('a client that resets a streaming call, and an upstream that dies mid-respo
   assert.notEqual(outcome, 'closed 0', 'a cut upstream is not a clean end');
   s.close();
   await serves('after resets and a dying upstream');
+});
+
+test('an upstream that never answers a plain HTTP/2 request: 504 after timeouts.requestMs', async () => {
+  const s = connect(`http://${mesh.outbound}`);
+  s.on('error', () => {});
+  const started = Date.now();
+  const [status, code] = await new Promise<[number, string]>((resolve, reject) => {
+    const r = s.request({ ':path': '/hang', ':authority': 'svc' });
+    r.on('response', (h) => resolve([Number(h[':status']), String(h['x-dreammesh-error'])]));
+    r.on('error', reject);
+    r.resume();
+  });
+  s.close();
+  assert.equal(status, 504);
+  assert.equal(code, 'MESH_ERR_UPSTREAM_TIMEOUT');
+  assert.ok(Date.now() - started < 3000);
+  await serves('after a request timeout');
 });
