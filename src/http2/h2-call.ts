@@ -19,6 +19,7 @@ import { h2Target, type H2ConnectionInfo } from './h2-target.js';
 import { h2ResponseHeaders, h2Trailers, h2UpstreamHeaders } from './h2-headers.js';
 import { grpcMessage, grpcStatusOf, grpcTimeoutMs, isGrpc } from './grpc.js';
 import { Http1UpstreamStream } from './h1-upstream-stream.js';
+import { EGRESS_SERVICE } from '../routing/outbound-router.js';
 
 const { NGHTTP2_REFUSED_STREAM, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_FLAG_END_STREAM } = constants;
 /** Request body kept for a replay after REFUSED_STREAM; a larger body makes the call unretryable. */
@@ -115,7 +116,10 @@ export class H2Call {
     const ep = lease.endpoint;
     this.ctx.attempts += 1;
     this.ctx.endpoint = ep.address;
-    if (ep.protocol === 'http1') {
+    // Hosts outside the mesh rarely speak h2c on a plain port: plain requests to them go as
+    // HTTP/1.1; gRPC needs HTTP/2 whatever the destination.
+    const protocol = ep.protocol ?? (t.service === EGRESS_SERVICE && !this.grpc ? 'http1' : 'auto');
+    if (protocol === 'http1') {
       // gRPC needs HTTP/2 end to end (trailers, streams); plain requests are bridged to HTTP/1.1.
       if (this.grpc) {
         this.attemptFailed(new MeshError('MESH_ERR_UPSTREAM_PROTOCOL', `endpoint ${ep.address} speaks only HTTP/1.1 (protocol: http1); gRPC needs an http2 or auto endpoint`), false);

@@ -14,6 +14,8 @@ import { rawRequest } from '../helpers/http1-wire.js';
 const run = promisify(execFile);
 let h2servers: Http2Server[] = [];
 let h1: TestUpstream;
+/** Not in the registry: an external destination. */
+let ext: TestUpstream;
 let mesh: SpawnedSidecar;
 
 before(async () => {
@@ -32,8 +34,10 @@ before(async () => {
     h2servers.push(s);
   }
   h1 = await startUpstream('h1');
+  ext = await startUpstream('ext');
   const port = (s: Http2Server): number => (s.address() as { port: number }).port;
   mesh = await spawnSidecar({
+    egress: { allow: ['127.0.0.1'] },
     services: {
       web: { endpoints: h2servers.map((s) => ({ address: `127.0.0.1:${port(s)}`, protocol: 'http2' })) },
       old: { endpoints: [h1.address] },
@@ -46,6 +50,7 @@ after(async () => {
   await mesh?.stop();
   for (const s of h2servers) s.close();
   await h1?.close();
+  await ext?.close();
   h2servers = [];
 });
 
@@ -102,4 +107,10 @@ test('protocol: http1 endpoints get HTTP/2 requests as HTTP/1.1; protocol: http2
   const refused = await curl(['-H', 'Host: web', '-D', '-', `http://${mesh.outbound}/`]);
   assert.match(refused.out, /^HTTP\/1\.1 502/);
   assert.match(refused.out, /x-dreammesh-error: MESH_ERR_UPSTREAM_PROTOCOL/);
+});
+
+test('an external destination (egress allowed) gets plain HTTP/2 requests as HTTP/1.1', async () => {
+  const r = await curl(['--http2-prior-knowledge', '-H', `Host: ${ext.address}`, '-D', '-', `http://${mesh.outbound}/outside`]);
+  assert.match(r.out, /^HTTP\/2 200/, r.out);
+  assert.ok(ext.seen.some((q) => q.url === '/outside'));
 });
