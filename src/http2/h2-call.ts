@@ -17,7 +17,7 @@ import { finishRequest } from '../pipeline/finish.js';
 import { upstreamError } from '../upstream/upstream-error.js';
 import { h2Target, type H2ConnectionInfo } from './h2-target.js';
 import { h2ResponseHeaders, h2Trailers, h2UpstreamHeaders } from './h2-headers.js';
-import { grpcMessage, grpcStatusOf, grpcTimeoutMs, isGrpc } from './grpc.js';
+import { GrpcStatus, grpcMessage, grpcStatusOf, grpcTimeoutMs, isGrpc } from './grpc.js';
 import { Http1UpstreamStream } from './h1-upstream-stream.js';
 import { EGRESS_SERVICE } from '../routing/outbound-router.js';
 
@@ -350,7 +350,7 @@ export class H2Call {
       // The client reset the stream or went away first.
       this.ctx.status = 499;
       this.ctx.error = new MeshError('MESH_ERR_DOWNSTREAM_ABORTED');
-      if (this.grpc) this.ctx.grpcStatus = 1;
+      if (this.grpc) this.ctx.grpcStatus = GrpcStatus.CANCELLED;
       if (this.up !== null && !this.up.destroyed) this.up.close(NGHTTP2_CANCEL);
     }
     this.lease?.release(this.ctx.error === undefined || this.ctx.error.origin !== 'upstream');

@@ -46,10 +46,6 @@ export class H2Downstream {
     this.server.on('sessionError', () => {});
   }
 
-  get openSessions(): number {
-    return this.sessions.size;
-  }
-
   /** Takes over a socket whose next bytes are the HTTP/2 connection preface (already unshifted). */
   adopt(socket: Socket, info: H2ConnectionInfo): void {
     if (this.engine.isDraining()) {

@@ -4,7 +4,7 @@
 // the stream inside nghttp2). A session that receives GOAWAY or fails leaves the pool at once
 // (its running streams finish); one with no streams for keepAliveMs is closed (no PINGs).
 import { connect as netConnect, type Socket } from 'node:net';
-import { connect as h2Connect, constants, type ClientHttp2Session } from 'node:http2';
+import { connect as h2Connect, type ClientHttp2Session } from 'node:http2';
 import { MeshError } from '../core/errors.js';
 import { upstreamError } from '../upstream/upstream-error.js';
 
@@ -51,10 +51,6 @@ export class H2SessionPool {
 
   get address(): string {
     return this.opts.address;
-  }
-
-  get sessions(): number {
-    return this.entries.length;
   }
 
   /**
@@ -200,5 +196,3 @@ function maxStreams(s: ClientHttp2Session): number {
 export function tcpDial(host: string, port: number): H2Dial {
   return () => netConnect({ host, port, noDelay: true, keepAlive: true });
 }
-
-export const { NGHTTP2_REFUSED_STREAM, NGHTTP2_CANCEL, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_INTERNAL_ERROR } = constants;
