@@ -122,7 +122,10 @@ export class H2Call {
     if (protocol === 'http1') {
       // gRPC needs HTTP/2 end to end (trailers, streams); plain requests are bridged to HTTP/1.1.
       if (this.grpc) {
-        this.attemptFailed(new MeshError('MESH_ERR_UPSTREAM_PROTOCOL', `endpoint ${ep.address} speaks only HTTP/1.1 (protocol: http1); gRPC needs an http2 or auto endpoint`), false);
+        // A config mismatch, not a failing endpoint: no outlier strike.
+        lease.release(true);
+        this.lease = null;
+        this.fail(new MeshError('MESH_ERR_UPSTREAM_PROTOCOL', `endpoint ${ep.address} speaks only HTTP/1.1 (protocol: http1); gRPC needs an http2 or auto endpoint`));
         return;
       }
       const h1 = new Http1UpstreamStream(ep, this.upHeaders!, this.engine.http1Agent, this.downEnded && this.replayBytes === 0);
