@@ -165,3 +165,15 @@ test('an upstream that never answers a plain HTTP/2 request: 504 after timeouts.
   assert.ok(Date.now() - started < 3000);
   await serves('after a request timeout');
 });
+
+test('explicit: a preface split across writes is still HTTP/2', async () => {
+  const c = await open('explicit');
+  c.socket.write(PREFACE.subarray(0, 7));
+  await sleep(100);
+  c.socket.write(Buffer.concat([PREFACE.subarray(7), frame(T.SETTINGS, 0, 0), frame(T.HEADERS, F.END_HEADERS | F.END_STREAM, 1, getBlock('svc'))]));
+  const end = Date.now() + 3000;
+  while (!c.data().includes('ok') && Date.now() < end) await sleep(20);
+  assert.ok(c.data().includes('ok'), 'the request on stream 1 was answered');
+  assert.notEqual(c.data().subarray(0, 4).toString('latin1'), 'HTTP', 'no HTTP/1 answer');
+  c.socket.destroy();
+});
