@@ -6,6 +6,7 @@ declare -A need=(
   [iptables]=iptables [nft]=nftables [ip]=iproute2 [etcd]=etcd-server [etcdctl]=etcd-client
   [wrk]=wrk [haproxy]=haproxy [curl]=curl [python3]=python3 [java]=openjdk-17-jre-headless
   [keytool]=openjdk-17-jre-headless [openssl]=openssl [go]=golang-go [dig]=dnsutils
+  [h2load]=nghttp2-client
 )
 missing=()
 for bin in "${!need[@]}"; do

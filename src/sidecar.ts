@@ -3,7 +3,7 @@
 // the tests both start sidecars through here.
 import { networkInterfaces } from 'node:os';
 import type { Socket } from 'node:net';
-import type { Server as HttpServer } from 'node:http';
+import { Agent as HttpAgent, type Server as HttpServer } from 'node:http';
 import type { Logger } from 'pino';
 import type { MeshConfig } from './config/schema.js';
 import type { Registry } from './registry/registry.js';
@@ -40,6 +40,8 @@ import type { HostPort } from './core/sidecar-context.js';
 import { IdentityStore } from './tls/identity-store.js';
 import { acceptInboundMtls } from './tls/inbound-tls.js';
 import { relayToApp } from './tls/inbound-tunnel.js';
+import { H2Downstream } from './http2/h2-downstream.js';
+import type { H2Engine } from './http2/h2-engine.js';
 
 export interface BoundListeners {
   readonly outbound: ListenAddress;
@@ -80,6 +82,9 @@ export class Sidecar {
   private inboundRouter: InboundRouter | undefined;
   private readonly outboundEngine: HttpEngine;
   private readonly inboundEngine: HttpEngine;
+  private readonly h2: H2Downstream;
+  /** HTTP/2 requests to endpoints that speak only HTTP/1.1 (protocol: http1). */
+  private readonly h1Agent = new HttpAgent({ keepAlive: true, maxSockets: 128 });
   private readonly outbound: TrackedListener;
   private readonly inbound: TrackedListener;
   private admin: HttpServer;
@@ -151,6 +156,9 @@ export class Sidecar {
       adoptHttp: (socket, steering) => {
         new DownstreamConnection(socket, steering, this.outboundEngine);
       },
+      adoptHttp2: (socket, steering, connectTarget) => {
+        this.h2.adopt(socket, { steering, remoteAddress: socket.remoteAddress, ...(connectTarget !== undefined ? { connectTarget } : {}) });
+      },
       get draining() {
         return current.draining();
       },
@@ -166,6 +174,7 @@ export class Sidecar {
       (socket, head, rest) => handleConnect(this.context, { url: head.target, via: viaOf(head.lower, head.values) }, socket, rest ?? EMPTY),
     );
     this.inboundEngine = this.engine('inbound', () => this.inboundRouter ?? NO_APP, null);
+    this.h2 = new H2Downstream(this.h2Engine(), this.log);
     const listenerOpts = { metrics: this.metrics, log: this.log, maxConnections: () => this.cfg.limits.maxDownstreamConnections };
     this.outbound = new TrackedListener({ ...listenerOpts, name: 'outbound', onConnection: (s) => acceptOutbound(this.context, s, this.captures) });
     this.inbound = new TrackedListener({
@@ -235,6 +244,32 @@ export class Sidecar {
   }
 
   /** Limits, timeouts and the router are read per request or connection, so a reload reaches them. */
+  /** The HTTP/2 path shares the outbound router, telemetry and in-flight count with HTTP/1. */
+  private h2Engine(): H2Engine {
+    const cfg = (): MeshConfig => this.cfg;
+    const accessLog = (): AccessLog => this.accessLog;
+    const router = (): OutboundRouter => this.outboundRouter;
+    return {
+      via: this.via,
+      get limits() {
+        return cfg().limits;
+      },
+      get timeouts() {
+        return cfg().timeouts;
+      },
+      metrics: this.metrics,
+      get accessLog() {
+        return accessLog();
+      },
+      get router() {
+        return router();
+      },
+      inflight: this.inflight,
+      http1Agent: this.h1Agent,
+      isDraining: () => this.draining,
+    };
+  }
+
   private engine(listener: Entry, router: () => HttpEngine['router'], onConnect: HttpEngine['onConnect']): HttpEngine {
     const config = (): MeshConfig => this.cfg;
     const accessLog = (): AccessLog => this.accessLog;
@@ -259,6 +294,7 @@ export class Sidecar {
       connections: new Set(),
       isDraining: () => this.draining,
       onConnect,
+      onHttp2: listener === 'outbound' ? (socket, steering) => this.context.adoptHttp2(socket, steering) : null,
     };
   }
 
@@ -407,12 +443,14 @@ export class Sidecar {
     this.inbound.close();
     const engines = [this.outboundEngine, this.inboundEngine];
     for (const e of engines) for (const dc of e.connections) dc.drain();
+    this.h2.drain();
     while ((this.inflight.count > 0 || this.openConnections() > 0) && Date.now() < deadline) await sleep(25);
     if (this.inflight.count > 0 || this.openConnections() > 0) this.cutAtDeadline(drainMs);
     await this.dns?.close();
     this.clusters.detach();
     this.clusters.pools.closeAll(true);
     this.identity?.stop();
+    this.h1Agent.destroy();
     await this.registry.close();
     this.admin.closeAllConnections();
     await closeServer(this.admin);

@@ -7,8 +7,10 @@ import { runBench, PROFILES, type BenchProfile } from '../../bench/run-bench.js'
 import { writeReport } from '../../bench/write-report.js';
 import { renderTable } from '../../bench/report/table.js';
 import { requireOptional } from '../core/optional-dependency.js';
+import { spawnSync } from 'node:child_process';
+import { runH2Bench, renderH2Table } from '../../bench/h2-bench.js';
 
-const USAGE = 'usage: dreammesh bench [--quick] [--modes direct,explicit,...] [--out DIR] [--rate N] [--builtin]';
+const USAGE = 'usage: dreammesh bench [--quick] [--modes direct,explicit,...] [--out DIR] [--rate N] [--builtin] | dreammesh bench --h2 [--quick]';
 
 export async function main(argv: string[]): Promise<number> {
   let values;
@@ -21,6 +23,7 @@ export async function main(argv: string[]): Promise<number> {
         out: { type: 'string', default: 'bench-report' },
         rate: { type: 'string' },
         builtin: { type: 'boolean', default: false },
+        h2: { type: 'boolean', default: false },
       },
       strict: true,
     }));
@@ -28,6 +31,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`dreammesh bench: ${(e as Error).message}\n${USAGE}\n`);
     return 2;
   }
+  if (values.h2) return h2Bench(values.quick);
   let modes: Mode[];
   try {
     modes = selectModes(
@@ -74,4 +78,21 @@ export async function main(argv: string[]): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/** HTTP/2 rows: h2load through explicit h2c and through HAProxy `proto h2` (needs h2load and haproxy). */
+async function h2Bench(quick: boolean): Promise<number> {
+  for (const bin of ['h2load', 'haproxy']) {
+    if (!hasBinary(bin)) {
+      process.stderr.write(`dreammesh bench --h2: ${bin} is not installed (scripts/setup-system.sh installs it)\n`);
+      return 2;
+    }
+  }
+  const rows = await runH2Bench({ requests: quick ? 50_000 : 200_000, connections: 4, streams: 16, progress: (l) => process.stderr.write(`${l}\n`) });
+  process.stdout.write(`${renderH2Table(rows)}\n\n${rows.map((r) => `${r.workload} / ${r.proxy}: ${r.command}`).join('\n')}\n`);
+  return 0;
+}
+
+function hasBinary(bin: string): boolean {
+  return spawnSync(bin, ['--version'], { stdio: 'ignore' }).error === undefined;
 }

@@ -15,11 +15,17 @@ export const EndpointSchema = Type.Union(
         mtls: Type.Optional(
           Type.Boolean({ description: "The endpoint is a sidecar's inbound listener with mTLS on: reached over TLS 1.3 with this sidecar's certificate, and its SPIFFE ID must name the service (default false)" }),
         ),
+        protocol: Type.Optional(
+          Type.Union([Type.Literal('http1'), Type.Literal('http2'), Type.Literal('auto')], {
+            description:
+              'What the endpoint speaks. auto (default): the downstream protocol, HTTP/2 (h2c, prior knowledge) for HTTP/2 and gRPC requests, HTTP/1.1 for HTTP/1 requests. http2: h2c only, HTTP/1 requests to it are refused (502 MESH_ERR_UPSTREAM_PROTOCOL). http1: HTTP/1.1 only, HTTP/2 requests are forwarded as HTTP/1.1 and gRPC calls are refused (grpc-status 13, MESH_ERR_UPSTREAM_PROTOCOL)',
+          }),
+        ),
       },
       { additionalProperties: false },
     ),
   ],
-  { description: 'An endpoint: "host:port" or { address, weight, labels, mtls }' },
+  { description: 'An endpoint: "host:port" or { address, weight, labels, mtls, protocol }' },
 );
 
 export const LbPolicySchema = Type.Union([Type.Literal('round-robin'), Type.Literal('least-request')], {

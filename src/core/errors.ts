@@ -31,6 +31,7 @@ export const ERRORS = {
   MESH_ERR_UPSTREAM_REFUSED: { status: 503, origin: 'upstream', retryable: true, summary: 'Every tried endpoint refused the connection.' },
   MESH_ERR_UPSTREAM_UNRESOLVED: { status: 502, origin: 'upstream', retryable: true, summary: 'The destination is a host name that does not resolve (DNS answered no address, or could not be asked).' },
   MESH_ERR_UPSTREAM_CONNECT_TIMEOUT: { status: 504, origin: 'upstream', retryable: true, summary: 'Connecting to the endpoint took longer than the connect timeout.' },
+  MESH_ERR_DEADLINE_EXCEEDED: { status: 504, origin: 'local', retryable: false, summary: "A gRPC call's deadline (grpc-timeout) passed before the upstream finished it; gRPC clients get status 4 DEADLINE_EXCEEDED." },
   MESH_ERR_UPSTREAM_TIMEOUT: { status: 504, origin: 'upstream', retryable: false, summary: 'The upstream did not answer within the request timeout.' },
   MESH_ERR_UPSTREAM_RESET: { status: 502, origin: 'upstream', retryable: false, summary: 'The upstream closed or reset the connection before a complete response.' },
   MESH_ERR_UPSTREAM_PROTOCOL: { status: 502, origin: 'upstream', retryable: false, summary: 'The upstream answered with bytes that are not a valid HTTP response.' },

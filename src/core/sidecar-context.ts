@@ -57,6 +57,12 @@ export interface SidecarContext {
    * been put back with socket.unshift() first.
    */
   adoptHttp(socket: Socket, steering: Steering): void;
+  /**
+   * Hands a downstream socket whose next bytes are the HTTP/2 preface to the HTTP/2 path
+   * (bytes already read put back with unshift first). `connectTarget`: the CONNECT authority
+   * that carried it (proxy mode).
+   */
+  adoptHttp2(socket: Socket, steering: Steering, connectTarget?: HostPort): void;
   /** This sidecar's Via pseudonym (loop detection). */
   readonly via: string;
   /** This sidecar's mTLS identity (absent when no mtls files are configured). */

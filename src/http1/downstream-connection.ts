@@ -16,6 +16,7 @@ import { ParseError } from './parse-error.js';
 import { localResponse } from './serialize.js';
 import { Exchange } from './exchange.js';
 import type { HttpEngine } from './engine.js';
+import { prefaceAt } from '../http2/preface.js';
 
 const enum State {
   /** Waiting for (the rest of) a request head. */
@@ -47,6 +48,8 @@ export class DownstreamConnection {
   private clientEnded = false;
   private closeAfter = false;
   private paused = false;
+  /** No request has started on this connection yet (only then may it be HTTP/2). */
+  private fresh = true;
   /** Kept: after the socket closes, Node no longer reports it. */
   readonly remoteAddress: string | undefined;
 
@@ -134,6 +137,17 @@ export class DownstreamConnection {
       this.scanned = 0;
       return false;
     }
+    if (this.fresh && s === 0 && this.engine.onHttp2 !== null) {
+      const p = prefaceAt(buf, 0);
+      if (p === 'yes') {
+        this.handOverHttp2();
+        return false;
+      }
+      if (p === 'maybe') {
+        this.armHeaderTimer();
+        return false;
+      }
+    }
     if (!this.worthParsing(buf, s)) {
       this.armHeaderTimer();
       return false;
@@ -171,6 +185,7 @@ export class DownstreamConnection {
   }
 
   private begin(head: RequestHead): void {
+    this.fresh = false;
     const e = this.engine;
     const ctx = this.newContext();
     ctx.method = head.method;
@@ -303,6 +318,13 @@ export class DownstreamConnection {
     const rest = this.buf;
     this.buf = null;
     return rest;
+  }
+
+  /** Prior-knowledge HTTP/2: the bytes read so far go back into the socket for the HTTP/2 server. */
+  private handOverHttp2(): void {
+    const rest = this.detach();
+    if (rest !== null) this.socket.unshift(rest);
+    this.engine.onHttp2!(this.socket, this.steering);
   }
 
   /** The exchange switched protocols: the tunnel owns the socket from here. */

@@ -1,6 +1,7 @@
 // What the HTTP/1 engine needs from the sidecar for one listener: limits, timeouts,
 // telemetry, the router that decides where each request goes, and what to do with CONNECT.
 import type { Socket } from 'node:net';
+import type { Steering } from '../core/sidecar-context.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { AccessLog } from '../telemetry/access-log.js';
 import type { RequestContext, Entry } from '../pipeline/request-context.js';
@@ -48,4 +49,9 @@ export interface HttpEngine {
   isDraining(): boolean;
   /** CONNECT on this listener: the socket (no longer read by the engine) and bytes read after the head. */
   readonly onConnect: ((socket: Socket, head: RequestHead, rest: Buffer | null) => void) | null;
+  /**
+   * A connection whose first bytes are the HTTP/2 preface: the socket (no longer read by the
+   * engine, every byte read so far put back) goes to the HTTP/2 path. null: not served here.
+   */
+  readonly onHttp2: ((socket: Socket, steering: Steering) => void) | null;
 }

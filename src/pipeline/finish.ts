@@ -42,6 +42,7 @@ export function finishRequest(t: Telemetry, ctx: RequestContext): void {
   requestCounter(t.metrics, ctx.mode, ctx.service, code).inc();
   durationHistogram(t.metrics, ctx.mode, ctx.service).observe(durationMs / 1000);
   if (ctx.entry === 'inbound') t.metrics.inboundRequests.inc({ caller: ctx.caller ?? 'unknown', code });
+  if (ctx.grpcStatus !== undefined) t.metrics.grpcCalls.inc({ mode: ctx.mode, service: ctx.service, grpc_status: String(ctx.grpcStatus) });
   if (!t.accessLog.wants(ctx.status, ctx.error !== undefined)) return;
   t.accessLog.write({
     mode: ctx.mode,
@@ -56,6 +57,7 @@ export function finishRequest(t: Telemetry, ctx: RequestContext): void {
     ...(ctx.error !== undefined ? { error: ctx.error.code } : {}),
     ...(ctx.requestId !== undefined ? { requestId: ctx.requestId } : {}),
     ...(ctx.attempts > 1 ? { attempts: ctx.attempts } : {}),
+    ...(ctx.grpcStatus !== undefined ? { grpcStatus: ctx.grpcStatus } : {}),
     ...(ctx.downstream !== undefined ? { downstream: ctx.downstream } : {}),
     ...(ctx.caller !== undefined ? { caller: ctx.caller } : {}),
   });

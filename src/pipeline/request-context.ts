@@ -25,6 +25,8 @@ export class RequestContext {
   caller: string | undefined;
   /** Set when the exchange became a tunnel after 101 Switching Protocols. */
   upgraded = false;
+  /** gRPC calls: the grpc-status the client got (metrics label grpc_status). */
+  grpcStatus: number | undefined;
 
   constructor(
     readonly entry: Entry,

@@ -1,7 +1,7 @@
 // The etcd key layout and record format, shared by the registry, `dreammesh services` and the
 // benchmark: <prefix>services/<service>/<instance-id> → {"address","weight","labels"} (JSON).
 import { parseHostPort } from '../core/address.js';
-import type { Endpoint } from './registry.js';
+import type { Endpoint, EndpointProtocol } from './registry.js';
 
 export const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 /** Instance ids: anything printable without "/" (the default id is the address itself). */
@@ -13,6 +13,7 @@ export interface InstanceRecord {
   readonly labels?: Readonly<Record<string, string>>;
   /** The instance's inbound listener speaks mTLS. */
   readonly mtls?: boolean;
+  readonly protocol?: EndpointProtocol;
 }
 
 export function servicesPrefix(prefix: string): string {
@@ -64,9 +65,22 @@ export function parseInstanceValue(text: string): Endpoint {
     }
   }
   if (o.mtls !== undefined && typeof o.mtls !== 'boolean') throw new Error('mtls: must be true or false');
-  return Object.freeze({ address: o.address, host: hp.host, port: hp.port, weight, labels: Object.freeze(labels), ...(o.mtls === true ? { mtls: true } : {}) });
+  let protocol: EndpointProtocol | undefined;
+  if (o.protocol !== undefined) {
+    if (o.protocol !== 'http1' && o.protocol !== 'http2' && o.protocol !== 'auto') throw new Error('protocol: must be http1, http2 or auto');
+    protocol = o.protocol;
+  }
+  return Object.freeze({
+    address: o.address,
+    host: hp.host,
+    port: hp.port,
+    weight,
+    labels: Object.freeze(labels),
+    ...(o.mtls === true ? { mtls: true } : {}),
+    ...(protocol !== undefined && protocol !== 'auto' ? { protocol } : {}),
+  });
 }
 
 export function encodeInstance(e: InstanceRecord): string {
-  return JSON.stringify({ address: e.address, weight: e.weight ?? 1, labels: e.labels ?? {}, ...(e.mtls === true ? { mtls: true } : {}) });
+  return JSON.stringify({ address: e.address, weight: e.weight ?? 1, labels: e.labels ?? {}, ...(e.mtls === true ? { mtls: true } : {}), ...(e.protocol !== undefined ? { protocol: e.protocol } : {}) });
 }

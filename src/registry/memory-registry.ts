@@ -21,7 +21,7 @@ export class MemoryRegistry extends BaseRegistry implements WritableRegistry {
   }
 
   async put(service: string, e: Omit<Endpoint, 'host' | 'port'>): Promise<void> {
-    const ep = toEndpoint({ address: e.address, weight: e.weight, labels: { ...e.labels } });
+    const ep = toEndpoint({ address: e.address, weight: e.weight, labels: { ...e.labels }, ...(e.protocol !== undefined ? { protocol: e.protocol } : {}) });
     if (!ep) {
       this.rejected += 1;
       throw new Error(`bad endpoint address "${e.address}"`);

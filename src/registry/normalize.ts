@@ -4,10 +4,18 @@ import type { EndpointConfig } from '../config/schema.js';
 import type { Endpoint, ServiceRecord } from './registry.js';
 
 export function toEndpoint(e: EndpointConfig): Endpoint | null {
-  const { address, weight, labels, mtls } = typeof e === 'string' ? { address: e, weight: 1, labels: {}, mtls: false } : e;
+  const { address, weight, labels, mtls, protocol } = typeof e === 'string' ? { address: e, weight: 1, labels: {}, mtls: false, protocol: undefined } : e;
   const hp = parseHostPort(address);
   if (!hp || hp.port === 0) return null;
-  return Object.freeze({ address, host: hp.host, port: hp.port, weight: weight ?? 1, labels: Object.freeze({ ...(labels ?? {}) }), ...(mtls === true ? { mtls: true } : {}) });
+  return Object.freeze({
+    address,
+    host: hp.host,
+    port: hp.port,
+    weight: weight ?? 1,
+    labels: Object.freeze({ ...(labels ?? {}) }),
+    ...(mtls === true ? { mtls: true } : {}),
+    ...(protocol !== undefined && protocol !== 'auto' ? { protocol } : {}),
+  });
 }
 
 export function toServiceRecord(name: string, endpoints: readonly EndpointConfig[]): ServiceRecord {

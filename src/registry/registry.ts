@@ -11,7 +11,11 @@ export interface Endpoint {
   readonly labels: Readonly<Record<string, string>>;
   /** A sidecar's inbound listener with mTLS on: reached over mTLS (absent = plaintext). */
   readonly mtls?: boolean;
+  /** Upstream protocol for HTTP/2 downstream requests (absent = auto). */
+  readonly protocol?: EndpointProtocol;
 }
+
+export type EndpointProtocol = 'http1' | 'http2' | 'auto';
 
 export interface ServiceRecord {
   readonly name: string;

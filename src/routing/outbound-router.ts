@@ -15,7 +15,7 @@ import { wantsUpgrade } from '../http1/framing.js';
 import { MeshError } from '../core/errors.js';
 import { formatHostPort } from '../core/address.js';
 import { viaShowsLoop } from '../telemetry/request-headers.js';
-import { requestTarget } from '../steering/request-target.js';
+import { requestTarget, type RequestTarget } from '../steering/request-target.js';
 import { policyFor } from '../upstream/cluster.js';
 import { canonicalHost } from '../core/canonical-address.js';
 import type { EndpointLease } from '../core/sidecar-context.js';
@@ -71,14 +71,23 @@ export class OutboundRouter implements HttpRouter {
   }
 
   route(head: RequestHead, ctx: RequestContext, dc: DownstreamConnection): RoutedRequest {
-    const { config, clusters } = this.deps;
     const t = requestTarget(head.target, head.host, dc.steering);
+    const via = head.lower.indexOf('via');
+    const target = this.decide(t, via === -1 ? undefined : head.values[via], () => headerObject(head), ctx);
+    return { target, path: t.path, host: t.hostHeader, extra: '', upgrade: forwardsUpgrade(head) };
+  }
+
+  /**
+   * The routing decision shared by every protocol (HTTP/1 heads, HTTP/2 streams): loop guard,
+   * service or egress, route rules and split. `headers` is only read when the service has rules.
+   */
+  decide(t: RequestTarget, viaHeader: string | undefined, headers: () => IncomingHttpHeaders, ctx: RequestContext): ForwardTarget {
+    const { config, clusters } = this.deps;
     ctx.mode = t.steering.mode;
     ctx.authority = t.hostHeader;
     ctx.path = t.path;
     const { host, port } = t.authority;
-    const via = head.lower.indexOf('via');
-    if (via !== -1 && viaShowsLoop(head.values[via], this.deps.via)) throw new MeshError('MESH_ERR_LOOP', 'this request already passed through this sidecar (Via)');
+    if (viaHeader !== undefined && viaShowsLoop(viaHeader, this.deps.via)) throw new MeshError('MESH_ERR_LOOP', 'this request already passed through this sidecar (Via)');
     if (this.deps.isOwnAddress(host, port ?? 80)) throw new MeshError('MESH_ERR_LOOP', `${t.hostHeader} is this sidecar's own listener`);
     const table = clusters.table;
     let dest = table.resolve(host, port);
@@ -91,7 +100,7 @@ export class OutboundRouter implements HttpRouter {
       const service = dest.service;
       ctx.service = service;
       const rules = table.policy(service)?.routes;
-      const decision = table.route(service, t.path, rules !== undefined && rules.length > 0 ? headerObject(head) : {});
+      const decision = table.route(service, t.path, rules !== undefined && rules.length > 0 ? headers() : {});
       ctx.route = decision.route;
       const cluster = clusters.cluster(service);
       if (cluster === undefined) throw new MeshError('MESH_ERR_NO_HEALTHY_ENDPOINT', `service "${service}" has no endpoints`);
@@ -103,6 +112,7 @@ export class OutboundRouter implements HttpRouter {
         pending: cluster.pending,
         pick: (ex) => this.notOwn(service, cluster.pick(decision.filter, ex)),
         pool: (ep) => pools.get(ep, service),
+        h2Pool: (ep) => pools.h2(ep, service),
       };
     } else {
       try {
@@ -128,8 +138,9 @@ export class OutboundRouter implements HttpRouter {
         pending: this.egressPending,
         pick: () => ({ endpoint: ep, release: () => {} }),
         pool: () => pools.get(ep, EGRESS_SERVICE),
+        h2Pool: () => pools.h2(ep, EGRESS_SERVICE),
       };
     }
-    return { target, path: t.path, host: t.hostHeader, extra: '', upgrade: forwardsUpgrade(head) };
+    return target;
   }
 }

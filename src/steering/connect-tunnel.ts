@@ -18,6 +18,9 @@ import { connectUpstream, pipeBoth } from '../upstream/tcp-relay.js';
 import { viaShowsLoop } from '../telemetry/request-headers.js';
 import { canonicalHost } from '../core/canonical-address.js';
 import { connectMtlsTunnel } from '../tls/tunnel-dial.js';
+import { detectProtocol, type Detection } from '../detect/protocol.js';
+
+const EMPTY = Buffer.alloc(0);
 
 const ESTABLISHED = Buffer.from('HTTP/1.1 200 Connection Established\r\n\r\n', 'latin1');
 const MODE = { mode: 'proxy' } as const;
@@ -143,10 +146,31 @@ async function tunnel(ctx: SidecarContext, req: ConnectRequest, socket: Socket, 
   }
   socket.off('error', onGone);
   socket.off('close', onGone);
-  metrics.activeTunnels.inc(MODE);
   socket.write(ESTABLISHED);
+  let first = head;
+  if (kind === 'service') {
+    // gRPC and other HTTP/2 clients behind http_proxy/grpc_proxy tunnel h2c to a service: that
+    // is terminated here and balanced per call instead of pinned to the endpoint dialled above.
+    const h2 = await peekHttp2(ctx, socket, head);
+    if (h2.ended || h2.protocol === 'http2') {
+      first = h2.head;
+      if (h2.protocol === 'http2' && !h2.ended) {
+        upstream.destroy();
+        lease?.release(true);
+        metrics.tunnels.inc({ ...MODE, kind, outcome: 'http2' });
+        log(200, null);
+        ctx.adoptHttp2(socket, { mode: 'proxy' }, connectAuthority(req.url, ctx.config.limits.maxUriBytes));
+        return;
+      }
+      // The client half-closed while we looked: its bytes and its FIN go on.
+      if (first.length > 0) upstream.write(first);
+      upstream.end();
+      first = EMPTY;
+    } else first = EMPTY; // unshifted back into the socket
+  }
+  metrics.activeTunnels.inc(MODE);
   // A draining sidecar lets the tunnel run until the drain deadline (sidecar.ts cuts it then).
-  const relayed = await pipeBoth(socket, upstream, { head, idleMs: ctx.config.timeouts.idleMs });
+  const relayed = await pipeBoth(socket, upstream, { head: first, idleMs: ctx.config.timeouts.idleMs });
   const result = ctx.drainCut ? { ...relayed, error: new MeshError('MESH_ERR_DRAIN_TIMEOUT', 'cut at the drain deadline') } : relayed;
   metrics.activeTunnels.dec(MODE);
   lease?.release(result.error === null || result.error.origin !== 'upstream');
@@ -154,6 +178,15 @@ async function tunnel(ctx: SidecarContext, req: ConnectRequest, socket: Socket, 
   metrics.tunnelBytes.inc({ ...MODE, direction: 'down' }, result.bytesDown);
   metrics.tunnels.inc({ ...MODE, kind, outcome: outcomeOf(result.error) });
   log(200, result.error);
+}
+
+/** The client's first tunnelled bytes (those read with the CONNECT head first), put back. */
+function peekHttp2(ctx: SidecarContext, socket: Socket, head: Buffer): Promise<Detection> {
+  if (head.length > 0) socket.unshift(head);
+  const d = detectProtocol(socket, ctx.config.transparent.detectTimeoutMs);
+  // The socket was paused at the CONNECT: a new 'data' listener alone does not resume it.
+  socket.resume();
+  return d;
 }
 
 /**

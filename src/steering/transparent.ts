@@ -3,8 +3,8 @@
 //   opaquePorts (databases, caches)    → opaque TCP, no detection
 //   detect: HTTP/1                     → the shared HTTP server (routed by Host, else by the
 //                                        original destination; see request-target.ts)
-//   detect: TLS, HTTP/2 prior knowledge,
-//           other bytes, silence       → opaque TCP to the original destination
+//   detect: HTTP/2 prior knowledge     → the HTTP/2 path (per-call routing, same fallback)
+//   detect: TLS, other bytes, silence  → opaque TCP to the original destination
 // Opaque TCP goes to the original destination itself: allowed when it is an endpoint of a mesh
 // service, otherwise only if the egress policy allows it. A service's virtual IP (dns.enabled)
 // names no host: the cluster's load balancer picks an endpoint, and the connection goes to that
@@ -47,6 +47,11 @@ export function handleTransparent(ctx: SidecarContext, socket: Socket, originalD
       ctx.metrics.detected.inc({ protocol: d.protocol });
       if (d.protocol === 'closed' || socket.destroyed) {
         socket.destroy();
+        return;
+      }
+      if (d.protocol === 'http2' && !d.ended) {
+        // Balanced per call like explicit h2c: routed by :authority, else the original destination.
+        ctx.adoptHttp2(socket, { mode: MODE, originalDst });
         return;
       }
       if (d.protocol === 'http1' && !d.ended) {

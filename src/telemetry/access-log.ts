@@ -19,6 +19,7 @@ export interface AccessRecord {
   readonly attempts?: number;
   /** Inbound: the verified caller (mTLS), or "unknown". */
   readonly caller?: string;
+  readonly grpcStatus?: number;
 }
 
 export class AccessLog {

@@ -41,6 +41,10 @@ export interface Metrics {
   readonly mtlsInboundRefused: Counter<'reason'>;
   /** Inbound requests refused by authz.allow, by caller. */
   readonly authzDenied: Counter<'caller'>;
+  /** gRPC calls answered (HTTP/2), by mode, service and grpc-status (the upstream's, or the sidecar's own). */
+  readonly grpcCalls: Counter<'mode' | 'service' | 'grpc_status'>;
+  /** Downstream HTTP/2 connections ended by the sidecar for abuse or protocol errors, by reason. */
+  readonly h2Goaway: Counter<'reason'>;
 }
 
 export function createMetrics(): Metrics {
@@ -82,6 +86,8 @@ export function createMetrics(): Metrics {
     mtlsIdentityReloadFailures: new Counter({ name: 'dreammesh_mtls_identity_reload_failures_total', help: 'Identity files that could not be used; the last good identity stays', registers: r }),
     mtlsInboundRefused: new Counter({ name: 'dreammesh_mtls_inbound_refused_total', help: 'Inbound connections refused: plaintext in strict mode or a failed mTLS handshake', labelNames: ['reason'], registers: r }),
     authzDenied: new Counter({ name: 'dreammesh_authz_denied_total', help: 'Inbound requests refused by authz.allow (403)', labelNames: ['caller'], registers: r }),
+    grpcCalls: new Counter({ name: 'dreammesh_grpc_calls_total', help: 'gRPC calls answered, by grpc-status', labelNames: ['mode', 'service', 'grpc_status'], registers: r }),
+    h2Goaway: new Counter({ name: 'dreammesh_h2_goaway_total', help: 'Downstream HTTP/2 connections ended with GOAWAY (abuse limits, protocol errors)', labelNames: ['reason'], registers: r }),
     retries: new Counter({ name: 'dreammesh_retries_total', help: 'Retries attempted or refused by the budget', labelNames: ['service', 'outcome'], registers: r }),
     dnsQueries: new Counter({ name: 'dreammesh_dns_queries_total', help: 'DNS queries answered, forwarded or dropped', labelNames: ['outcome', 'qtype'], registers: r }),
   };

@@ -6,6 +6,7 @@ import type { Endpoint } from '../registry/registry.js';
 import type { ClusterPolicy } from './cluster.js';
 import type { RetryBudget } from './retry-budget.js';
 import type { EndpointPool, PendingLimit } from './endpoint-pool.js';
+import type { H2SessionPool } from '../http2/h2-session-pool.js';
 
 export interface ForwardTarget {
   /** Metrics label: the service name, "egress" for destinations outside the mesh, the app's name inbound. */
@@ -17,6 +18,8 @@ export interface ForwardTarget {
   /** Picks the endpoint for an attempt, skipping addresses already tried; throws MeshError. */
   pick(exclude: ReadonlySet<string>): EndpointLease;
   pool(endpoint: Endpoint): EndpointPool;
+  /** HTTP/2 sessions to an endpoint (HTTP/2 downstream calls); absent where only HTTP/1 goes. */
+  h2Pool?(endpoint: Endpoint): H2SessionPool;
   /** Rewrites an upstream failure for this target (inbound: "the app is unavailable"). */
   mapError?(e: MeshError): MeshError;
 }

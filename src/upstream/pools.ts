@@ -10,6 +10,7 @@ import { EndpointPool } from './endpoint-pool.js';
 import { reusableRead } from './read-buffer.js';
 import { ALPN_HTTP1, dialMtls } from '../tls/outbound-tls.js';
 import type { IdentityStore } from '../tls/identity-store.js';
+import { H2SessionPool, tcpDial } from '../http2/h2-session-pool.js';
 
 const MAX_EGRESS_POOLS = 256;
 /** Idle pooled connections are closed after this long (or timeouts.idleMs if shorter). */
@@ -29,6 +30,9 @@ export class Pools {
   private readonly mtlsIds = new Map<string, Set<string>>();
   /** This sidecar's workload identity, when mTLS files are configured. */
   identity: IdentityStore | undefined;
+  /** Multiplexed HTTP/2 sessions per endpoint address (HTTP/2 downstream calls). */
+  private readonly h2pools = new Map<string, H2SessionPool>();
+  private readonly egressH2 = new Set<string>();
 
   constructor(
     private config: MeshConfig,
@@ -108,6 +112,37 @@ export class Pools {
     return pool;
   }
 
+  /** The HTTP/2 sessions to a service endpoint (h2c), created on first use. */
+  h2(key: { readonly host: string; readonly port: number }, service: string): H2SessionPool {
+    const id = formatHostPort(key.host, key.port);
+    let pool = this.h2pools.get(id);
+    if (pool !== undefined) return pool;
+    if (service === 'egress') {
+      if (this.egressH2.size >= MAX_EGRESS_POOLS) {
+        const first = this.egressH2.values().next().value!;
+        this.egressH2.delete(first);
+        this.h2pools.get(first)?.close(false);
+        this.h2pools.delete(first);
+      }
+      this.egressH2.add(id);
+    }
+    const gauge = this.metrics.upstreamConnections.labels({ service });
+    const opened = this.metrics.upstreamConnectionsOpened.labels({ service });
+    pool = new H2SessionPool({
+      address: id,
+      dial: tcpDial(key.host, key.port, this.config.transparent.redirect.proxyMark),
+      maxSessions: this.config.limits.maxConnectionsPerEndpoint,
+      keepAliveMs: Math.min(this.config.timeouts.idleMs, KEEP_ALIVE_MS),
+      onOpen: () => {
+        gauge.inc();
+        opened.inc();
+      },
+      onClose: () => gauge.dec(),
+    });
+    this.h2pools.set(id, pool);
+    return pool;
+  }
+
   /** Closes the pools of addresses that left the registry (exchanges on them still complete). */
   drop(addresses: Iterable<string>): void {
     for (const address of addresses) {
@@ -117,6 +152,11 @@ export class Pools {
       }
       this.mtlsIds.delete(address);
       const id = address;
+      const h2 = this.h2pools.get(id);
+      if (h2 !== undefined && !this.egressH2.has(id)) {
+        this.h2pools.delete(id);
+        h2.close(false);
+      }
       const pool = this.pools.get(id);
       if (pool === undefined || this.egress.has(id)) continue;
       this.pools.delete(id);
@@ -136,6 +176,9 @@ export class Pools {
   closeAll(force: boolean): void {
     for (const p of this.pools.values()) p.close(force);
     this.pools.clear();
+    for (const p of this.h2pools.values()) p.close(force);
+    this.h2pools.clear();
+    this.egressH2.clear();
     this.egress.clear();
     this.mtlsIds.clear();
   }
