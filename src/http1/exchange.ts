@@ -83,6 +83,8 @@ export class Exchange implements PoolWaiter, UpstreamUser {
   }
 
   start(): void {
+    // Once per request, not per attempt: the retry budget is a share of requests.
+    this.routed.target.budget?.recordRequest();
     this.attempt();
   }
 
