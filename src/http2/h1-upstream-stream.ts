@@ -27,7 +27,9 @@ export class Http1UpstreamStream extends EventEmitter {
     }
     out.host = String(headers[':authority']);
     const method = String(headers[':method']);
-    this.req = request({ host: endpoint.host, port: endpoint.port, method, path: String(headers[':path']), headers: out, agent, setHost: false });
+    // The inbound app may be a unix socket ("unix:/path", inbound-router.ts).
+    const where = endpoint.address.startsWith('unix:') ? { socketPath: endpoint.address.slice(5) } : { host: endpoint.host, port: endpoint.port };
+    this.req = request({ ...where, method, path: String(headers[':path']), headers: out, agent, setHost: false });
     this.req.on('response', (res) => this.onResponse(res));
     this.req.on('error', (e) => {
       this.emit('error', e);

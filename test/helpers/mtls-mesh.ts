@@ -79,6 +79,8 @@ export interface MtlsMeshOptions {
   readonly bTtl?: string;
   /** A's certificate comes from another CA (A trusts both CAs; B trusts only its own). */
   readonly aFromOtherCa?: boolean;
+  /** B's app address instead of the HTTP/1 test upstream (e.g. a gRPC server). */
+  readonly bApp?: string;
 }
 
 export async function startMtlsMesh(o: MtlsMeshOptions = {}): Promise<MtlsMesh> {
@@ -98,7 +100,7 @@ export async function startMtlsMesh(o: MtlsMeshOptions = {}): Promise<MtlsMesh> 
   const app = await startUpstream('b-app');
   const started: { close(): Promise<unknown> }[] = [app];
   try {
-    const b = await spawnSidecar({ service: o.bCertService ?? 'b', app: app.address, mtls: mtlsBlock(bCerts, o.bMode ?? 'strict', o.bMtls), ...(o.authz ? { authz: o.authz } : {}), ...(o.bExtra ?? {}) });
+    const b = await spawnSidecar({ service: o.bCertService ?? 'b', app: o.bApp ?? app.address, mtls: mtlsBlock(bCerts, o.bMode ?? 'strict', o.bMtls), ...(o.authz ? { authz: o.authz } : {}), ...(o.bExtra ?? {}) });
     started.push({ close: () => b.stop() });
     const registryFile = join(dir, 'registry.yaml');
     await writeFile(registryFile, stringify({ services: { b: { endpoints: [{ address: b.inbound, mtls: true }] } } }));
