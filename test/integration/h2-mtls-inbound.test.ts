@@ -30,7 +30,7 @@ function h2Request(address: string, headers: OutgoingHttpHeaders, body?: string)
     let t: IncomingHttpHeaders = {};
     let b = '';
     r.on('response', (x) => (h = x));
-    r.on('trailers', (x) => (t = x));
+    r.on('trailers', (x: IncomingHttpHeaders) => (t = x));
     r.on('data', (d: Buffer) => (b += d.toString()));
     r.on('end', () => {
       c.close();
