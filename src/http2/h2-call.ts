@@ -127,7 +127,14 @@ export class H2Call {
         this.fail(new MeshError('MESH_ERR_UPSTREAM_PROTOCOL', `endpoint ${ep.address} speaks only HTTP/1.1 (protocol: http1); gRPC needs an http2 or auto endpoint`));
         return;
       }
-      const h1 = new Http1UpstreamStream(ep, this.upHeaders!, this.engine.http1Agent, this.downEnded && this.replayBytes === 0);
+      let h1: Http1UpstreamStream;
+      try {
+        h1 = new Http1UpstreamStream(ep, this.upHeaders!, this.engine.http1Agent, this.downEnded && this.replayBytes === 0, t.h1Dial?.(ep));
+      } catch (e) {
+        // An mTLS endpoint while no identity is loaded: nothing was sent.
+        this.attemptFailed(upstreamError(e, ep.address), true);
+        return;
+      }
       // Same events and methods as a client stream, as far as this class uses them.
       this.wire(h1 as unknown as ClientHttp2Stream, () => {});
       return;

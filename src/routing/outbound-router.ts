@@ -123,6 +123,7 @@ export class OutboundRouter implements HttpRouter, H2Router {
         pick: (ex) => this.notOwn(service, cluster.pick(decision.filter, ex)),
         pool: (ep) => pools.get(ep, service),
         h2Pool: (ep) => pools.h2(ep, service),
+        h1Dial: (ep) => (ep.mtls === true ? () => pools.mtlsSocket(ep, service) : undefined),
       };
     } else {
       try {

@@ -152,6 +152,11 @@ export class Pools {
     return pool;
   }
 
+  /** One mTLS connection to an endpoint (the HTTP/1.1 bridge of HTTP/2 requests); may throw a MeshError. */
+  mtlsSocket(key: { readonly host: string; readonly port: number }, service: string): Socket {
+    return dialMtls(this.identity, { host: key.host, port: key.port, service, alpn: ALPN_HTTP1 }, { mark: this.config.transparent.redirect.proxyMark });
+  }
+
   /** Closes the pools of addresses that left the registry (exchanges on them still complete). */
   drop(addresses: Iterable<string>): void {
     for (const address of addresses) {

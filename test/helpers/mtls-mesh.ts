@@ -81,6 +81,8 @@ export interface MtlsMeshOptions {
   readonly aFromOtherCa?: boolean;
   /** B's app address instead of the HTTP/1 test upstream (e.g. a gRPC server). */
   readonly bApp?: string;
+  /** More fields of B's endpoint in A's registry file (e.g. protocol). */
+  readonly bEndpoint?: Record<string, unknown>;
 }
 
 export async function startMtlsMesh(o: MtlsMeshOptions = {}): Promise<MtlsMesh> {
@@ -103,7 +105,7 @@ export async function startMtlsMesh(o: MtlsMeshOptions = {}): Promise<MtlsMesh> 
     const b = await spawnSidecar({ service: o.bCertService ?? 'b', app: o.bApp ?? app.address, mtls: mtlsBlock(bCerts, o.bMode ?? 'strict', o.bMtls), ...(o.authz ? { authz: o.authz } : {}), ...(o.bExtra ?? {}) });
     started.push({ close: () => b.stop() });
     const registryFile = join(dir, 'registry.yaml');
-    await writeFile(registryFile, stringify({ services: { b: { endpoints: [{ address: b.inbound, mtls: true }] } } }));
+    await writeFile(registryFile, stringify({ services: { b: { endpoints: [{ address: b.inbound, mtls: true, ...(o.bEndpoint ?? {}) }] } } }));
     const a = await spawnSidecar({ service: 'a', registry: { file: registryFile }, mtls: mtlsBlock(aCerts, 'permissive'), ...(o.aExtra ?? {}) });
     return {
       dir,

@@ -78,6 +78,20 @@ test('over mTLS: client-sent x-dreammesh-* never reach the app, x-dreammesh-call
   }
 });
 
+test('an mTLS endpoint with protocol http1: plain HTTP/2 requests are bridged to HTTP/1.1 over mTLS, never plaintext', async () => {
+  const m = await startMtlsMesh({ bEndpoint: { protocol: 'http1' } });
+  try {
+    const r = await h2Request(m.a.outbound, { ':path': '/bridged', ':authority': 'b' });
+    assert.equal(r.headers[':status'], 200);
+    const seen = m.app.seen.find((x) => x.url === '/bridged');
+    assert.ok(seen !== undefined, 'the app got the request');
+    // B's HTTP/1 inbound knew the caller: the hop was mTLS (strict B closes plaintext anyway).
+    assert.equal(seen.headers['x-dreammesh-caller'], 'a');
+  } finally {
+    await m.close();
+  }
+});
+
 test('plaintext h2c (mtls off): a client cannot claim a caller', async () => {
   const appSrv = await headerEchoApp();
   const b = await spawnSidecar({ service: 'b', app: appSrv.address });
