@@ -188,3 +188,20 @@ test('mtls off: a grpc-js client straight to the inbound listener (h2c, prior kn
     await b.stop();
   }
 });
+
+test('permissive B: plaintext h2c straight to its inbound is served (caller unknown), mTLS calls through A carry caller a', async () => {
+  const m = await startMtlsMesh({ bApp: app.addresses[0]!, bMode: 'permissive' });
+  const direct = echoClient(m.b.inbound, 'b');
+  const viaA = echoClient(m.a.outbound, 'b');
+  try {
+    assert.deepEqual(await unary(direct, { text: 'plain' }), { text: 'plain', server: 0 });
+    assert.deepEqual(await unary(viaA, { text: 'tls' }), { text: 'tls', server: 0 });
+    const bm = await metricsOf(m.b.adminUrl);
+    assert.equal(metricValue(bm, 'dreammesh_inbound_requests_total', { caller: 'unknown', code: '200' }), 1);
+    assert.equal(metricValue(bm, 'dreammesh_inbound_requests_total', { caller: 'a', code: '200' }), 1);
+  } finally {
+    direct.close();
+    viaA.close();
+    await m.close();
+  }
+});
