@@ -4,12 +4,16 @@
 // trailers). The upstream is a second HAProxy answering by itself (h2c, C, one thread), so the
 // upstream is never what limits either proxy. Reported per row: calls/s, CPU per call of the
 // proxy process (from /proc), and p99 latency (from h2load's per-request log).
+// gRPC unary also runs over an mTLS hop between two proxies: sidecar A (explicit h2c) → TLS 1.3
+// ALPN h2 with verified certificates both ways → sidecar B's strict inbound → the upstream,
+// beside HAProxy → TLS h2 (verified both ways) → HAProxy; CPU per call is both processes'.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSidecar, freePort, type BenchProcess } from './processes.js';
 import { cpuSeconds } from './proc-stats.js';
+import { initCa, issueCert } from '../src/tls/issuer.js';
 
 export interface H2BenchOptions {
   /** Requests per measured run. */
@@ -22,7 +26,7 @@ export interface H2BenchOptions {
 
 export interface H2Row {
   readonly workload: 'h2c GET' | 'gRPC unary';
-  readonly proxy: 'dreammesh explicit h2c' | 'haproxy proto h2';
+  readonly proxy: 'dreammesh explicit h2c' | 'haproxy proto h2' | 'dreammesh h2c → mTLS h2 → inbound' | 'haproxy → TLS h2 → haproxy';
   readonly callsPerSecond: number;
   readonly cpuMicrosPerCall: number;
   readonly p99Ms: number;
@@ -144,9 +148,11 @@ export async function runH2Bench(o: H2BenchOptions): Promise<H2Row[]> {
     });
     started.push(mesh);
     const body = grpcBody(dir);
-    const proxies = [
-      { proxy: 'dreammesh explicit h2c' as const, url: `http://${mesh.outbound}/`, pid: mesh.pid },
-      { proxy: 'haproxy proto h2' as const, url: `http://127.0.0.1:${proxyPort}/`, pid: hap.pid },
+    const hops = await mtlsHops(dir, upPort, started);
+    const proxies: { proxy: H2Row['proxy']; url: string; pids: number[]; only?: H2Row['workload'] }[] = [
+      { proxy: 'dreammesh explicit h2c', url: `http://${mesh.outbound}/`, pids: [mesh.pid] },
+      { proxy: 'haproxy proto h2', url: `http://127.0.0.1:${proxyPort}/`, pids: [hap.pid] },
+      ...hops.map((h) => ({ ...h, only: 'gRPC unary' as const })),
     ];
     const workloads = [
       { workload: 'h2c GET' as const, path: 'get', extra: [] as string[] },
@@ -155,14 +161,16 @@ export async function runH2Bench(o: H2BenchOptions): Promise<H2Row[]> {
     const rows: H2Row[] = [];
     for (const w of workloads) {
       for (const p of proxies) {
+        if (p.only !== undefined && p.only !== w.workload) continue;
         const base = ['-c', String(o.connections), '-m', String(o.streams), '-H', `:authority: ${SERVICE}`, ...w.extra];
         const url = p.url + w.path;
         // Warm-up (JIT, pools), not measured.
         await h2load(['-n', String(Math.min(20_000, o.requests)), ...base, url], join(dir, 'warm.log'));
-        const cpu0 = cpuSeconds(p.pid);
+        const cpuOf = (): number => p.pids.reduce((t, pid) => t + cpuSeconds(pid), 0);
+        const cpu0 = cpuOf();
         const args = ['-n', String(o.requests), ...base, url];
         const r = await h2load(args, join(dir, 'run.log'));
-        const cpu = cpuSeconds(p.pid) - cpu0;
+        const cpu = cpuOf() - cpu0;
         const row: H2Row = {
           workload: w.workload,
           proxy: p.proxy,
@@ -183,10 +191,65 @@ export async function runH2Bench(o: H2BenchOptions): Promise<H2Row[]> {
   }
 }
 
+/** The two-proxy chains with an mTLS hop between them (gRPC unary rows); processes join `started`. */
+async function mtlsHops(dir: string, upPort: number, started: BenchProcess[]): Promise<{ proxy: H2Row['proxy']; url: string; pids: number[] }[]> {
+  const [ca, a, b] = [join(dir, 'ca'), join(dir, 'a'), join(dir, 'b')];
+  await initCa({ dir: ca, trustDomain: 'dreammesh.local', ttlMs: 86_400_000 });
+  await issueCert({ caDir: ca, service: 'a', outDir: a, ttlMs: 3_600_000 });
+  await issueCert({ caDir: ca, service: SERVICE, outDir: b, ttlMs: 3_600_000 });
+  const mtls = (d: string, mode: string): Record<string, unknown> => ({ mode, certFile: join(d, 'cert.pem'), keyFile: join(d, 'key.pem'), caFile: join(d, 'ca.pem') });
+  const inPort = await freePort();
+  const quiet = { accessLog: { enabled: false }, logLevel: 'warn' };
+  const sb = await startSidecar({ ...quiet, service: SERVICE, app: `127.0.0.1:${upPort}`, listeners: { outbound: '127.0.0.1:0', inbound: `127.0.0.1:${inPort}`, admin: '127.0.0.1:0' }, mtls: mtls(b, 'strict') });
+  started.push(sb);
+  const sa = await startSidecar({
+    ...quiet,
+    service: 'a',
+    listeners: { outbound: '127.0.0.1:0', admin: '127.0.0.1:0' },
+    mtls: mtls(a, 'permissive'),
+    services: { [SERVICE]: { endpoints: [{ address: `127.0.0.1:${inPort}`, mtls: true }] } },
+  });
+  started.push(sa);
+  // HAProxy: the same chain, TLS 1.3 with ALPN h2 and certificates verified both ways.
+  const pem = (d: string): string => {
+    const f = `${d}.pem`;
+    writeFileSync(f, readFileSync(join(d, 'cert.pem'), 'utf8') + readFileSync(join(d, 'key.pem'), 'utf8'));
+    return f;
+  };
+  const caPem = join(ca, 'ca.pem');
+  const [frontPort, tlsPort] = [await freePort(), await freePort()];
+  const tls = `ca-file ${caPem} verify required alpn h2 ssl-min-ver TLSv1.3`;
+  started.push(
+    await haproxy(
+      ['frontend mtls_in', `  bind 127.0.0.1:${tlsPort} ssl crt ${pem(b)} ${tls}`, '  default_backend app', 'backend app', '  http-reuse always', `  server u1 127.0.0.1:${upPort} proto h2`],
+      tlsPort,
+      dir,
+      'mtls-in',
+    ),
+  );
+  const front = await haproxy(
+    ['frontend bench_mtls', `  bind 127.0.0.1:${frontPort} proto h2`, '  default_backend out', 'backend out', '  http-reuse always', `  server b 127.0.0.1:${tlsPort} ssl crt ${pem(a)} ${tls}`],
+    frontPort,
+    dir,
+    'mtls-out',
+  );
+  started.push(front);
+  const tlsIn = started[started.length - 2]!;
+  return [
+    { proxy: 'dreammesh h2c → mTLS h2 → inbound', url: `http://${sa.outbound}/`, pids: [sa.pid, sb.pid] },
+    { proxy: 'haproxy → TLS h2 → haproxy', url: `http://127.0.0.1:${frontPort}/`, pids: [front.pid, tlsIn.pid] },
+  ];
+}
+
+/** The reference row of a row: HAProxy with the same number of hops. */
+function referenceOf(r: H2Row): H2Row['proxy'] {
+  return r.proxy === 'dreammesh h2c → mTLS h2 → inbound' || r.proxy === 'haproxy → TLS h2 → haproxy' ? 'haproxy → TLS h2 → haproxy' : 'haproxy proto h2';
+}
+
 export function renderH2Table(rows: readonly H2Row[]): string {
   const lines = ['| workload | proxy | calls/s | CPU µs/call | p99 ms | failed | vs HAProxy (calls/s) |', '|---|---|---:|---:|---:|---:|---:|'];
   for (const r of rows) {
-    const ref = rows.find((x) => x.workload === r.workload && x.proxy === 'haproxy proto h2');
+    const ref = rows.find((x) => x.workload === r.workload && x.proxy === referenceOf(r));
     const ratio = ref === undefined || ref.callsPerSecond === 0 ? '' : (r.callsPerSecond / ref.callsPerSecond).toFixed(2);
     lines.push(`| ${r.workload} | ${r.proxy} | ${r.callsPerSecond} | ${r.cpuMicrosPerCall} | ${r.p99Ms} | ${r.failed} | ${ratio} |`);
   }

@@ -41,7 +41,7 @@ import { IdentityStore } from './tls/identity-store.js';
 import { acceptInboundMtls } from './tls/inbound-tls.js';
 import { relayToApp } from './tls/inbound-tunnel.js';
 import { H2Downstream } from './http2/h2-downstream.js';
-import type { H2Engine } from './http2/h2-engine.js';
+import type { H2Engine, H2Router } from './http2/h2-engine.js';
 
 export interface BoundListeners {
   readonly outbound: ListenAddress;
@@ -83,6 +83,8 @@ export class Sidecar {
   private readonly outboundEngine: HttpEngine;
   private readonly inboundEngine: HttpEngine;
   private readonly h2: H2Downstream;
+  /** HTTP/2 on the inbound listener (ALPN h2 under mTLS, or prior-knowledge h2c). */
+  private readonly h2In: H2Downstream;
   /** HTTP/2 requests to endpoints that speak only HTTP/1.1 (protocol: http1). */
   private readonly h1Agent = new HttpAgent({ keepAlive: true, maxSockets: 128 });
   private readonly outbound: TrackedListener;
@@ -174,7 +176,14 @@ export class Sidecar {
       (socket, head, rest) => handleConnect(this.context, { url: head.target, via: viaOf(head.lower, head.values) }, socket, rest ?? EMPTY),
     );
     this.inboundEngine = this.engine('inbound', () => this.inboundRouter ?? NO_APP, null);
-    this.h2 = new H2Downstream(this.h2Engine(), this.log);
+    this.h2 = new H2Downstream(
+      this.h2Engine('outbound', () => this.outboundRouter),
+      this.log,
+    );
+    this.h2In = new H2Downstream(
+      this.h2Engine('inbound', () => this.inboundRouter ?? NO_APP_H2),
+      this.log,
+    );
     const listenerOpts = { metrics: this.metrics, log: this.log, maxConnections: () => this.cfg.limits.maxDownstreamConnections };
     this.outbound = new TrackedListener({ ...listenerOpts, name: 'outbound', onConnection: (s) => acceptOutbound(this.context, s, this.captures) });
     this.inbound = new TrackedListener({
@@ -211,10 +220,16 @@ export class Sidecar {
         log: this.log,
         firstByteMs: this.cfg.timeouts.downstreamIdleMs,
         onHttp: (s) => void new DownstreamConnection(s, { mode: 'explicit' }, this.inboundEngine),
+        onHttp2: (s) => this.adoptInboundHttp2(s),
         onTunnel: (s, caller) => void relayToApp({ config: this.cfg, metrics: this.metrics, log: this.log }, s, caller),
       },
       socket,
     );
+  }
+
+  /** The inbound HTTP/2 path keeps the socket: it knows the verified caller of every stream. */
+  private adoptInboundHttp2(socket: Socket): void {
+    this.h2In.adopt(socket, { steering: { mode: 'explicit' }, remoteAddress: socket.remoteAddress, socket });
   }
 
   private newOutboundRouter(): OutboundRouter {
@@ -243,13 +258,15 @@ export class Sidecar {
     });
   }
 
-  /** Limits, timeouts and the router are read per request or connection, so a reload reaches them. */
-  /** The HTTP/2 path shares the outbound router, telemetry and in-flight count with HTTP/1. */
-  private h2Engine(): H2Engine {
+  /**
+   * The HTTP/2 path shares each listener's router, telemetry and the in-flight count with
+   * HTTP/1. Limits, timeouts and the router are read per stream, so a reload reaches them.
+   */
+  private h2Engine(listener: Entry, router: () => H2Router): H2Engine {
     const cfg = (): MeshConfig => this.cfg;
     const accessLog = (): AccessLog => this.accessLog;
-    const router = (): OutboundRouter => this.outboundRouter;
     return {
+      listener,
       via: this.via,
       get limits() {
         return cfg().limits;
@@ -294,7 +311,7 @@ export class Sidecar {
       connections: new Set(),
       isDraining: () => this.draining,
       onConnect,
-      onHttp2: listener === 'outbound' ? (socket, steering) => this.context.adoptHttp2(socket, steering) : null,
+      onHttp2: listener === 'outbound' ? (socket, steering) => this.context.adoptHttp2(socket, steering) : (socket) => this.adoptInboundHttp2(socket),
     };
   }
 
@@ -444,6 +461,7 @@ export class Sidecar {
     const engines = [this.outboundEngine, this.inboundEngine];
     for (const e of engines) for (const dc of e.connections) dc.drain();
     this.h2.drain();
+    this.h2In.drain();
     while ((this.inflight.count > 0 || this.openConnections() > 0) && Date.now() < deadline) await sleep(25);
     if (this.inflight.count > 0 || this.openConnections() > 0) this.cutAtDeadline(drainMs);
     await this.dns?.close();
@@ -482,6 +500,12 @@ export class Sidecar {
 /** The inbound engine's router while there is no app (the inbound listener is not bound then). */
 const NO_APP: HttpEngine['router'] = {
   route() {
+    throw new MeshError('MESH_ERR_APP_UNAVAILABLE', 'this sidecar has no app (config `app` is not set)');
+  },
+};
+
+const NO_APP_H2: H2Router = {
+  routeStream() {
     throw new MeshError('MESH_ERR_APP_UNAVAILABLE', 'this sidecar has no app (config `app` is not set)');
   },
 };

@@ -44,6 +44,7 @@ export function grpcStatusOf(code: ErrorCode): number {
     case 'MESH_ERR_UPSTREAM_TIMEOUT':
       return GrpcStatus.DEADLINE_EXCEEDED;
     case 'MESH_ERR_EGRESS_DENIED':
+    case 'MESH_ERR_FORBIDDEN':
       return GrpcStatus.PERMISSION_DENIED;
     case 'MESH_ERR_HEADERS_TOO_LARGE':
       return GrpcStatus.RESOURCE_EXHAUSTED;
@@ -57,13 +58,21 @@ export function grpcStatusOf(code: ErrorCode): number {
     case 'MESH_ERR_UPSTREAM_PROTOCOL':
       return GrpcStatus.INTERNAL;
     default:
-      // No endpoint, refused or timed-out connect, limits, budget, draining, reset: UNAVAILABLE,
+      // No endpoint, refused or timed-out connect, limits, budget, draining, reset, an mTLS peer
+      // that failed its identity check, the inbound app down: UNAVAILABLE,
       // which gRPC clients may retry (the sidecar already tried where that was safe).
       return GrpcStatus.UNAVAILABLE;
   }
 }
 
-/** grpc-message is percent-encoded (gRPC over HTTP/2 spec): keep it ASCII and bounded. */
+/**
+ * grpc-message is percent-encoded (gRPC over HTTP/2 spec): only '%' and bytes outside printable
+ * ASCII are encoded (clients decode no more than that: "a/b: c" must stay as written). Bounded.
+ */
 export function grpcMessage(text: string): string {
-  return encodeURIComponent(text.slice(0, 512)).replace(/%20/g, ' ');
+  return text.slice(0, 512).replace(/[^\x20-\x24\x26-\x7e]+/g, (run) => {
+    let out = '';
+    for (const byte of Buffer.from(run, 'utf8')) out += '%' + byte.toString(16).toUpperCase().padStart(2, '0');
+    return out;
+  });
 }

@@ -4,6 +4,7 @@
 // A connect failure reports REFUSED_STREAM: nothing reached the application, the call may go
 // elsewhere.
 import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
 import { request, type Agent, type ClientRequest, type IncomingMessage } from 'node:http';
 import { constants, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import type { Endpoint } from '../registry/registry.js';
@@ -18,7 +19,8 @@ export class Http1UpstreamStream extends EventEmitter {
   private readonly req: ClientRequest;
   private res: IncomingMessage | null = null;
 
-  constructor(endpoint: Endpoint, headers: OutgoingHttpHeaders, agent: Agent, endStream: boolean) {
+  /** `dial`: a connection of its own (an mTLS endpoint: one TLS connection per request, no agent). */
+  constructor(endpoint: Endpoint, headers: OutgoingHttpHeaders, agent: Agent, endStream: boolean, dial?: () => Socket) {
     super();
     const out: OutgoingHttpHeaders = {};
     for (const name in headers) {
@@ -27,7 +29,10 @@ export class Http1UpstreamStream extends EventEmitter {
     }
     out.host = String(headers[':authority']);
     const method = String(headers[':method']);
-    this.req = request({ host: endpoint.host, port: endpoint.port, method, path: String(headers[':path']), headers: out, agent, setHost: false });
+    // The inbound app may be a unix socket ("unix:/path", inbound-router.ts).
+    const where = endpoint.address.startsWith('unix:') ? { socketPath: endpoint.address.slice(5) } : { host: endpoint.host, port: endpoint.port };
+    const via = dial === undefined ? { agent } : { createConnection: dial };
+    this.req = request({ ...where, method, path: String(headers[':path']), headers: out, ...via, setHost: false });
     this.req.on('response', (res) => this.onResponse(res));
     this.req.on('error', (e) => {
       this.emit('error', e);

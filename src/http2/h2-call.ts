@@ -15,7 +15,7 @@ import { ERROR_HEADER, errorBody } from '../core/error-response.js';
 import { RequestContext } from '../pipeline/request-context.js';
 import { finishRequest } from '../pipeline/finish.js';
 import { upstreamError } from '../upstream/upstream-error.js';
-import { h2Target, type H2ConnectionInfo } from './h2-target.js';
+import type { H2ConnectionInfo } from './h2-target.js';
 import { h2ResponseHeaders, h2Trailers, h2UpstreamHeaders } from './h2-headers.js';
 import { GrpcStatus, grpcMessage, grpcStatusOf, grpcTimeoutMs, isGrpc } from './grpc.js';
 import { Http1UpstreamStream } from './h1-upstream-stream.js';
@@ -55,7 +55,7 @@ export class H2Call {
     private readonly headers: IncomingHttpHeaders,
     private readonly info: H2ConnectionInfo,
   ) {
-    this.ctx = new RequestContext('outbound', info.steering.mode, info.remoteAddress);
+    this.ctx = new RequestContext(engine.listener, engine.listener === 'inbound' ? 'inbound' : info.steering.mode, info.remoteAddress);
     this.ctx.method = String(headers[':method'] ?? '');
     this.ctx.path = String(headers[':path'] ?? '');
     this.ctx.authority = String(headers[':authority'] ?? headers.host ?? '');
@@ -72,10 +72,9 @@ export class H2Call {
     try {
       if (e.isDraining()) throw new MeshError('MESH_ERR_DRAINING', 'the sidecar is shutting down');
       if (this.ctx.method === 'CONNECT') throw new MeshError('MESH_ERR_BAD_REQUEST', 'CONNECT over HTTP/2 is not served');
-      const t = h2Target(this.headers, this.info, e.limits.maxUriBytes);
-      const via = this.headers.via;
-      target = e.router.decide(t, Array.isArray(via) ? via.join(', ') : via, () => this.headers, this.ctx);
-      const h = h2UpstreamHeaders(this.headers, t.hostHeader, t.path, this.info.remoteAddress, e.via);
+      const r = e.router.routeStream(this.headers, this.info, this.ctx);
+      target = r.target;
+      const h = h2UpstreamHeaders(this.headers, r.authority, r.path, this.info.remoteAddress, e.via, r.caller);
       this.upHeaders = h.headers;
       this.ctx.requestId = h.requestId;
     } catch (err) {
@@ -128,7 +127,14 @@ export class H2Call {
         this.fail(new MeshError('MESH_ERR_UPSTREAM_PROTOCOL', `endpoint ${ep.address} speaks only HTTP/1.1 (protocol: http1); gRPC needs an http2 or auto endpoint`));
         return;
       }
-      const h1 = new Http1UpstreamStream(ep, this.upHeaders!, this.engine.http1Agent, this.downEnded && this.replayBytes === 0);
+      let h1: Http1UpstreamStream;
+      try {
+        h1 = new Http1UpstreamStream(ep, this.upHeaders!, this.engine.http1Agent, this.downEnded && this.replayBytes === 0, t.h1Dial?.(ep));
+      } catch (e) {
+        // An mTLS endpoint while no identity is loaded: nothing was sent.
+        this.attemptFailed(upstreamError(e, ep.address), true);
+        return;
+      }
       // Same events and methods as a client stream, as far as this class uses them.
       this.wire(h1 as unknown as ClientHttp2Stream, () => {});
       return;
@@ -138,7 +144,18 @@ export class H2Call {
       return;
     }
     const pool = t.h2Pool(ep);
-    pool.acquire(t.policy.connectMs, (err, session) => this.onSession(pool, err, session));
+    // limits.maxPendingRequests: calls waiting for a session, as HTTP/1 requests wait for a connection.
+    const pending = t.pending;
+    if (pending.count >= pending.max) {
+      // Not the endpoint's fault: the lease is released as a success when the call closes.
+      this.fail(new MeshError('MESH_ERR_LIMIT_EXCEEDED', `${pending.max} requests already wait for a connection (limits.maxPendingRequests)`));
+      return;
+    }
+    pending.count += 1;
+    pool.acquire(t.policy.connectMs, (err, session) => {
+      pending.count -= 1;
+      this.onSession(pool, err, session);
+    });
   }
 
   private onSession(pool: H2SessionPool, err: MeshError | null, session: ClientHttp2Session | null): void {
@@ -286,11 +303,13 @@ export class H2Call {
   }
 
   /** One attempt failed; `safe` = the upstream certainly did not process the request. */
-  private attemptFailed(err: MeshError, safe: boolean): void {
+  private attemptFailed(failure: MeshError, safe: boolean): void {
     this.lease?.release(false);
     this.lease = null;
-    this.lastError = err;
     const t = this.target!;
+    // Inbound: a refused connect means "the local app is unavailable".
+    const err = t.mapError?.(failure) ?? failure;
+    this.lastError = err;
     if (safe && (err.retryable || err.code === 'MESH_ERR_UPSTREAM_RESET') && this.replay !== null && this.ctx.attempts <= t.policy.retryAttempts) {
       if (t.budget !== undefined && !t.budget.tryRetry()) {
         this.engine.metrics.retries.inc({ service: t.service, outcome: 'budget-exhausted' });

@@ -9,7 +9,7 @@ import { uuidV4 } from '../telemetry/ids.js';
  * Upstream request headers in one pass (no `delete`: an object that lost a key turns slow in
  * V8, and nghttp2's header mapping walks it for every call).
  */
-export function h2UpstreamHeaders(headers: IncomingHttpHeaders, authority: string, path: string, remoteAddress: string | undefined, via: string): { headers: OutgoingHttpHeaders; requestId: string } {
+export function h2UpstreamHeaders(headers: IncomingHttpHeaders, authority: string, path: string, remoteAddress: string | undefined, via: string, caller?: string): { headers: OutgoingHttpHeaders; requestId: string } {
   const out: OutgoingHttpHeaders = { ':method': headers[':method'], ':scheme': 'http', ':authority': authority, ':path': path };
   const listed =
     headers.connection === undefined
@@ -20,7 +20,8 @@ export function h2UpstreamHeaders(headers: IncomingHttpHeaders, authority: strin
             .split(/\s*,\s*/),
         );
   for (const name in headers) {
-    if (name.charCodeAt(0) === 58 /* ":" */ || SKIP.has(name) || isHopByHop(name, listed)) continue;
+    // x-dreammesh-*: the sidecar's own fields; a client cannot claim a caller (as serialize.ts).
+    if (name.charCodeAt(0) === 58 /* ":" */ || SKIP.has(name) || isHopByHop(name, listed) || name.startsWith(OWN_PREFIX)) continue;
     const v = headers[name];
     if (v !== undefined) out[name] = v;
   }
@@ -36,8 +37,15 @@ export function h2UpstreamHeaders(headers: IncomingHttpHeaders, authority: strin
   const given = headers['x-request-id'];
   const requestId = typeof given === 'string' && given.length > 0 && given.length <= 200 ? given : uuidV4();
   out['x-request-id'] = requestId;
+  if (caller !== undefined) out[CALLER] = caller;
   return { headers: out, requestId };
 }
+
+const OWN_PREFIX = 'x-dreammesh-';
+const CALLER = 'x-dreammesh-caller';
+/** An upstream's own refusal is passed on renamed: x-dreammesh-error means "this sidecar refused". */
+const UPSTREAM_ERROR = 'x-dreammesh-error';
+const UPSTREAM_ERROR_RENAMED = 'x-dreammesh-upstream-error';
 
 /** Replaced below, or meaningless on an HTTP/2 hop. */
 const SKIP = new Set(['host', 'http2-settings', 'te', 'x-forwarded-for', 'via', 'traceparent', 'x-request-id']);
@@ -47,6 +55,7 @@ export function h2ResponseHeaders(headers: IncomingHttpHeaders, via: string): Ou
   const v = out.via as string;
   // downstreamResponseHeaders speaks HTTP/1.1; this hop is HTTP/2.
   out.via = v.slice(0, v.length - via.length - 4) + `2 ${via}`;
+  renameUpstreamError(out);
   return out;
 }
 
@@ -58,5 +67,14 @@ export function h2Trailers(trailers: IncomingHttpHeaders): OutgoingHttpHeaders {
     const v = trailers[name];
     if (v !== undefined) out[name] = v;
   }
+  renameUpstreamError(out);
   return out;
+}
+
+function renameUpstreamError(out: OutgoingHttpHeaders): void {
+  const e = out[UPSTREAM_ERROR];
+  if (e === undefined) return;
+  out[UPSTREAM_ERROR_RENAMED] = e;
+  // A rare path (an upstream refused): the delete's slower object shape costs nothing here.
+  delete out[UPSTREAM_ERROR];
 }

@@ -10,8 +10,9 @@ import { MeshError } from '../core/errors.js';
 import { upstreamError } from '../upstream/upstream-error.js';
 
 /**
- * Makes the transport of one session. Today plain TCP (h2c, prior knowledge); an mTLS dial
- * returns a TLS socket negotiated with ALPN "h2" and the session code stays the same.
+ * Makes the transport of one session: plain TCP (h2c, prior knowledge), or for an mTLS peer a
+ * TLS socket negotiating ALPN "h2" (the session starts once the peer proved its identity).
+ * May throw a MeshError (an mTLS endpoint while no identity is loaded).
  */
 export type H2Dial = () => Socket;
 
@@ -81,7 +82,14 @@ export class H2SessionPool {
       return;
     }
     if (this.entries.length < this.opts.maxSessions) {
-      this.open(connectMs).waiters.push(cb);
+      let entry: Entry;
+      try {
+        entry = this.open(connectMs);
+      } catch (e) {
+        cb(upstreamError(e, this.opts.address), null);
+        return;
+      }
+      entry.waiters.push(cb);
       return;
     }
     // At the session cap and all full: the least-busy session queues the stream (nghttp2 holds

@@ -19,6 +19,9 @@ import { forwardsUpgrade } from './outbound-router.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { callerOf, rawSocketOf, UNAUTHENTICATED } from '../tls/peer-caller.js';
 import { allowsRequest } from '../tls/authz.js';
+import type { IncomingHttpHeaders } from 'node:http2';
+import type { H2Route, H2Router } from '../http2/h2-engine.js';
+import { h2Path, type H2ConnectionInfo } from '../http2/h2-target.js';
 
 export interface InboundRouterDeps {
   readonly config: MeshConfig;
@@ -26,7 +29,7 @@ export interface InboundRouterDeps {
   readonly metrics: Metrics;
 }
 
-export class InboundRouter implements HttpRouter {
+export class InboundRouter implements HttpRouter, H2Router {
   private readonly app: ListenAddress;
   private readonly appEndpoint: Endpoint;
   private readonly service: string;
@@ -40,7 +43,8 @@ export class InboundRouter implements HttpRouter {
     const app = address === undefined ? null : parseListenAddress(address);
     if (address === undefined || app === null) throw new MeshError('MESH_ERR_CONFIG_INVALID', `app: "${address ?? ''}" is not host:port or unix:/path`);
     this.app = app;
-    this.appEndpoint = app.kind === 'unix' ? { address, host: 'localhost', port: 0, weight: 1, labels: {} } : { address, host: app.host, port: app.port, weight: 1, labels: {} };
+    // A unix-socket app is spoken to in HTTP/1.1 only (HTTP/2 streams are bridged, h2-call.ts).
+    this.appEndpoint = app.kind === 'unix' ? { address, host: 'localhost', port: 0, weight: 1, labels: {}, protocol: 'http1' } : { address, host: app.host, port: app.port, weight: 1, labels: {} };
     this.service = deps.config.service ?? 'app';
     this.policy = { ...policyFor(deps.config, undefined), retryAttempts: 0 };
     this.pending = { count: 0, max: deps.config.limits.maxPendingRequests };
@@ -53,33 +57,61 @@ export class InboundRouter implements HttpRouter {
   private readonly tproxyPort: number | undefined;
 
   route(head: RequestHead, ctx: RequestContext, dc: DownstreamConnection): RoutedRequest {
+    const caller = this.authorize(dc.socket, head.method, head.target, ctx);
+    const target = this.targetFor(dc.socket);
+    return { target, path: head.target, host: head.host ?? 'localhost', extra: caller === undefined ? '' : `x-dreammesh-caller: ${caller}\r\n`, upgrade: forwardsUpgrade(head) };
+  }
+
+  /**
+   * One HTTP/2 stream (a gRPC call): the same rules per stream as per HTTP/1 request. The app
+   * gets h2c from the shared session pool (a unix-socket app gets HTTP/1.1: h2-call.ts bridges
+   * plain requests and refuses gRPC with status 13).
+   */
+  routeStream(headers: IncomingHttpHeaders, info: H2ConnectionInfo, ctx: RequestContext): H2Route {
+    const socket = info.socket;
+    if (socket === undefined) throw new MeshError('MESH_ERR_INTERNAL', 'inbound HTTP/2 stream without its connection');
+    const path = h2Path(headers, this.deps.config.limits.maxUriBytes);
+    const caller = this.authorize(socket, String(headers[':method'] ?? ''), path, ctx);
+    const a = headers[':authority'] ?? headers.host;
+    return { target: this.targetFor(socket), authority: typeof a === 'string' && a.length > 0 ? a : 'localhost', path, caller };
+  }
+
+  /**
+   * Who calls is known only from the verified mTLS peer; a header the client wrote proves
+   * nothing (every x-dreammesh-* field is dropped, and the caller is added after). Returns the
+   * caller; throws MESH_ERR_FORBIDDEN when authz.allow has no rule for this call.
+   */
+  private authorize(socket: Socket, method: string, target: string, ctx: RequestContext): string | undefined {
     ctx.service = this.service;
-    // Who calls is known only from the verified mTLS peer; a header the client wrote proves
-    // nothing: serialize.ts drops every x-dreammesh-* field, and the caller is added after.
-    const caller = callerOf(dc.socket);
+    const caller = callerOf(socket);
     ctx.caller = caller ?? UNAUTHENTICATED;
     const allow = this.deps.config.authz.allow;
-    if (allow.length > 0 && !allowsRequest(allow, caller, head.method, head.target)) {
+    if (allow.length > 0 && !allowsRequest(allow, caller, method, target)) {
       this.deps.metrics.authzDenied.inc({ caller: ctx.caller });
-      throw new MeshError('MESH_ERR_FORBIDDEN', `authz.allow: caller ${caller ?? '(unauthenticated)'} may not ${head.method} ${head.target.slice(0, 200)}`);
+      throw new MeshError('MESH_ERR_FORBIDDEN', `authz.allow: caller ${caller ?? '(unauthenticated)'} may not ${method} ${target.slice(0, 200)}`);
     }
-    const endpoint = this.endpointFor(dc.socket);
+    return caller;
+  }
+
+  private targetFor(socket: Socket): ForwardTarget {
+    const endpoint = this.endpointFor(socket);
     const app = this.app;
     const pools = this.deps.pools;
-    const source = this.originalSource(dc.socket);
-    const target: ForwardTarget = {
+    const source = this.originalSource(socket);
+    return {
       service: this.service,
       policy: this.policy,
       budget: undefined,
       pending: this.pending,
       pick: () => ({ endpoint, release: () => {} }),
       pool: (e) => pools.get(app.kind === 'unix' ? { socketPath: app.path } : source !== undefined ? { host: e.host, port: e.port, source } : e, this.service),
+      // The app over h2c (a diverted connection's original source is not bound: HTTP/1 only).
+      h2Pool: (e) => pools.h2(e, this.service),
       mapError: (e) =>
         e.code === 'MESH_ERR_UPSTREAM_REFUSED' || e.code === 'MESH_ERR_UPSTREAM_CONNECT_TIMEOUT'
           ? new MeshError('MESH_ERR_APP_UNAVAILABLE', `the local app at ${endpoint.address} is not accepting connections`, { cause: e })
           : e,
     };
-    return { target, path: head.target, host: head.host ?? 'localhost', extra: caller === undefined ? '' : `x-dreammesh-caller: ${caller}\r\n`, upgrade: forwardsUpgrade(head) };
   }
 
   /**

@@ -19,6 +19,8 @@ import { requestTarget, type RequestTarget } from '../steering/request-target.js
 import { policyFor } from '../upstream/cluster.js';
 import { canonicalHost } from '../core/canonical-address.js';
 import type { EndpointLease } from '../core/sidecar-context.js';
+import type { H2Route, H2Router } from '../http2/h2-engine.js';
+import { h2Target, type H2ConnectionInfo } from '../http2/h2-target.js';
 
 /** The `service` label of every request to a destination outside the mesh. */
 export const EGRESS_SERVICE = 'egress';
@@ -52,7 +54,7 @@ export function headerObject(head: RequestHead): IncomingHttpHeaders {
   return o;
 }
 
-export class OutboundRouter implements HttpRouter {
+export class OutboundRouter implements HttpRouter, H2Router {
   private readonly egressPending: PendingLimit;
 
   constructor(private readonly deps: OutboundRouterDeps) {
@@ -75,6 +77,14 @@ export class OutboundRouter implements HttpRouter {
     const via = head.lower.indexOf('via');
     const target = this.decide(t, via === -1 ? undefined : head.values[via], () => headerObject(head), ctx);
     return { target, path: t.path, host: t.hostHeader, extra: '', upgrade: forwardsUpgrade(head) };
+  }
+
+  /** One HTTP/2 stream: steered by :authority (h2-target.ts), then the same decision. */
+  routeStream(headers: IncomingHttpHeaders, info: H2ConnectionInfo, ctx: RequestContext): H2Route {
+    const t = h2Target(headers, info, this.deps.config.limits.maxUriBytes);
+    const via = headers.via;
+    const target = this.decide(t, Array.isArray(via) ? via.join(', ') : via, () => headers, ctx);
+    return { target, authority: t.hostHeader, path: t.path };
   }
 
   /**
@@ -113,6 +123,7 @@ export class OutboundRouter implements HttpRouter {
         pick: (ex) => this.notOwn(service, cluster.pick(decision.filter, ex)),
         pool: (ep) => pools.get(ep, service),
         h2Pool: (ep) => pools.h2(ep, service),
+        h1Dial: (ep) => (ep.mtls === true ? () => pools.mtlsSocket(ep, service) : undefined),
       };
     } else {
       try {

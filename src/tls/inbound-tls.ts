@@ -3,14 +3,15 @@
 // that chains to our CA and names a service of our trust domain; anything else is plaintext,
 // served in permissive mode and closed (counted, logged) in strict mode. After the handshake
 // the ALPN the client offered decides what the connection carries: HTTP/1.1 exchanges for the
-// engine, or an opaque TCP tunnel (dreammesh-tcp) unwrapped to the app's port.
+// engine, HTTP/2 (h2) for the HTTP/2 path, or an opaque TCP tunnel (dreammesh-tcp) unwrapped
+// to the app's port.
 import type { Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { MtlsConfig } from '../config/schema.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { IdentityStore } from './identity-store.js';
-import { ALPN_HTTP1, ALPN_TCP } from './outbound-tls.js';
+import { ALPN_H2, ALPN_HTTP1, ALPN_TCP } from './outbound-tls.js';
 import { presentedId, serviceOf, spiffeIdsOf } from './spiffe.js';
 import { setCaller } from './peer-caller.js';
 
@@ -25,6 +26,8 @@ export interface InboundTlsDeps {
   readonly firstByteMs: number;
   /** HTTP on a plaintext or TLS socket (`caller` set for a verified TLS peer). */
   onHttp(socket: Socket, caller: string | undefined): void;
+  /** HTTP/2 on a verified TLS socket (ALPN h2). */
+  onHttp2(socket: TLSSocket, caller: string): void;
   /** An opaque tunnel for the app (ALPN dreammesh-tcp). */
   onTunnel(socket: TLSSocket, caller: string): void;
 }
@@ -74,7 +77,7 @@ function serverFor(deps: InboundTlsDeps): TlsServer {
     requestCert: true,
     // Verified in secured(), which can say why (expired, another CA, none) in logs and metrics.
     rejectUnauthorized: false,
-    ALPNProtocols: [ALPN_HTTP1, ALPN_TCP],
+    ALPNProtocols: [ALPN_HTTP1, ALPN_H2, ALPN_TCP],
     handshakeTimeout: mtls.handshakeTimeoutMs,
   });
   server.on('secureConnection', (tls: TLSSocket) => secured(deps, tls));
@@ -115,6 +118,7 @@ function secured(deps: InboundTlsDeps, tls: TLSSocket): void {
   // The TCP socket under it: transparent inbound capture reads the original destination there.
   setCaller(tls, caller, (tls as unknown as { _parent?: Socket })._parent ?? tls);
   if (tls.alpnProtocol === ALPN_TCP) deps.onTunnel(tls, caller);
+  else if (tls.alpnProtocol === ALPN_H2) deps.onHttp2(tls, caller);
   else deps.onHttp(tls, caller);
 }
 

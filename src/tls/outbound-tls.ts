@@ -11,8 +11,9 @@ import { dialTcp } from '../steering/socket-options.js';
 import { presentedId, serviceSpiffeId, spiffeIdsOf } from './spiffe.js';
 import type { IdentityStore } from './identity-store.js';
 
-/** ALPN ids: HTTP/1.1 exchanges, and opaque TCP (CONNECT, transparent) wrapped in mTLS. */
+/** ALPN ids: HTTP/1.1 exchanges, HTTP/2 sessions, and opaque TCP (CONNECT, transparent) wrapped in mTLS. */
 export const ALPN_HTTP1 = 'http/1.1';
+export const ALPN_H2 = 'h2';
 export const ALPN_TCP = 'dreammesh-tcp';
 
 /** Marks an identity failure found in checkServerIdentity so upstreamError can tell it apart. */

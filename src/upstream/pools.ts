@@ -8,7 +8,7 @@ import type { Metrics } from '../telemetry/metrics.js';
 import { formatHostPort } from '../core/address.js';
 import { EndpointPool } from './endpoint-pool.js';
 import { reusableRead } from './read-buffer.js';
-import { ALPN_HTTP1, dialMtls } from '../tls/outbound-tls.js';
+import { ALPN_H2, ALPN_HTTP1, dialMtls } from '../tls/outbound-tls.js';
 import type { IdentityStore } from '../tls/identity-store.js';
 import { H2SessionPool, tcpDial } from '../http2/h2-session-pool.js';
 
@@ -26,7 +26,7 @@ export class Pools {
   private readonly pools = new Map<string, EndpointPool>();
   /** Pools opened for egress destinations: never closed by registry changes. */
   private readonly egress = new Set<string>();
-  /** mTLS pool ids by endpoint address (one per service routed to that address). */
+  /** mTLS pool ids (HTTP/1 and HTTP/2) by endpoint address (one per service routed to that address). */
   private readonly mtlsIds = new Map<string, Set<string>>();
   /** This sidecar's workload identity, when mTLS files are configured. */
   identity: IdentityStore | undefined;
@@ -104,17 +104,24 @@ export class Pools {
     });
     this.pools.set(id, pool);
     if (isEgress) this.egress.add(id);
-    if (mtls) {
-      let ids = this.mtlsIds.get(address);
-      if (ids === undefined) this.mtlsIds.set(address, (ids = new Set()));
-      ids.add(id);
-    }
+    if (mtls) this.mtlsIdsOf(address).add(id);
     return pool;
   }
 
-  /** The HTTP/2 sessions to a service endpoint (h2c), created on first use. */
-  h2(key: { readonly host: string; readonly port: number }, service: string): H2SessionPool {
-    const id = formatHostPort(key.host, key.port);
+  private mtlsIdsOf(address: string): Set<string> {
+    let ids = this.mtlsIds.get(address);
+    if (ids === undefined) this.mtlsIds.set(address, (ids = new Set()));
+    return ids;
+  }
+
+  /**
+   * The HTTP/2 sessions to a service endpoint, created on first use: h2c, or for an endpoint
+   * marked mtls TLS 1.3 with ALPN h2 and the same identity check as HTTP/1 (per service).
+   */
+  h2(key: { readonly host: string; readonly port: number; readonly mtls?: boolean }, service: string): H2SessionPool {
+    const address = formatHostPort(key.host, key.port);
+    const mtls = key.mtls === true;
+    const id = mtls ? `${address}|mtls|${service}` : address;
     let pool = this.h2pools.get(id);
     if (pool !== undefined) return pool;
     if (service === 'egress') {
@@ -128,9 +135,10 @@ export class Pools {
     }
     const gauge = this.metrics.upstreamConnections.labels({ service });
     const opened = this.metrics.upstreamConnectionsOpened.labels({ service });
+    const mark = this.config.transparent.redirect.proxyMark;
     pool = new H2SessionPool({
-      address: id,
-      dial: tcpDial(key.host, key.port, this.config.transparent.redirect.proxyMark),
+      address,
+      dial: mtls ? () => dialMtls(this.identity, { host: key.host, port: key.port, service, alpn: ALPN_H2 }, { mark }) : tcpDial(key.host, key.port, mark),
       maxSessions: this.config.limits.maxConnectionsPerEndpoint,
       keepAliveMs: Math.min(this.config.timeouts.idleMs, KEEP_ALIVE_MS),
       onOpen: () => {
@@ -140,7 +148,13 @@ export class Pools {
       onClose: () => gauge.dec(),
     });
     this.h2pools.set(id, pool);
+    if (mtls) this.mtlsIdsOf(address).add(id);
     return pool;
+  }
+
+  /** One mTLS connection to an endpoint (the HTTP/1.1 bridge of HTTP/2 requests); may throw a MeshError. */
+  mtlsSocket(key: { readonly host: string; readonly port: number }, service: string): Socket {
+    return dialMtls(this.identity, { host: key.host, port: key.port, service, alpn: ALPN_HTTP1 }, { mark: this.config.transparent.redirect.proxyMark });
   }
 
   /** Closes the pools of addresses that left the registry (exchanges on them still complete). */
@@ -149,6 +163,8 @@ export class Pools {
       for (const id of this.mtlsIds.get(address) ?? []) {
         this.pools.get(id)?.close(false);
         this.pools.delete(id);
+        this.h2pools.get(id)?.close(false);
+        this.h2pools.delete(id);
       }
       this.mtlsIds.delete(address);
       const id = address;

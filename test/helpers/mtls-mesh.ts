@@ -79,6 +79,10 @@ export interface MtlsMeshOptions {
   readonly bTtl?: string;
   /** A's certificate comes from another CA (A trusts both CAs; B trusts only its own). */
   readonly aFromOtherCa?: boolean;
+  /** B's app address instead of the HTTP/1 test upstream (e.g. a gRPC server). */
+  readonly bApp?: string;
+  /** More fields of B's endpoint in A's registry file (e.g. protocol). */
+  readonly bEndpoint?: Record<string, unknown>;
 }
 
 export async function startMtlsMesh(o: MtlsMeshOptions = {}): Promise<MtlsMesh> {
@@ -98,10 +102,10 @@ export async function startMtlsMesh(o: MtlsMeshOptions = {}): Promise<MtlsMesh> 
   const app = await startUpstream('b-app');
   const started: { close(): Promise<unknown> }[] = [app];
   try {
-    const b = await spawnSidecar({ service: o.bCertService ?? 'b', app: app.address, mtls: mtlsBlock(bCerts, o.bMode ?? 'strict', o.bMtls), ...(o.authz ? { authz: o.authz } : {}), ...(o.bExtra ?? {}) });
+    const b = await spawnSidecar({ service: o.bCertService ?? 'b', app: o.bApp ?? app.address, mtls: mtlsBlock(bCerts, o.bMode ?? 'strict', o.bMtls), ...(o.authz ? { authz: o.authz } : {}), ...(o.bExtra ?? {}) });
     started.push({ close: () => b.stop() });
     const registryFile = join(dir, 'registry.yaml');
-    await writeFile(registryFile, stringify({ services: { b: { endpoints: [{ address: b.inbound, mtls: true }] } } }));
+    await writeFile(registryFile, stringify({ services: { b: { endpoints: [{ address: b.inbound, mtls: true, ...(o.bEndpoint ?? {}) }] } } }));
     const a = await spawnSidecar({ service: 'a', registry: { file: registryFile }, mtls: mtlsBlock(aCerts, 'permissive'), ...(o.aExtra ?? {}) });
     return {
       dir,

@@ -24,6 +24,8 @@ test('every sidecar error maps to a gRPC status, unknown services to UNIMPLEMENT
   assert.equal(grpcStatusOf('MESH_ERR_DEADLINE_EXCEEDED'), 4);
   assert.equal(grpcStatusOf('MESH_ERR_UPSTREAM_REFUSED'), 14);
   assert.equal(grpcStatusOf('MESH_ERR_NO_HEALTHY_ENDPOINT'), 14);
+  assert.equal(grpcStatusOf('MESH_ERR_FORBIDDEN'), 7);
+  for (const c of ['MESH_ERR_PEER_IDENTITY', 'MESH_ERR_PEER_UNTRUSTED', 'MESH_ERR_TLS_HANDSHAKE', 'MESH_ERR_APP_UNAVAILABLE'] as const) assert.equal(grpcStatusOf(c), 14, c);
 });
 
 test('grpc-message is percent-encoded ASCII and bounded', () => {
@@ -31,6 +33,9 @@ test('grpc-message is percent-encoded ASCII and bounded', () => {
   assert.match(m, /^[\x20-\x7e]*$/);
   assert.ok(m.length < 4000);
   assert.equal(decodeURIComponent(grpcMessage('a b%c')), 'a b%c');
+  // Only '%' and non-printable bytes are encoded: grpc-js decodes no more than that (decodeURI).
+  assert.equal(grpcMessage('127.0.0.1:1: expected spiffe://d/service/b, presented x'), '127.0.0.1:1: expected spiffe://d/service/b, presented x');
+  assert.equal(decodeURI(grpcMessage('é\r\n')), 'é\r\n');
 });
 
 test('isGrpc: application/grpc and its +proto/+json variants', () => {
