@@ -1,7 +1,6 @@
 // A running sidecar: builds the context every stage shares, binds its listeners (inbound only
 // when there is an app), applies reloaded configs and drains gracefully. `dreammesh run` and
 // the tests both start sidecars through here.
-import { networkInterfaces } from 'node:os';
 import type { Socket } from 'node:net';
 import { Agent as HttpAgent, type Server as HttpServer } from 'node:http';
 import type { Logger } from 'pino';
@@ -27,7 +26,6 @@ import { TrackedListener } from './listeners/tracked-listener.js';
 import { acceptOutbound } from './listeners/outbound-listener.js';
 import { DownstreamConnection } from './http1/downstream-connection.js';
 import type { HttpEngine } from './http1/engine.js';
-import type { Entry } from './pipeline/request-context.js';
 import { OutboundRouter } from './routing/outbound-router.js';
 import { InboundRouter } from './routing/inbound-router.js';
 import { handleConnect } from './steering/connect-tunnel.js';
@@ -41,7 +39,8 @@ import { IdentityStore } from './tls/identity-store.js';
 import { acceptInboundMtls } from './tls/inbound-tls.js';
 import { relayToApp } from './tls/inbound-tunnel.js';
 import { H2Downstream } from './http2/h2-downstream.js';
-import type { H2Engine, H2Router } from './http2/h2-engine.js';
+import { httpEngine, h2Engine, NO_APP, NO_APP_H2, type LiveState } from './listeners/engines.js';
+import { advertisedAddress } from './core/advertised-address.js';
 
 export interface BoundListeners {
   readonly outbound: ListenAddress;
@@ -170,18 +169,27 @@ export class Sidecar {
     };
     this.outboundRouter = this.newOutboundRouter();
     this.inboundRouter = this.newInboundRouter();
-    this.outboundEngine = this.engine(
+    const live: LiveState = { ...current, via: this.via, metrics: this.metrics, inflight: this.inflight };
+    this.outboundEngine = httpEngine(
+      live,
       'outbound',
       () => this.outboundRouter,
       (socket, head, rest) => handleConnect(this.context, { url: head.target, via: viaOf(head.lower, head.values) }, socket, rest ?? EMPTY),
+      (socket, steering) => this.context.adoptHttp2(socket, steering),
     );
-    this.inboundEngine = this.engine('inbound', () => this.inboundRouter ?? NO_APP, null);
+    this.inboundEngine = httpEngine(
+      live,
+      'inbound',
+      () => this.inboundRouter ?? NO_APP,
+      null,
+      (socket) => this.adoptInboundHttp2(socket),
+    );
     this.h2 = new H2Downstream(
-      this.h2Engine('outbound', () => this.outboundRouter),
+      h2Engine(live, 'outbound', () => this.outboundRouter, this.h1Agent),
       this.log,
     );
     this.h2In = new H2Downstream(
-      this.h2Engine('inbound', () => this.inboundRouter ?? NO_APP_H2),
+      h2Engine(live, 'inbound', () => this.inboundRouter ?? NO_APP_H2, this.h1Agent),
       this.log,
     );
     const listenerOpts = { metrics: this.metrics, log: this.log, maxConnections: () => this.cfg.limits.maxDownstreamConnections };
@@ -256,63 +264,6 @@ export class Sidecar {
       captures: this.captures,
       identity: this.identity,
     });
-  }
-
-  /**
-   * The HTTP/2 path shares each listener's router, telemetry and the in-flight count with
-   * HTTP/1. Limits, timeouts and the router are read per stream, so a reload reaches them.
-   */
-  private h2Engine(listener: Entry, router: () => H2Router): H2Engine {
-    const cfg = (): MeshConfig => this.cfg;
-    const accessLog = (): AccessLog => this.accessLog;
-    return {
-      listener,
-      via: this.via,
-      get limits() {
-        return cfg().limits;
-      },
-      get timeouts() {
-        return cfg().timeouts;
-      },
-      metrics: this.metrics,
-      get accessLog() {
-        return accessLog();
-      },
-      get router() {
-        return router();
-      },
-      inflight: this.inflight,
-      http1Agent: this.h1Agent,
-      isDraining: () => this.draining,
-    };
-  }
-
-  private engine(listener: Entry, router: () => HttpEngine['router'], onConnect: HttpEngine['onConnect']): HttpEngine {
-    const config = (): MeshConfig => this.cfg;
-    const accessLog = (): AccessLog => this.accessLog;
-    return {
-      listener,
-      via: this.via,
-      get limits() {
-        return config().limits;
-      },
-      responseLimits: RESPONSE_LIMITS,
-      get timeouts() {
-        return config().timeouts;
-      },
-      metrics: this.metrics,
-      get accessLog() {
-        return accessLog();
-      },
-      get router() {
-        return router();
-      },
-      inflight: this.inflight,
-      connections: new Set(),
-      isDraining: () => this.draining,
-      onConnect,
-      onHttp2: listener === 'outbound' ? (socket, steering) => this.context.adoptHttp2(socket, steering) : (socket) => this.adoptInboundHttp2(socket),
-    };
   }
 
   async start(): Promise<BoundListeners> {
@@ -497,32 +448,6 @@ export class Sidecar {
   }
 }
 
-/** The inbound engine's router while there is no app (the inbound listener is not bound then). */
-const NO_APP: HttpEngine['router'] = {
-  route() {
-    throw new MeshError('MESH_ERR_APP_UNAVAILABLE', 'this sidecar has no app (config `app` is not set)');
-  },
-};
-
-const NO_APP_H2: H2Router = {
-  routeStream() {
-    throw new MeshError('MESH_ERR_APP_UNAVAILABLE', 'this sidecar has no app (config `app` is not set)');
-  },
-};
-
-/** A routable address for the inbound listener; 0.0.0.0/:: becomes the first external IPv4. */
-export function advertisedAddress(inbound: ListenAddress): string {
-  if (inbound.kind !== 'tcp') throw new MeshError('MESH_ERR_CONFIG_INVALID', 'instance.address: required when listeners.inbound is a unix socket (peers need host:port)');
-  if (inbound.host !== '0.0.0.0' && inbound.host !== '::') return formatHostPort(inbound.host, inbound.port);
-  for (const addrs of Object.values(networkInterfaces())) {
-    const a = addrs?.find((x) => x.family === 'IPv4' && !x.internal);
-    if (a !== undefined) return formatHostPort(a.address, inbound.port);
-  }
-  throw new MeshError('MESH_ERR_CONFIG_INVALID', `instance.address: listeners.inbound binds ${inbound.host} and no external interface address was found; set instance.address to a routable host:port`);
-}
-
-/** Upstream response heads may be larger than request heads; beyond this they are refused (502). */
-const RESPONSE_LIMITS = Object.freeze({ maxHeaderBytes: 65536, maxHeaderCount: 500, maxUriBytes: 0 });
 const EMPTY = Buffer.alloc(0);
 
 function viaOf(lower: readonly string[], values: readonly string[]): string | undefined {

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { networkInterfaces } from 'node:os';
-import { advertisedAddress } from '../../src/sidecar.js';
+import { advertisedAddress } from '../../src/core/advertised-address.js';
 
 test('the bound inbound address is announced as is; 0.0.0.0 becomes an external IPv4; unix needs instance.address', () => {
   assert.equal(advertisedAddress({ kind: 'tcp', host: '127.0.0.1', port: 15006 }), '127.0.0.1:15006');
