@@ -300,6 +300,45 @@ describe('capture controls in network namespaces', { skip: skip ?? false }, () =
     }
   });
 
+  describe('TPROXY across backends and modes: each install leaves exactly its own rules and routing', () => {
+    after(() => {
+      cli(['redirect', 'uninstall']);
+    });
+
+    test('nftables tproxy → iptables-legacy tproxy → iptables-nft redirect → uninstall', () => {
+      const base = ['--proxy-uid', '0', '--outbound-port', '15001', '--inbound-port', '15006', '--include-inbound-ports', '8080'];
+      const loose = snapshot({ afterUninstall: true });
+      const rules = (): string => net.sh(net.client, ['ip', '-4', 'rule']);
+      const tproxyIn = (b: string): boolean => /DREAMMESH_DIVERT/.test(net.try(net.client, [`${b}-save`]).stdout);
+      assert.equal(cli(['redirect', 'install', ...base, '--inbound-mode', 'tproxy', '--backend', 'nftables']).status, 0);
+      assert.match(rules(), /fwmark 0x4d4d lookup 15006/);
+      // Another backend: the nftables table and its routing go, the new install puts the routing back.
+      const r = cli(['redirect', 'install', ...base, '--inbound-mode', 'tproxy', '--backend', 'iptables-legacy']);
+      assert.equal(r.status, 0, r.stderr);
+      assert.doesNotMatch(net.sh(net.client, ['nft', 'list', 'tables']), /inet dreammesh/);
+      assert.ok(tproxyIn('iptables-legacy'));
+      assert.match(rules(), /fwmark 0x4d4d lookup 15006/);
+      assert.match(net.sh(net.client, ['ip', '-4', 'route', 'show', 'table', '15006']), /local default dev lo/);
+      assert.equal(cli(['redirect', 'show', ...base, '--inbound-mode', 'tproxy', '--backend', 'iptables-legacy']).status, 0);
+      // Shown against redirect settings, the TPROXY rules are a difference.
+      const other = cli(['redirect', 'show', ...base, '--backend', 'iptables-legacy']);
+      assert.equal(other.status, 1);
+      assert.match(other.stdout, /TPROXY rules installed but inboundMode is redirect/);
+      // Back to REDIRECT on iptables-nft: mangle chains and routing are gone.
+      assert.equal(cli(['redirect', 'install', ...base, '--backend', 'iptables-nft']).status, 0);
+      assert.ok(!tproxyIn('iptables-legacy') && !tproxyIn('iptables-nft'));
+      assert.doesNotMatch(rules(), /lookup 15006/);
+      assert.equal(net.try(net.client, ['ip', '-4', 'route', 'show', 'table', '15006']).stdout.trim(), '');
+      assert.equal(cli(['redirect', 'install', ...base, '--inbound-mode', 'tproxy', '--backend', 'iptables-nft']).status, 0);
+      assert.ok(tproxyIn('iptables-nft'));
+      assert.equal(cli(['redirect', 'install', ...base, '--backend', 'iptables-nft']).status, 0);
+      assert.ok(!tproxyIn('iptables-nft'));
+      if (!/^table ip mangle/m.test(loose)) assert.doesNotMatch(net.sh(net.client, ['nft', 'list', 'tables']), /ip mangle/, 'the mangle table the tproxy install created is gone again');
+      assert.equal(cli(['redirect', 'uninstall']).status, 0);
+      assert.equal(snapshot({ afterUninstall: true }), loose);
+    });
+  });
+
   describe('IPv6 fails closed: a failed v6 install leaves everything exactly as before', () => {
     let shim: string;
     before(() => {
