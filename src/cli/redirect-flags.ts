@@ -39,7 +39,7 @@ export const REDIRECT_FLAGS_HELP = `  --config FILE                  mesh.yaml (
   --capture-dns / --no-capture-dns
                                  redirect the app's DNS (UDP/TCP port 53) to dns.listen (needs dns.enabled)
   --proxy-mark M                 packets with this SO_MARK (set by the sidecar) are never captured (e.g. 0x539)
-  --inbound-mode redirect|tproxy inbound capture by NAT REDIRECT (default) or TPROXY (nftables backend)`;
+  --inbound-mode redirect|tproxy inbound capture by NAT REDIRECT (default) or TPROXY (mangle + policy routing)`;
 
 export type RedirectValues = { [K in keyof typeof REDIRECT_OPTIONS]?: (typeof REDIRECT_OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
 

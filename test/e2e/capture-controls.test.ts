@@ -240,13 +240,12 @@ describe('capture controls in network namespaces', { skip: skip ?? false }, () =
       app?.kill('SIGKILL');
     });
 
-    for (const [mode, originalSource] of [
-      ['redirect', false],
-      ['tproxy', false],
-      ['tproxy', true],
-    ] as const) {
-      test(`inboundMode ${mode}${originalSource ? ', tproxyOriginalSource: the app socket sees the client' : ''}`, async () => {
-        const pristine = snapshot();
+    const cases: [backend: (typeof BACKENDS)[number], mode: 'redirect' | 'tproxy', originalSource: boolean][] = [['nftables', 'redirect', false]];
+    for (const backend of BACKENDS) cases.push([backend, 'tproxy', false], [backend, 'tproxy', true]);
+    for (const [backend, mode, originalSource] of cases) {
+      test(`${backend}: inboundMode ${mode}${originalSource ? ', tproxyOriginalSource: the app socket sees the client' : ''}`, async () => {
+        // An iptables-legacy table, once created, stays (empty) for the namespace's life.
+        const pristine = snapshot({ afterUninstall: true });
         const m = await spawnSidecar(
           {
             app: '127.0.0.1:8080',
@@ -257,13 +256,24 @@ describe('capture controls in network namespaces', { skip: skip ?? false }, () =
           { prefix: ['ip', 'netns', 'exec', net.client] },
         );
         try {
-          const r = cli(['redirect', 'install', '--config', m.configFile, '--backend', 'nftables']);
+          const r = cli(['redirect', 'install', '--config', m.configFile, '--backend', backend]);
           assert.equal(r.status, 0, r.stderr);
-          assert.equal(cli(['redirect', 'install', '--config', m.configFile, '--backend', 'nftables']).status, 0, 'twice is fine');
+          const once = snapshot();
+          assert.equal(cli(['redirect', 'install', '--config', m.configFile, '--backend', backend]).status, 0, 'twice is fine');
+          assert.equal(snapshot(), once, 'install twice = once');
           if (mode === 'tproxy') {
             assert.match(net.sh(net.client, ['ip', '-4', 'rule']), /fwmark 0x4d4d lookup 15006/);
             assert.match(net.sh(net.client, ['ip', '-4', 'route', 'show', 'table', '15006']), /local default dev lo/);
-            assert.equal(cli(['redirect', 'show', '--config', m.configFile, '--backend', 'nftables']).status, 0);
+            const shown = cli(['redirect', 'show', '--config', m.configFile, '--backend', backend]);
+            assert.equal(shown.status, 0, shown.stdout + shown.stderr);
+            if (backend !== 'nftables') assert.match(net.sh(net.client, [`${backend}-save`, '-t', 'mangle']), /-j TPROXY --on-port 15026 --on-ip 0\.0\.0\.0 --tproxy-mark 0x4d4d\/0xffffffff/);
+            // The routing entry gone: show notices.
+            net.sh(net.client, ['ip', '-4', 'rule', 'del', 'fwmark', '0x4d4d', 'lookup', '15006']);
+            const broken = cli(['redirect', 'show', '--config', m.configFile, '--backend', backend]);
+            assert.equal(broken.status, 1, broken.stdout + broken.stderr);
+            assert.match(broken.stdout + broken.stderr, /missing ip -4 rule fwmark 19789 lookup 15006/);
+            assert.equal(cli(['redirect', 'install', '--config', m.configFile, '--backend', backend]).status, 0, 'install repairs it');
+            assert.equal(snapshot(), once);
           }
           for (const port of [8080, 9090]) {
             const got = JSON.parse(net.sh(net.server, ['curl', '-s', '-m', '5', `http://${net.clientIp}:${port}/in`])) as { port: number; remote?: string; headers: Record<string, string> };
@@ -285,9 +295,48 @@ describe('capture controls in network namespaces', { skip: skip ?? false }, () =
         }
         // The sidecar's access log names the real client too (flushed by the stop).
         assert.match(m.stdout(), new RegExp(`"downstream":"(::ffff:)?${net.serverIp.replace(/\./g, '\\.')}"`));
-        assert.equal(snapshot(), pristine, 'uninstall leaves rules and routing exactly as before');
+        assert.equal(snapshot({ afterUninstall: true }), pristine, 'uninstall leaves rules and routing exactly as before');
       });
     }
+  });
+
+  describe('TPROXY across backends and modes: each install leaves exactly its own rules and routing', () => {
+    after(() => {
+      cli(['redirect', 'uninstall']);
+    });
+
+    test('nftables tproxy → iptables-legacy tproxy → iptables-nft redirect → uninstall', () => {
+      const base = ['--proxy-uid', '0', '--outbound-port', '15001', '--inbound-port', '15006', '--include-inbound-ports', '8080'];
+      const loose = snapshot({ afterUninstall: true });
+      const rules = (): string => net.sh(net.client, ['ip', '-4', 'rule']);
+      const tproxyIn = (b: string): boolean => /DREAMMESH_DIVERT/.test(net.try(net.client, [`${b}-save`]).stdout);
+      assert.equal(cli(['redirect', 'install', ...base, '--inbound-mode', 'tproxy', '--backend', 'nftables']).status, 0);
+      assert.match(rules(), /fwmark 0x4d4d lookup 15006/);
+      // Another backend: the nftables table and its routing go, the new install puts the routing back.
+      const r = cli(['redirect', 'install', ...base, '--inbound-mode', 'tproxy', '--backend', 'iptables-legacy']);
+      assert.equal(r.status, 0, r.stderr);
+      assert.doesNotMatch(net.sh(net.client, ['nft', 'list', 'tables']), /inet dreammesh/);
+      assert.ok(tproxyIn('iptables-legacy'));
+      assert.match(rules(), /fwmark 0x4d4d lookup 15006/);
+      assert.match(net.sh(net.client, ['ip', '-4', 'route', 'show', 'table', '15006']), /local default dev lo/);
+      assert.equal(cli(['redirect', 'show', ...base, '--inbound-mode', 'tproxy', '--backend', 'iptables-legacy']).status, 0);
+      // Shown against redirect settings, the TPROXY rules are a difference.
+      const other = cli(['redirect', 'show', ...base, '--backend', 'iptables-legacy']);
+      assert.equal(other.status, 1);
+      assert.match(other.stdout, /TPROXY rules installed but inboundMode is redirect/);
+      // Back to REDIRECT on iptables-nft: mangle chains and routing are gone.
+      assert.equal(cli(['redirect', 'install', ...base, '--backend', 'iptables-nft']).status, 0);
+      assert.ok(!tproxyIn('iptables-legacy') && !tproxyIn('iptables-nft'));
+      assert.doesNotMatch(rules(), /lookup 15006/);
+      assert.equal(net.try(net.client, ['ip', '-4', 'route', 'show', 'table', '15006']).stdout.trim(), '');
+      assert.equal(cli(['redirect', 'install', ...base, '--inbound-mode', 'tproxy', '--backend', 'iptables-nft']).status, 0);
+      assert.ok(tproxyIn('iptables-nft'));
+      assert.equal(cli(['redirect', 'install', ...base, '--backend', 'iptables-nft']).status, 0);
+      assert.ok(!tproxyIn('iptables-nft'));
+      if (!/^table ip mangle/m.test(loose)) assert.doesNotMatch(net.sh(net.client, ['nft', 'list', 'tables']), /ip mangle/, 'the mangle table the tproxy install created is gone again');
+      assert.equal(cli(['redirect', 'uninstall']).status, 0);
+      assert.equal(snapshot({ afterUninstall: true }), loose);
+    });
   });
 
   describe('IPv6 fails closed: a failed v6 install leaves everything exactly as before', () => {
@@ -306,7 +355,7 @@ describe('capture controls in network namespaces', { skip: skip ?? false }, () =
     for (const backend of BACKENDS) {
       test(`${backend}`, () => {
         const cfgArgs = ['--proxy-uid', '0', '--outbound-port', '15001', '--ipv6', '--backend', backend];
-        const extra = backend === 'nftables' ? ['--inbound-mode', 'tproxy', '--include-inbound-ports', '8080', '--inbound-port', '15006'] : [];
+        const extra = ['--inbound-mode', 'tproxy', '--include-inbound-ports', '8080', '--inbound-port', '15006'];
         const pristine = snapshot();
         const loose = snapshot({ afterUninstall: true });
         const r = cli(['redirect', 'install', ...cfgArgs, ...extra], { ...process.env, PATH: `${shim}:${process.env.PATH ?? ''}` });
@@ -330,7 +379,7 @@ describe('capture controls in network namespaces', { skip: skip ?? false }, () =
         [['--proxy-mark', '0x1ffffffff'], /--proxy-mark: "0x1ffffffff" is not a mark/],
         [['--proxy-mark', 'abc'], /--proxy-mark: "abc" is not a mark/],
         [['--proxy-uid', '0', '--inbound-mode', 'nat'], /--inbound-mode: "nat" is not one of redirect, tproxy/],
-        [['--proxy-uid', '0', '--inbound-mode', 'tproxy', '--backend', 'iptables-nft', '--include-inbound-ports', '8080', '--inbound-port', '15006'], /tproxy is supported with the nftables backend/],
+        [['--proxy-mark', '0x4d4d', '--inbound-mode', 'tproxy', '--backend', 'iptables-nft', '--include-inbound-ports', '8080', '--inbound-port', '15006'], /tproxyMark: must differ from proxyMark/],
       ] as const) {
         const r = cli(['redirect', 'install', '--outbound-port', '15001', ...args]);
         assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { parseConfigObject } from '../../src/config/load.js';
 import { redirectSpec, parseCidr, cidrContains, specHash } from '../../src/steering/rules/redirect-spec.js';
-import { iptablesChainRules, iptablesInstallScript, iptablesUninstallScript, iptablesDiff, parseNatSave } from '../../src/steering/rules/iptables.js';
+import { iptablesChainRules, iptablesInstallScript, iptablesUninstallScript, iptablesDiff, parseNatSave, iptablesMangleRules, iptablesInstalledTproxy } from '../../src/steering/rules/iptables.js';
 import { nftTable, nftInstallScript, nftUninstallScript, nftInstalledHash } from '../../src/steering/rules/nftables.js';
 import { which } from '../../src/steering/rules/backend.js';
 
@@ -185,4 +185,63 @@ test('proxyMark and inboundMode tproxy: parsed, in every generator; without them
   assert.doesNotMatch(nft, /redirect to :15006/, 'no NAT for inbound in tproxy mode');
   assert.throws(() => redirectSpec(base, { inboundMode: 'divert' }), /--inbound-mode: "divert" is not one of redirect, tproxy/);
   assert.throws(() => redirectSpec(parseConfigObject({ transparent: { redirect: { proxyMark: 0x4d4d, inboundMode: 'tproxy' } } })), /tproxyMark: must differ from proxyMark/);
+});
+
+test('iptables inboundMode tproxy: mangle divert and reply chains, no inbound NAT, idempotent, uninstall finds mark and table', () => {
+  const t = redirectSpec(base, { inboundMode: 'tproxy', includeInboundPorts: '8080,9090', excludeInboundPorts: '22', ipv6: true });
+  // The nat table keeps its chains but redirects nothing inbound.
+  assert.ok(!iptablesChainRules(t, 4).some((r) => /^-A DREAMMESH_INBOUND .*-j DREAMMESH_IN_REDIRECT$/.test(r)), 'no jump to the inbound REDIRECT');
+  assert.ok(iptablesChainRules(t, 4).includes('-A DREAMMESH_INBOUND -p tcp -m tcp --dport 22 -j RETURN'));
+  assert.deepEqual(iptablesMangleRules(t, 4), [
+    '-A DREAMMESH_DIVERT -i lo -j RETURN',
+    '-A DREAMMESH_DIVERT -p tcp -m tcp --dport 22 -j RETURN',
+    '-A DREAMMESH_DIVERT -p tcp -m socket --transparent -m comment --comment "dreammesh-tproxy:19789:15006" -j DREAMMESH_DIVERT_MARK',
+    '-A DREAMMESH_DIVERT -p tcp -m tcp --dport 8080 -j TPROXY --on-port 15006 --on-ip 0.0.0.0 --tproxy-mark 0x4d4d/0xffffffff',
+    '-A DREAMMESH_DIVERT -p tcp -m tcp --dport 9090 -j TPROXY --on-port 15006 --on-ip 0.0.0.0 --tproxy-mark 0x4d4d/0xffffffff',
+    '-A DREAMMESH_DIVERT_MARK -j MARK --set-xmark 0x4d4d/0xffffffff',
+    '-A DREAMMESH_DIVERT_MARK -j ACCEPT',
+    '-A DREAMMESH_REPLY -m mark --mark 0x4d4d -j CONNMARK --save-mark --nfmask 0xffffffff --ctmask 0xffffffff',
+    '-A DREAMMESH_REPLY -m connmark --mark 0x4d4d -j CONNMARK --restore-mark --nfmask 0xffffffff --ctmask 0xffffffff',
+  ]);
+  assert.match(iptablesMangleRules(t, 6).join('\n'), /--on-ip :: --tproxy-mark 0x4d4d\/0xffffffff/);
+  const all = redirectSpec(base, { inboundMode: 'tproxy', includeInboundPorts: '*' });
+  assert.ok(iptablesMangleRules(all, 4).includes('-A DREAMMESH_DIVERT -p tcp -j TPROXY --on-port 15006 --on-ip 0.0.0.0 --tproxy-mark 0x4d4d/0xffffffff'));
+  assert.deepEqual(iptablesMangleRules(redirectSpec(base, { includeInboundPorts: '8080' }), 4), [], 'redirect mode: nothing in mangle');
+
+  const fresh = iptablesInstallScript(t, 4, parseNatSave(''), {}, 'mangle');
+  assert.match(fresh, /^\*mangle\n:DREAMMESH_DIVERT - \[0:0\]\n:DREAMMESH_DIVERT_MARK - \[0:0\]\n:DREAMMESH_REPLY - \[0:0\]\n/);
+  assert.match(fresh, /-A PREROUTING -p tcp -j DREAMMESH_DIVERT\n-A OUTPUT -p tcp -j DREAMMESH_REPLY\nCOMMIT\n$/);
+  const saved = [
+    '*nat',
+    ':OUTPUT ACCEPT [0:0]',
+    'COMMIT',
+    '*mangle',
+    ':PREROUTING ACCEPT [0:0]',
+    ':OUTPUT ACCEPT [0:0]',
+    ':DREAMMESH_DIVERT - [0:0]',
+    ':DREAMMESH_DIVERT_MARK - [0:0]',
+    ':DREAMMESH_REPLY - [0:0]',
+    '-A PREROUTING -p tcp -j DREAMMESH_DIVERT',
+    '-A OUTPUT -p tcp -j DREAMMESH_REPLY',
+    ...iptablesMangleRules(t, 4),
+    'COMMIT',
+    '',
+  ].join('\n');
+  const mangle = parseNatSave(saved, 'mangle');
+  assert.deepEqual(parseNatSave(saved).chains, [], 'the nat section is read apart');
+  assert.deepEqual(iptablesDiff(t, 4, mangle, 'mangle'), []);
+  assert.doesNotMatch(iptablesInstallScript(t, 4, mangle, {}, 'mangle'), /^-[AD] (OUTPUT|PREROUTING)/m, 'jumps that are right stay');
+  assert.deepEqual(iptablesDiff(redirectSpec(base, { inboundMode: 'tproxy', includeInboundPorts: '8080' }), 4, mangle, 'mangle'), [
+    'unexpected rule: -A DREAMMESH_DIVERT -p tcp -m tcp --dport 22 -j RETURN',
+    'unexpected rule: -A DREAMMESH_DIVERT -p tcp -m tcp --dport 9090 -j TPROXY --on-port 15006 --on-ip 0.0.0.0 --tproxy-mark 0x4d4d/0xffffffff',
+  ]);
+  assert.deepEqual(iptablesInstalledTproxy(mangle), { mark: 0x4d4d, table: 15006 });
+  assert.equal(iptablesInstalledTproxy(parseNatSave('', 'mangle')), null);
+  const un = iptablesUninstallScript(mangle, 'mangle')!;
+  assert.match(un, /^\*mangle\n-D PREROUTING -p tcp -j DREAMMESH_DIVERT\n-D OUTPUT -p tcp -j DREAMMESH_REPLY\n/);
+  assert.match(un, /-X DREAMMESH_DIVERT_MARK\n/);
+  const marked = iptablesInstallScript(t, 4, parseNatSave(''), { markCreated: { table: false, baseChains: [] } }, 'mangle');
+  assert.match(marked, /^:DREAMMESH_MADE_OUTPUT - \[0:0\]\n:DREAMMESH_MADE_PREROUTING - \[0:0\]\n:DREAMMESH_MADE_TABLE - \[0:0\]$/m);
+  // Turning tproxy on changes the stamp; the settings of installs without it hash as before.
+  assert.notEqual(specHash(t), specHash(redirectSpec(base, { includeInboundPorts: '8080,9090', excludeInboundPorts: '22', ipv6: true })));
 });

@@ -6,8 +6,10 @@ import { MeshError } from '../../core/errors.js';
 import type { BackendName, RedirectSpec } from './redirect-spec.js';
 import { specHash } from './redirect-spec.js';
 import { iptablesBinaries, installedBackends, isNftFlavour, readNat, readNftTable, requireBinary, resolveBackend, run, which } from './backend.js';
-import { BASE_CHAINS, MARK_TABLE, iptablesDiff, iptablesInstallScript, iptablesUninstallScript, isMarker, markFor, parseNatSave } from './iptables.js';
+import type { IptablesTable, NatState } from './iptables.js';
+import { BASE_CHAINS, MARK_TABLE, iptablesDiff, iptablesInstallScript, iptablesInstalledTproxy, iptablesUninstallScript, isMarker, markFor, parseNatSave } from './iptables.js';
 import { NFT_DNS_CHAIN, nftInstallScript, nftInstalledHash, nftInstalledTproxy, nftUninstallScript } from './nftables.js';
+import type { Tproxy } from './tproxy-routing.js';
 import { routingDifferences, routingSteps } from './tproxy-routing.js';
 
 export interface Step {
@@ -30,24 +32,45 @@ export function planInstall(spec: RedirectSpec, backend: BackendName = resolveBa
     const routing = routingSteps(old, spec.tproxy === undefined ? null : { tproxy: spec.tproxy, ipv6: spec.ipv6 });
     return { backend, steps: [{ command: 'nft -f -', input: nftInstallScript(spec) }, ...routing] };
   }
-  if (spec.tproxy !== undefined) {
-    throw new MeshError('MESH_ERR_REDIRECT_INVALID', `--inbound-mode: tproxy is supported with the nftables backend (backend ${backend} would capture inbound by REDIRECT); use --backend nftables`);
-  }
   const steps: Step[] = [];
+  const cleanups: Step[] = [];
+  let old: Tproxy | null = null;
   for (const fam of [4, 6] as const) {
     const bins = iptablesBinaries(backend, fam);
     if (fam === 6 && !spec.ipv6) {
       // Leftovers of an earlier IPv6 install would no longer match the config: remove them.
       if (which(bins.save) === null) continue;
-      const un = iptablesUninstallScript(parseNatSave(readNat(backend, 6)));
-      if (un !== null) steps.push({ command: `${bins.restore} --noflush`, input: un });
+      const save = readNat(backend, 6);
+      const mangle = parseNatSave(save, 'mangle');
+      old ??= iptablesInstalledTproxy(mangle);
+      const un = [iptablesUninstallScript(parseNatSave(save)), iptablesUninstallScript(mangle, 'mangle')].filter((x) => x !== null);
+      if (un.length > 0) steps.push({ command: `${bins.restore} --noflush`, input: un.join('') });
+      cleanups.push(...createdCleanup(mangle.chains.filter(isMarker), fam, 'mangle'));
       continue;
     }
     requireBinary(bins.restore);
-    const markCreated = isNftFlavour(backend) ? nftNatState(fam) : undefined;
-    steps.push({ command: `${bins.restore} --noflush`, input: iptablesInstallScript(spec, fam, parseNatSave(readNat(backend, fam)), markCreated ? { markCreated } : {}) });
+    const nft = isNftFlavour(backend);
+    const save = readNat(backend, fam);
+    const mangle = parseNatSave(save, 'mangle');
+    old ??= iptablesInstalledTproxy(mangle);
+    const natCreated = nft ? nftTableState(fam, 'nat') : undefined;
+    let input = iptablesInstallScript(spec, fam, parseNatSave(save), natCreated ? { markCreated: natCreated } : {});
+    if (spec.tproxy !== undefined) {
+      const mangleCreated = nft ? nftTableState(fam, 'mangle') : undefined;
+      input += iptablesInstallScript(spec, fam, mangle, mangleCreated ? { markCreated: mangleCreated } : {}, 'mangle');
+    } else {
+      // Back from tproxy to redirect: the mangle chains (and what they created) go.
+      input += iptablesUninstallScript(mangle, 'mangle') ?? '';
+      cleanups.push(...createdCleanup(mangle.chains.filter(isMarker), fam, 'mangle'));
+    }
+    steps.push({ command: `${bins.restore} --noflush`, input });
   }
-  return { backend, steps };
+  const routing = routingSteps(old, spec.tproxy === undefined ? null : { tproxy: spec.tproxy, ipv6: spec.ipv6 });
+  return { backend, steps: [...steps, ...cleanups, ...routing] };
+}
+
+function hasOurs(st: NatState): boolean {
+  return st.chains.length > 0 || st.jumps.length > 0;
 }
 
 function runStep(s: Step): void {
@@ -62,9 +85,16 @@ export interface InstallResult {
 }
 
 export function install(spec: RedirectSpec): InstallResult {
-  const plan = planInstall(spec);
-  // Rules of another backend would run alongside the new ones: take them out first.
-  for (const other of installedBackends()) if (!sameKernelState(other, plan.backend)) uninstallFrom(other);
+  const first = planInstall(spec);
+  // Rules of another backend would run alongside the new ones: take them out first (and plan
+  // again: their uninstall may have removed routing the first plan counted as present).
+  let removed = false;
+  for (const other of installedBackends()) {
+    if (sameKernelState(other, first.backend)) continue;
+    uninstallFrom(other);
+    removed = true;
+  }
+  const plan = removed ? planInstall(spec, first.backend) : first;
   const done: Step[] = [];
   try {
     for (const s of plan.steps) {
@@ -99,31 +129,31 @@ function sameKernelState(a: BackendName, b: BackendName): boolean {
  * as recorded by the marker chains, when they are still empty — so the ruleset reads exactly
  * as before. Steps are nft commands.
  */
-function createdCleanup(markers: string[], family: 4 | 6): Step[] {
+function createdCleanup(markers: string[], family: 4 | 6, table: IptablesTable = 'nat'): Step[] {
   if (markers.length === 0 || which('nft') === null) return [];
   const fam = family === 4 ? 'ip' : 'ip6';
   const lines: string[] = [];
-  const listing = run(which('nft')!, ['list', 'table', fam, 'nat']);
+  const listing = run(which('nft')!, ['list', 'table', fam, table]);
   if (listing.status !== 0) return [];
   const chains = parseNftChains(listing.stdout);
   for (const b of BASE_CHAINS) {
     // Only our own jump (removed in the same uninstall) may be in it.
     const rules = (chains.get(b) ?? []).filter((r) => !/jump DREAMMESH_/.test(r));
     if (markers.includes(markFor(b)) && chains.has(b) && rules.length === 0) {
-      lines.push(`delete chain ${fam} nat ${b}`);
+      lines.push(`delete chain ${fam} ${table} ${b}`);
       chains.delete(b);
     }
   }
   const onlyOurs = [...chains.keys()].every((c) => c.startsWith('DREAMMESH_'));
-  if (markers.includes(MARK_TABLE) && onlyOurs) return [{ command: 'nft -f -', input: `delete table ${fam} nat\n` }];
+  if (markers.includes(MARK_TABLE) && onlyOurs) return [{ command: 'nft -f -', input: `delete table ${fam} ${table}\n` }];
   return lines.length > 0 ? [{ command: 'nft -f -', input: lines.join('\n') + '\n' }] : [];
 }
 
-/** Which of the nf_tables nat table and its chains exist (for iptables-nft); undefined without nft. */
-function nftNatState(family: 4 | 6): { table: boolean; baseChains: string[] } | undefined {
+/** Which of the nf_tables table (nat, mangle) and its chains exist (for iptables-nft); undefined without nft. */
+function nftTableState(family: 4 | 6, table: IptablesTable): { table: boolean; baseChains: string[] } | undefined {
   const nft = which('nft');
   if (nft === null) return undefined;
-  const r = run(nft, ['list', 'table', family === 4 ? 'ip' : 'ip6', 'nat']);
+  const r = run(nft, ['list', 'table', family === 4 ? 'ip' : 'ip6', table]);
   if (r.status !== 0) return { table: false, baseChains: [] };
   return { table: true, baseChains: [...parseNftChains(r.stdout).keys()] };
 }
@@ -153,18 +183,22 @@ export function planUninstall(backend: BackendName): Step[] {
     return [{ command: 'nft -f -', input: nftUninstallScript() }, ...(old === null ? [] : routingSteps(old, null))];
   }
   const steps: Step[] = [];
+  let old: Tproxy | null = null;
   for (const fam of [4, 6] as const) {
     const bins = iptablesBinaries(backend, fam);
     if (which(bins.save) === null) {
       if (fam === 4) requireBinary(bins.save);
       continue;
     }
-    const st = parseNatSave(readNat(backend, fam));
-    const un = iptablesUninstallScript(st);
-    if (un !== null) steps.push({ command: `${bins.restore} --noflush`, input: un });
-    steps.push(...createdCleanup(st.chains.filter(isMarker), fam));
+    const save = readNat(backend, fam);
+    const st = parseNatSave(save);
+    const mangle = parseNatSave(save, 'mangle');
+    old ??= iptablesInstalledTproxy(mangle);
+    const un = [iptablesUninstallScript(st), iptablesUninstallScript(mangle, 'mangle')].filter((x) => x !== null);
+    if (un.length > 0) steps.push({ command: `${bins.restore} --noflush`, input: un.join('') });
+    steps.push(...createdCleanup(st.chains.filter(isMarker), fam), ...createdCleanup(mangle.chains.filter(isMarker), fam, 'mangle'));
   }
-  return steps;
+  return old === null ? steps : [...steps, ...routingSteps(old, null)];
 }
 
 function uninstallFrom(backend: BackendName): number {
@@ -210,15 +244,21 @@ export function show(spec: RedirectSpec): ShowReport {
       if (spec.ipv6) differences.push('ip6tables not available');
       continue;
     }
-    const st = parseNatSave(readNat(backend, fam));
-    const present = st.chains.length > 0 || st.jumps.length > 0;
+    const save = readNat(backend, fam);
+    const st = parseNatSave(save);
+    const mangle = parseNatSave(save, 'mangle');
+    const present = hasOurs(st) || hasOurs(mangle);
     installed ||= present;
-    listing.push(...[...st.jumps, ...st.rules].map((l) => `${fam === 4 ? 'ipv4' : 'ipv6'}: ${l}`));
+    const tag = fam === 4 ? 'ipv4' : 'ipv6';
+    listing.push(...[...st.jumps, ...st.rules].map((l) => `${tag}: ${l}`), ...[...mangle.jumps, ...mangle.rules].map((l) => `${tag} mangle: ${l}`));
     if (fam === 6 && !spec.ipv6) {
       if (present) differences.push('ipv6: rules installed but ipv6 capture is off in the config');
       continue;
     }
-    differences.push(...iptablesDiff(spec, fam, st).map((d) => `${fam === 4 ? 'ipv4' : 'ipv6'}: ${d}`));
+    differences.push(...iptablesDiff(spec, fam, st).map((d) => `${tag}: ${d}`));
+    if (spec.tproxy !== undefined) differences.push(...iptablesDiff(spec, fam, mangle, 'mangle').map((d) => `${tag} mangle: ${d}`));
+    else if (hasOurs(mangle)) differences.push(`${tag} mangle: TPROXY rules installed but inboundMode is redirect in the config`);
   }
+  if (installed && spec.tproxy !== undefined) differences.push(...routingDifferences(spec.tproxy, spec.ipv6));
   return { backend, installed, matches: installed && differences.length === 0, differences: installed ? differences : ['no DREAMMESH_* chains installed'], listing: listing.join('\n') };
 }

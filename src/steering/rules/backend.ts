@@ -98,9 +98,9 @@ export function installedBackends(): BackendName[] {
     if (which(iptablesBinaries(b, 4).save) === null) continue;
     for (const fam of [4, 6] as const) {
       if (which(iptablesBinaries(b, fam).save) === null) continue;
-      const s = parseNatSave(safe(() => readNat(b, fam), ''));
+      const save = safe(() => readNat(b, fam), '');
       // A marker alone (a base chain we created) still counts: uninstall must clean it up.
-      if (s.chains.length > 0 || s.jumps.length > 0) {
+      if ([parseNatSave(save), parseNatSave(save, 'mangle')].some((s) => s.chains.length > 0 || s.jumps.length > 0)) {
         found.push(b);
         break;
       }

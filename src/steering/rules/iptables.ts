@@ -1,4 +1,4 @@
-// iptables rule generation (nat table, iptables-save syntax) for one address family, and the
+// iptables rule generation (nat table, and mangle for inboundMode tproxy; iptables-save syntax) for one address family, and the
 // iptables-restore --noflush scripts that install and uninstall them in one commit.
 //
 // Layout (Istio-like, names prefixed DREAMMESH_ so uninstall can find exactly its own):
@@ -61,9 +61,53 @@ export function iptablesChainRules(spec: RedirectSpec, family: 4 | 6): string[] 
   if (spec.includeOutboundCidrs === '*') add('-A DREAMMESH_OUTPUT -j DREAMMESH_REDIRECT');
   else for (const c of spec.includeOutboundCidrs) if (c.family === family) add(`-A DREAMMESH_OUTPUT -d ${c.text} -j DREAMMESH_REDIRECT`);
   for (const p of spec.excludeInboundPorts) add(`-A DREAMMESH_INBOUND -p tcp -m tcp --dport ${p} -j RETURN`);
+  // inboundMode tproxy: inbound goes by TPROXY in the mangle table (below); nothing is NATed.
+  if (spec.tproxy !== undefined) return out;
   if (spec.includeInboundPorts === '*') add('-A DREAMMESH_INBOUND -p tcp -j DREAMMESH_IN_REDIRECT');
   else for (const p of spec.includeInboundPorts) add(`-A DREAMMESH_INBOUND -p tcp -m tcp --dport ${p} -j DREAMMESH_IN_REDIRECT`);
   return out;
+}
+
+export type IptablesTable = 'nat' | 'mangle';
+
+// inboundMode tproxy (mangle table, the same decisions as nftables' divert and reply chains):
+//   PREROUTING -p tcp -j DREAMMESH_DIVERT
+//   OUTPUT     -p tcp -j DREAMMESH_REPLY
+//   DREAMMESH_DIVERT: -i lo → RETURN (the sidecar's own hop to the app), excluded ports → RETURN,
+//                     packets of a connection owned by a transparent socket → DREAMMESH_DIVERT_MARK
+//                     (mark M, ACCEPT), included ports (or all) → TPROXY to the inbound port with
+//                     mark M, so the ip rule routes them to "local default dev lo"
+//   DREAMMESH_REPLY:  tproxyOriginalSource: mark M is kept on the connection (CONNMARK) and given
+//                     back to the app's replies, which the ip rule then routes over lo to the sidecar.
+// The socket rule's comment records mark and routing table for uninstall.
+export const MANGLE_CHAINS = ['DREAMMESH_DIVERT', 'DREAMMESH_DIVERT_MARK', 'DREAMMESH_REPLY'] as const;
+export const MANGLE_JUMPS = ['-A PREROUTING -p tcp -j DREAMMESH_DIVERT', '-A OUTPUT -p tcp -j DREAMMESH_REPLY'] as const;
+const TPROXY_COMMENT = 'dreammesh-tproxy';
+
+/** The rules inside DreamMesh's mangle chains (iptables-save form); empty without tproxy. */
+export function iptablesMangleRules(spec: RedirectSpec, family: 4 | 6): string[] {
+  const t = spec.tproxy;
+  if (t === undefined) return [];
+  const m = `0x${t.mark.toString(16)}`;
+  const out = ['-A DREAMMESH_DIVERT -i lo -j RETURN'];
+  for (const p of spec.excludeInboundPorts) out.push(`-A DREAMMESH_DIVERT -p tcp -m tcp --dport ${p} -j RETURN`);
+  out.push(`-A DREAMMESH_DIVERT -p tcp -m socket --transparent -m comment --comment "${TPROXY_COMMENT}:${t.mark}:${t.table}" -j DREAMMESH_DIVERT_MARK`);
+  const to = `-j TPROXY --on-port ${spec.inboundPort} --on-ip ${family === 4 ? '0.0.0.0' : '::'} --tproxy-mark ${m}/0xffffffff`;
+  if (spec.includeInboundPorts === '*') out.push(`-A DREAMMESH_DIVERT -p tcp ${to}`);
+  else for (const p of spec.includeInboundPorts) out.push(`-A DREAMMESH_DIVERT -p tcp -m tcp --dport ${p} ${to}`);
+  out.push(`-A DREAMMESH_DIVERT_MARK -j MARK --set-xmark ${m}/0xffffffff`, '-A DREAMMESH_DIVERT_MARK -j ACCEPT');
+  out.push(`-A DREAMMESH_REPLY -m mark --mark ${m} -j CONNMARK --save-mark --nfmask 0xffffffff --ctmask 0xffffffff`);
+  out.push(`-A DREAMMESH_REPLY -m connmark --mark ${m} -j CONNMARK --restore-mark --nfmask 0xffffffff --ctmask 0xffffffff`);
+  return out;
+}
+
+/** mark and table of an installed TPROXY divert chain, from the parsed mangle table. */
+export function iptablesInstalledTproxy(mangle: NatState): { mark: number; table: number } | null {
+  for (const r of mangle.rules) {
+    const m = new RegExp(`--comment "?${TPROXY_COMMENT}:(\\d+):(\\d+)"?`).exec(r);
+    if (m !== null) return { mark: Number(m[1]), table: Number(m[2]) };
+  }
+  return null;
 }
 
 /**
@@ -93,8 +137,8 @@ export interface NatState {
   readonly rules: string[];
 }
 
-/** Reads DreamMesh's part of `iptables-save -t nat` output. */
-export function parseNatSave(save: string): NatState {
+/** Reads DreamMesh's part of one table (nat by default) of `iptables-save` output. */
+export function parseNatSave(save: string, tableName: IptablesTable = 'nat'): NatState {
   const chains: string[] = [];
   const jumps: string[] = [];
   const rules: string[] = [];
@@ -103,7 +147,7 @@ export function parseNatSave(save: string): NatState {
   let inNat = false;
   for (const raw of save.split('\n')) {
     const line = raw.trim();
-    if (line.startsWith('*')) inNat = line === '*nat';
+    if (line.startsWith('*')) inNat = line === `*${tableName}`;
     if (!inNat) continue;
     table = true;
     const decl = /^:(\S+)\s+(\S+)/.exec(line);
@@ -129,10 +173,11 @@ export function iptablesInstallScript(
   current: NatState,
   /** markCreated: what exists in nf_tables now (iptables-nft-save prints built-in chains whether or not they exist). */
   opts: { markCreated?: { table: boolean; baseChains: string[] } } = {},
+  tableName: IptablesTable = 'nat',
 ): string {
-  const lines = ['*nat'];
-  const chains = chainsFor(spec, family);
-  const jumps = jumpsFor(spec, family);
+  const lines = [`*${tableName}`];
+  const chains = tableName === 'nat' ? chainsFor(spec, family) : MANGLE_CHAINS;
+  const jumps = tableName === 'nat' ? jumpsFor(spec, family) : MANGLE_JUMPS;
   for (const c of chains) lines.push(`:${c} - [0:0]`);
   if (opts.markCreated) {
     const marks = new Set(current.chains.filter(isMarker));
@@ -149,16 +194,16 @@ export function iptablesInstallScript(
   }
   for (const c of stale) lines.push(`:${c} - [0:0]`);
   for (const c of stale) lines.push(`-X ${c}`);
-  lines.push(...iptablesChainRules(spec, family));
+  lines.push(...(tableName === 'nat' ? iptablesChainRules(spec, family) : iptablesMangleRules(spec, family)));
   for (const j of jumps) if (!kept.has(j)) lines.push(j);
   lines.push('COMMIT', '');
   return lines.join('\n');
 }
 
 /** The iptables-restore --noflush input that removes every DreamMesh jump and chain; null if none. */
-export function iptablesUninstallScript(current: NatState): string | null {
+export function iptablesUninstallScript(current: NatState, tableName: IptablesTable = 'nat'): string | null {
   if (current.chains.length === 0 && current.jumps.length === 0) return null;
-  const lines = ['*nat'];
+  const lines = [`*${tableName}`];
   for (const j of current.jumps) lines.push(j.replace(/^-A /, '-D '));
   for (const c of current.chains) lines.push(`:${c} - [0:0]`);
   for (const c of current.chains) lines.push(`-X ${c}`);
@@ -167,11 +212,12 @@ export function iptablesUninstallScript(current: NatState): string | null {
 }
 
 /** Differences between what is installed and what the spec wants (empty = matches). */
-export function iptablesDiff(spec: RedirectSpec, family: 4 | 6, current: NatState): string[] {
-  const want = iptablesChainRules(spec, family);
+export function iptablesDiff(spec: RedirectSpec, family: 4 | 6, current: NatState, tableName: IptablesTable = 'nat'): string[] {
+  const nat = tableName === 'nat';
+  const want = nat ? iptablesChainRules(spec, family) : iptablesMangleRules(spec, family);
   const diffs: string[] = [];
-  const chains = chainsFor(spec, family);
-  const jumps = jumpsFor(spec, family);
+  const chains = nat ? chainsFor(spec, family) : MANGLE_CHAINS;
+  const jumps = nat ? jumpsFor(spec, family) : MANGLE_JUMPS;
   for (const c of chains) if (!current.chains.includes(c)) diffs.push(`missing chain ${c}`);
   for (const c of current.chains) if (!chains.includes(c) && !isMarker(c)) diffs.push(`unexpected chain ${c}`);
   for (const j of jumps) {
