@@ -5,12 +5,12 @@
 // its RSS stays bounded and it still serves HTTP/2 and HTTP/1.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, createServer, type Http2Server } from 'node:http2';
+import { createServer, type Http2Server } from 'node:http2';
 import { spawnSidecar, type SpawnedSidecar } from '../helpers/sidecar.js';
+import { assertServesBoth } from '../helpers/h2-alive.js';
 import { metricSum } from '../helpers/http1-mesh.js';
 import { rawH2, frame, T, F, getBlock, literal, indexedLiteral, indexed, type RawH2 } from '../helpers/h2-frames.js';
 import { rssMiB } from '../../bench/proc-stats.js';
-import { rawRequest } from '../helpers/http1-wire.js';
 
 /** Growth allowed over the RSS after warm-up: far below what any of these attacks could pile up. */
 const RSS_BUDGET_MIB = 120;
@@ -43,26 +43,7 @@ async function metrics(): Promise<string> {
   return (await fetch(`${mesh.adminUrl}/metrics`)).text();
 }
 
-/** An HTTP/2 GET through the sidecar answers 200, and HTTP/1 is served too (404 JSON for an unknown service). */
-async function serves(why: string): Promise<void> {
-  const c = mesh.child;
-  assert.ok(c.exitCode === null && c.signalCode === null, `${why}: the sidecar died:\n${mesh.stderr().slice(-2000)}`);
-  const body = await new Promise<string>((resolve, reject) => {
-    const s = connect(`http://${mesh.outbound}`);
-    s.on('error', reject);
-    const r = s.request({ ':path': '/', ':authority': 'svc' });
-    let b = '';
-    r.on('data', (d: Buffer) => (b += d.toString()));
-    r.on('end', () => {
-      s.close();
-      resolve(b);
-    });
-    r.on('error', reject);
-  });
-  assert.equal(body, 'ok', `${why}: an HTTP/2 request still works`);
-  const h1 = await rawRequest(mesh.outbound, [{ write: 'GET / HTTP/1.1\r\nHost: nosuch\r\nConnection: close\r\n\r\n' }], { ms: 3000 });
-  assert.match(h1.data.toString('latin1'), /^HTTP\/1\.1 404 /, `${why}: HTTP/1 still works`);
-}
+const serves = (why: string): Promise<void> => assertServesBoth(mesh, why);
 
 async function endedWith(c: RawH2, reason: string, before: number, why: string): Promise<void> {
   assert.ok(await c.waitClosed(5000), `${why}: the connection was ended`);

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect, createServer, type Http2Server } from 'node:http2';
 import { spawnSidecar, type SpawnedSidecar } from '../helpers/sidecar.js';
-import { rawRequest } from '../helpers/http1-wire.js';
+import { assertServesBoth } from '../helpers/h2-alive.js';
 import { PREFACE, frame, T, F, getBlock } from '../helpers/h2-frames.js';
 
 let upstream: Http2Server;
@@ -45,25 +45,7 @@ after(async () => {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function serves(why: string): Promise<void> {
-  const c = mesh.child;
-  assert.ok(c.exitCode === null && c.signalCode === null, `${why}: the sidecar died:\n${mesh.stderr().slice(-2000)}`);
-  const body = await new Promise<string>((resolve, reject) => {
-    const s = connect(`http://${mesh.outbound}`);
-    s.on('error', reject);
-    const r = s.request({ ':path': '/', ':authority': 'svc' });
-    let b = '';
-    r.on('data', (d: Buffer) => (b += d.toString()));
-    r.on('end', () => {
-      s.close();
-      resolve(b);
-    });
-    r.on('error', reject);
-  });
-  assert.equal(body, 'ok', `${why}: HTTP/2 still served`);
-  const h1 = await rawRequest(mesh.outbound, [{ write: 'GET / HTTP/1.1\r\nHost: nosuch\r\nConnection: close\r\n\r\n' }], { ms: 3000 });
-  assert.match(h1.data.toString('latin1'), /^HTTP\/1\.1 404 /, `${why}: HTTP/1 still served`);
-}
+const serves = (why: string): Promise<void> => assertServesBoth(mesh, why);
 
 /** Opens a raw connection at an entry: explicit (direct) or proxy (CONNECT svc:80 first). */
 async function open(entry: 'explicit' | 'proxy'): Promise<{ socket: Socket; data: () => Buffer; closed: () => Promise<boolean> }> {

@@ -6,11 +6,12 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Http2Server } from 'node:http2';
 import { spawnSidecar, type SpawnedSidecar } from '../helpers/sidecar.js';
+import { rssMiB } from '../../bench/proc-stats.js';
 
 const run = promisify(execFile);
 
@@ -71,11 +72,6 @@ async function h2load(args: string[]): Promise<H2loadResult> {
   const codes = /status codes: (\d+) 2xx/.exec(stdout);
   assert.ok(req !== null && codes !== null, stdout);
   return { total: Number(req[1]), succeeded: Number(req[2]), failed: Number(req[3]), errored: Number(req[4]), status2xx: Number(codes[1]) };
-}
-
-function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m === null ? 0 : Number(m[1]) / 1024;
 }
 
 test('h2load: 6,000 GETs over 4 connections, 16 streams each, all answered and spread over the three endpoints', { skip: skip ?? false }, async () => {
