@@ -47,6 +47,8 @@ const MAX_WAITING_PER_SESSION = 100;
 
 export class H2SessionPool {
   private readonly entries: Entry[] = [];
+  /** Every session of this pool, in rotation or not, until it closes (streams finish on it). */
+  private readonly bySession = new WeakMap<ClientHttp2Session, Entry>();
   private closing = false;
 
   constructor(private readonly opts: H2SessionPoolOptions) {}
@@ -114,16 +116,25 @@ export class H2SessionPool {
 
   /** One stream handed out by acquire() closed. */
   streamClosed(session: ClientHttp2Session): void {
-    const e = this.entries.find((x) => x.session === session);
+    const e = this.bySession.get(session);
     if (e === undefined) return;
     e.active -= 1;
-    if (e.active === 0 && e.idle === null) {
-      e.idle = setTimeout(() => {
-        e.idle = null;
-        if (e.active === 0) this.retire(e, true);
-      }, this.opts.keepAliveMs);
-      e.idle.unref();
+    // A session already taken out of rotation (error, GOAWAY) closes with its last stream.
+    if (!this.entries.includes(e)) {
+      if (e.active === 0 && !session.closed && !session.destroyed) session.close();
+      return;
     }
+    this.armIdle(e);
+  }
+
+  /** A session with no streams closes after keepAliveMs unless a call takes it first. */
+  private armIdle(e: Entry): void {
+    if (e.active !== 0 || e.idle !== null) return;
+    e.idle = setTimeout(() => {
+      e.idle = null;
+      if (e.active === 0) this.retire(e, true);
+    }, this.opts.keepAliveMs);
+    e.idle.unref();
   }
 
   private open(connectMs: number): Entry {
@@ -137,6 +148,7 @@ export class H2SessionPool {
     const entry: Entry = { session, ready: false, active: 0, idle: null, maxStreams: DEFAULT_MAX_STREAMS, waiters: [], connectMs };
     session.on('remoteSettings', () => (entry.maxStreams = maxStreams(session)));
     this.entries.push(entry);
+    this.bySession.set(session, entry);
     this.opts.onOpen();
     const timer = setTimeout(() => fail(new MeshError('MESH_ERR_UPSTREAM_CONNECT_TIMEOUT', `${address}: connect timed out after ${connectMs} ms`)), connectMs);
     const fail = (err: MeshError): void => {
@@ -155,6 +167,8 @@ export class H2SessionPool {
       for (; i < ws.length && entry.active < entry.maxStreams; i++) this.take(entry, ws[i]!);
       // The rest go where acquire() sends them: another session, or a queue in nghttp2.
       for (; i < ws.length; i++) this.acquire(entry.connectMs, ws[i]!);
+      // Its waiters may all have gone elsewhere: an unused session must still close when idle.
+      this.armIdle(entry);
     });
     session.on('error', (e: unknown) => {
       if (!entry.ready) fail(upstreamError(e, address));

@@ -7,10 +7,10 @@
 // The sidecar forwards other names to a fake resolver (dns.upstreams). Every backend.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createNetnsPair, startServers, whyNoNetns, type NetnsPair } from '../helpers/netns.js';
+import { createNetnsPair, startInNetns, startServers, whyNoNetns, type NetnsPair } from '../helpers/netns.js';
 import { spawnSidecar, CLI, type SpawnedSidecar } from '../helpers/sidecar.js';
 import { metricValue } from '../helpers/http.js';
 
@@ -98,23 +98,7 @@ function metrics(): string {
 }
 
 function startResolver(): Promise<ChildProcess> {
-  const child = spawn('ip', ['netns', 'exec', net.server, process.execPath, RESOLVER, net.serverIp, '53', net.serverIp2], { stdio: ['ignore', 'pipe', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`resolver did not start: ${out}`)), 10_000);
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-      if (out.includes('ready')) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    });
-    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`resolver exited ${code}: ${out}`));
-    });
-  });
+  return startInNetns(net.server, RESOLVER, [net.serverIp, '53', net.serverIp2], 'resolver');
 }
 
 describe('DNS for mesh names in network namespaces', { skip: skip ?? false }, () => {

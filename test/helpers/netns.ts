@@ -122,10 +122,15 @@ export const SERVERS_SCRIPT = fileURLToPath(new URL('./netns-servers.js', import
 
 /** Starts test/helpers/netns-servers in a namespace; resolves once they all listen. */
 export function startServers(ns: string): Promise<ChildProcess> {
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, SERVERS_SCRIPT], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return startInNetns(ns, SERVERS_SCRIPT, [], 'servers');
+}
+
+/** Runs a Node script in a namespace; resolves once it prints "ready". */
+export function startInNetns(ns: string, script: string, args: string[], what: string): Promise<ChildProcess> {
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`servers did not start: ${out}`)), 10_000);
+    const timer = setTimeout(() => reject(new Error(`${what} did not start: ${out}`)), 10_000);
     child.stdout.on('data', (c: Buffer) => {
       out += c.toString();
       if (out.includes('ready')) {
@@ -136,7 +141,7 @@ export function startServers(ns: string): Promise<ChildProcess> {
     child.stderr.on('data', (c: Buffer) => (out += c.toString()));
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`servers exited ${code}: ${out}`));
+      reject(new Error(`${what} exited ${code}: ${out}`));
     });
   });
 }
