@@ -2,6 +2,7 @@
 // A (service "a", no app) calls B (service "b") whose app is a test upstream. A finds B in a
 // registry file that marks B's inbound listener mtls. Each test gets its own directory.
 import { execFile } from 'node:child_process';
+import { connect } from 'node:net';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -128,4 +129,26 @@ export async function startMtlsMesh(o: MtlsMeshOptions = {}): Promise<MtlsMesh> 
     await rm(dir, { recursive: true, force: true });
     throw e;
   }
+}
+
+/** CONNECT target through a sidecar's outbound listener, then payload; resolves with what came back through the tunnel. */
+export function tunnelExchange(outbound: string, target: string, payload: string): Promise<string> {
+  const i = outbound.lastIndexOf(':');
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: outbound.slice(0, i), port: Number(outbound.slice(i + 1)) }, () => s.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`));
+    let text = '';
+    let sent = false;
+    s.setTimeout(5000, () => s.destroy(new Error(`timeout; got ${text}`)));
+    s.on('data', (c: Buffer) => {
+      text += c.toString('latin1');
+      if (!sent && text.includes('\r\n\r\n')) {
+        sent = true;
+        if (!text.startsWith('HTTP/1.1 200')) return s.end();
+        text = '';
+        s.write(payload);
+      }
+    });
+    s.on('error', reject);
+    s.on('close', () => resolve(text));
+  });
 }

@@ -4,32 +4,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { request } from 'undici';
-import { startMtlsMesh, mtlsBlock } from '../helpers/mtls-mesh.js';
+import { startMtlsMesh, mtlsBlock, tunnelExchange } from '../helpers/mtls-mesh.js';
 import { startSidecar } from '../helpers/sidecar.js';
 import { handleTransparent } from '../../src/steering/transparent.js';
 import { metricValue } from '../helpers/http.js';
 import { until } from '../helpers/until.js';
-
-function tunnelExchange(outbound: string, target: string, payload: string): Promise<string> {
-  const i = outbound.lastIndexOf(':');
-  return new Promise((resolve, reject) => {
-    const s = connect({ host: outbound.slice(0, i), port: Number(outbound.slice(i + 1)) }, () => s.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`));
-    let text = '';
-    let sent = false;
-    s.setTimeout(5000, () => s.destroy(new Error(`timeout; got ${text}`)));
-    s.on('data', (c: Buffer) => {
-      text += c.toString('latin1');
-      if (!sent && text.includes('\r\n\r\n')) {
-        sent = true;
-        if (!text.startsWith('HTTP/1.1 200')) return s.end();
-        text = '';
-        s.write(payload);
-      }
-    });
-    s.on('error', reject);
-    s.on('close', () => resolve(text));
-  });
-}
 
 test('CONNECT to an mTLS service: the bytes cross in mTLS and reach the app; the sidecar that unwraps counts it', async () => {
   const m = await startMtlsMesh();
