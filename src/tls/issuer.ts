@@ -50,8 +50,9 @@ function keyPem(k: CryptoKey): string {
 }
 
 async function writeKey(path: string, pem: string): Promise<void> {
+  // An existing file keeps its mode on write: narrow it first, so the new key is never readable by others.
+  if (await exists(path)) await chmod(path, 0o600);
   await writeFile(path, pem, { mode: 0o600 });
-  await chmod(path, 0o600); // an existing file keeps its mode otherwise
 }
 
 const exists = (p: string): Promise<boolean> =>
