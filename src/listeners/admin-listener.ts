@@ -70,6 +70,9 @@ export function createAdminServer(deps: AdminDeps): Server {
         return json(res, 200, { live: true });
       case '/ready': {
         const s = deps.state();
+        // "now" before health(): a registry that is current (etcd with a live watch) reports its
+        // sync time as the moment it is asked, so its staleness is exactly 0.
+        const now = Date.now();
         const registry = deps.registry.health();
         const certOk = deps.identity?.usable() ?? true;
         const ready = s.ready && !s.draining && certOk;
@@ -77,14 +80,15 @@ export function createAdminServer(deps: AdminDeps): Server {
           ready,
           draining: s.draining,
           registry,
-          stalenessSeconds: registry.lastSyncMs ? (Date.now() - registry.lastSyncMs) / 1000 : null,
+          stalenessSeconds: registry.lastSyncMs ? Math.max(0, now - registry.lastSyncMs) / 1000 : null,
           ...(deps.identity !== undefined ? { mtls: { certUsable: certOk, secondsToExpiry: deps.identity.secondsToExpiry() } } : {}),
         });
       }
       case '/metrics': {
+        const now = Date.now();
         const h = deps.registry.health();
         deps.metrics.registryConnected.set({ backend: h.backend }, h.connected ? 1 : 0);
-        if (h.lastSyncMs > 0) deps.metrics.registryStaleness.set({ backend: h.backend }, (Date.now() - h.lastSyncMs) / 1000);
+        if (h.lastSyncMs > 0) deps.metrics.registryStaleness.set({ backend: h.backend }, Math.max(0, now - h.lastSyncMs) / 1000);
         deps.metrics.registry.metrics().then(
           (text) => {
             res.writeHead(200, { 'content-type': deps.metrics.registry.contentType });
