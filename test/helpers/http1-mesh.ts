@@ -4,6 +4,7 @@
 // dead process and its sockets can be counted in /proc/<pid>/fd. The service `svc` has two
 // endpoints (two scripted upstreams, so outlier ejection is possible: maxEjectionPercent 50);
 // the app behind the inbound listener is the first of them.
+import { before, beforeEach, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readlinkSync, readFileSync } from 'node:fs';
 import { spawnSidecar, type SpawnedSidecar } from './sidecar.js';
@@ -271,4 +272,30 @@ export function describeResult(r: RawResult): string {
 
 export function errorCode(m: { headers: [string, string][] } | undefined): string | undefined {
   return m?.headers.find(([k]) => k.toLowerCase() === 'x-dreammesh-error')?.[1];
+}
+
+/**
+ * One mesh for the enclosing file or describe block: started (and checked alive, with a socket
+ * baseline taken) before its tests, revived before each one, stopped after them all. `ready`
+ * receives the mesh and the baseline for the caller's own variables.
+ */
+export function meshPerSuite(ready: (mesh: Mesh, baseline: SocketReport) => void, opts: MeshOptions = {}): void {
+  let mesh: Mesh | undefined;
+  before(async () => {
+    mesh = await startMesh(opts);
+    await mesh.alive();
+    ready(mesh, await mesh.quietSockets());
+  });
+  beforeEach(async () => {
+    await mesh?.revive();
+  });
+  after(async () => {
+    await mesh?.stop();
+  });
+}
+
+/** Unique request tags; "_" ends each, so tag 1 never matches tag 10. */
+export function tagger(): (what: string) => string {
+  let seq = 0;
+  return (what) => `${what}-${++seq}_`;
 }

@@ -5,30 +5,22 @@
 // Connection: close ending the connection with later pipelined requests never forwarded, errors in
 // the middle of a pipeline, many tiny chunks, a large upload and a slow reader, and 100 concurrent
 // keep-alive connections. The process alive after each; no socket left behind.
-import { describe, test, before, after, beforeEach } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
-import { startMesh, ENTRY_NAMES, finals, describeResult, errorCode, via, type Mesh, type SocketReport, type Entry } from '../helpers/http1-mesh.js';
+import { meshPerSuite, tagger, ENTRY_NAMES, finals, describeResult, errorCode, via, type Mesh, type SocketReport, type Entry } from '../helpers/http1-mesh.js';
 import { chunked, header, hostPort } from '../helpers/http1-wire.js';
 import { patternSha256 } from '../helpers/http1-upstream.js';
 import { clientFrame, readFrames, wsHeaders, wsKey, OP } from '../helpers/ws-frames.js';
 
 let mesh: Mesh;
 let baseline: SocketReport;
-let seq = 0;
-const tag = (what: string): string => `${what}-${++seq}_`; // "_" ends it: tag 1 never matches tag 10
+const tag = tagger();
 
-before(async () => {
-  mesh = await startMesh();
-  await mesh.alive();
-  baseline = await mesh.quietSockets();
-});
-beforeEach(async () => {
-  await mesh?.revive();
-});
-after(async () => {
-  await mesh?.stop();
+meshPerSuite((m, b) => {
+  mesh = m;
+  baseline = b;
 });
 
 function target(m: { body: Buffer } | undefined): string | undefined {

@@ -5,10 +5,10 @@
 // - client faults at each stage (mid-head, mid-body, mid-response, garbage) → nothing counted
 //   against an endpoint (20 of each: no ejection), the process alive and serving after each;
 // - no socket left behind: downstream and CLOSE_WAIT sockets of the process return to zero.
-import { describe, test, before, after, beforeEach } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
-import { startMesh, ENTRY_NAMES, finals, describeResult, errorCode, metricSum, via, type Mesh, type SocketReport, type Entry } from '../helpers/http1-mesh.js';
+import { meshPerSuite, ENTRY_NAMES, finals, describeResult, errorCode, metricSum, via, type Mesh, type SocketReport, type Entry } from '../helpers/http1-mesh.js';
 import { header, hostPort } from '../helpers/http1-wire.js';
 
 /** Reads the response head and `after` body bytes of GET `path`, then destroys the connection. */
@@ -37,16 +37,9 @@ function closeMidResponse(e: Entry, path: string, after = 1): Promise<number> {
 describe('upstream faults', () => {
   let mesh: Mesh;
   let baseline: SocketReport;
-  before(async () => {
-    mesh = await startMesh();
-    await mesh.alive();
-    baseline = await mesh.quietSockets();
-  });
-  beforeEach(async () => {
-    await mesh?.revive();
-  });
-  after(async () => {
-    await mesh?.stop();
+  meshPerSuite((m, b) => {
+    mesh = m;
+    baseline = b;
   });
   for (const name of ENTRY_NAMES) {
     describe(`${name} entry`, () => {
@@ -95,16 +88,9 @@ describe('upstream faults', () => {
 describe('client faults', () => {
   let mesh: Mesh;
   let baseline: SocketReport;
-  before(async () => {
-    mesh = await startMesh();
-    await mesh.alive();
-    baseline = await mesh.quietSockets();
-  });
-  beforeEach(async () => {
-    await mesh?.revive();
-  });
-  after(async () => {
-    await mesh?.stop();
+  meshPerSuite((m, b) => {
+    mesh = m;
+    baseline = b;
   });
 
   for (const name of ENTRY_NAMES) {

@@ -3,27 +3,19 @@
 // from either side, HEAD/204/304, 1xx, trailers both ways, transfer codings, smuggling cases,
 // header count/size limits counted exactly, missing Host, 1-byte writes. After each bad input the
 // sidecar process must be alive and serving; at the end no socket may be left behind.
-import { describe, test, before, after, beforeEach } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
-import { startMesh, ENTRY_NAMES, finals, describeResult, errorCode, metricSum, via, type Mesh, type SocketReport } from '../helpers/http1-mesh.js';
+import { meshPerSuite, tagger, ENTRY_NAMES, finals, describeResult, errorCode, metricSum, via, type Mesh, type SocketReport } from '../helpers/http1-mesh.js';
 import { chunked, header, hostPort, splitMessages } from '../helpers/http1-wire.js';
 
 let mesh: Mesh;
 let baseline: SocketReport;
-let seq = 0;
-const tag = (what: string): string => `${what}-${++seq}_`; // "_" ends it: tag 1 never matches tag 10
+const tag = tagger();
 
-before(async () => {
-  mesh = await startMesh();
-  await mesh.alive();
-  baseline = await mesh.quietSockets();
-});
-beforeEach(async () => {
-  await mesh?.revive();
-});
-after(async () => {
-  await mesh?.stop();
+meshPerSuite((m, b) => {
+  mesh = m;
+  baseline = b;
 });
 
 function bodyJson(m: { body: Buffer } | undefined): { target?: string; bodyBytes?: number; conn?: number; method?: string } {

@@ -11,9 +11,9 @@
 // - a chunked event stream is passed on event by event, not buffered;
 // - keep-alive upstream connections are reused (a handful for 60 sequential requests);
 // - 200 clients that connect, write and vanish at once leave nothing behind.
-import { describe, test, before, after, beforeEach } from 'node:test';
+import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startMesh, ENTRY_NAMES, finals, describeResult, via, type Mesh, type SocketReport, type Entry } from '../helpers/http1-mesh.js';
+import { startMesh, meshPerSuite, tagger, ENTRY_NAMES, finals, describeResult, via, type Mesh, type SocketReport, type Entry } from '../helpers/http1-mesh.js';
 import { connect } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -24,20 +24,15 @@ import { pattern } from '../helpers/http1-upstream.js';
 
 let mesh: Mesh;
 let baseline: SocketReport;
-let seq = 0;
-const tag = (what: string): string => `${what}-${++seq}_`; // "_" ends it: tag 1 never matches tag 10
+const tag = tagger();
 
-before(async () => {
-  mesh = await startMesh({ endpoints: 1 });
-  await mesh.alive();
-  baseline = await mesh.quietSockets();
-});
-beforeEach(async () => {
-  await mesh?.revive();
-});
-after(async () => {
-  await mesh?.stop();
-});
+meshPerSuite(
+  (m, b) => {
+    mesh = m;
+    baseline = b;
+  },
+  { endpoints: 1 },
+);
 
 function target(m: { body: Buffer } | undefined): string | undefined {
   try {

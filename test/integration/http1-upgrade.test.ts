@@ -6,29 +6,21 @@
 // - an upgrade the upstream refuses (400 or 200) reaches the client and the connection keeps
 //   serving HTTP; an upstream that closes right after its 101 closes the client; process alive;
 // - Upgrade: h2c is stripped: the upstream gets a plain HTTP/1.1 request and the client its 200.
-import { describe, test, before, after, beforeEach } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocket } from 'ws';
-import { startMesh, ENTRY_NAMES, finals, describeResult, metricSum, via, type Mesh, type SocketReport, type Entry } from '../helpers/http1-mesh.js';
+import { meshPerSuite, tagger, ENTRY_NAMES, finals, describeResult, metricSum, via, type Mesh, type SocketReport, type Entry } from '../helpers/http1-mesh.js';
 import { header } from '../helpers/http1-wire.js';
 import { rawWsSession, wsHeaders, wsKey, wsAccept, OP } from '../helpers/ws-frames.js';
 import { pattern } from '../helpers/http1-upstream.js';
 
 let mesh: Mesh;
 let baseline: SocketReport;
-let seq = 0;
-const tag = (what: string): string => `${what}-${++seq}_`; // "_" ends it: tag 1 never matches tag 10
+const tag = tagger();
 
-before(async () => {
-  mesh = await startMesh();
-  await mesh.alive();
-  baseline = await mesh.quietSockets();
-});
-beforeEach(async () => {
-  await mesh?.revive();
-});
-after(async () => {
-  await mesh?.stop();
+meshPerSuite((m, b) => {
+  mesh = m;
+  baseline = b;
 });
 
 function bodyJson(m: { body: Buffer } | undefined): { target?: string; bodyBytes?: number } {
