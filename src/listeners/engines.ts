@@ -23,14 +23,14 @@ export interface LiveState {
 /** Upstream response heads may be larger than request heads; beyond this they are refused (502). */
 const RESPONSE_LIMITS = Object.freeze({ maxHeaderBytes: 65536, maxHeaderCount: 500, maxUriBytes: 0 });
 
-export function httpEngine(live: LiveState, listener: Entry, router: () => HttpEngine['router'], onConnect: HttpEngine['onConnect'], onHttp2: HttpEngine['onHttp2']): HttpEngine {
+/** What both engines of a listener share: live limits, timeouts, access log and router. */
+function shared<R>(live: LiveState, listener: Entry, router: () => R) {
   return {
     listener,
     via: live.via,
     get limits() {
       return live.config().limits;
     },
-    responseLimits: RESPONSE_LIMITS,
     get timeouts() {
       return live.config().timeouts;
     },
@@ -42,35 +42,18 @@ export function httpEngine(live: LiveState, listener: Entry, router: () => HttpE
       return router();
     },
     inflight: live.inflight,
-    connections: new Set(),
     isDraining: () => live.draining(),
-    onConnect,
-    onHttp2,
   };
+}
+
+// Object.assign onto the shared object keeps its getters live (only plain values are added).
+export function httpEngine(live: LiveState, listener: Entry, router: () => HttpEngine['router'], onConnect: HttpEngine['onConnect'], onHttp2: HttpEngine['onHttp2']): HttpEngine {
+  return Object.assign(shared(live, listener, router), { responseLimits: RESPONSE_LIMITS, connections: new Set<HttpEngine['connections'] extends Set<infer C> ? C : never>(), onConnect, onHttp2 });
 }
 
 /** The HTTP/2 path shares each listener's router, telemetry and in-flight count with HTTP/1. */
 export function h2Engine(live: LiveState, listener: Entry, router: () => H2Router, http1Agent: HttpAgent): H2Engine {
-  return {
-    listener,
-    via: live.via,
-    get limits() {
-      return live.config().limits;
-    },
-    get timeouts() {
-      return live.config().timeouts;
-    },
-    metrics: live.metrics,
-    get accessLog() {
-      return live.accessLog();
-    },
-    get router() {
-      return router();
-    },
-    inflight: live.inflight,
-    http1Agent,
-    isDraining: () => live.draining(),
-  };
+  return Object.assign(shared(live, listener, router), { http1Agent });
 }
 
 const noApp = (): never => {
